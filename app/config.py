@@ -1,0 +1,211 @@
+"""Settings, read from the environment once, validated, immutable.
+
+This is the only module that reads ``os.environ``; everything else receives a
+``Settings`` instance.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import limits
+
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+MIN_SECRET_BYTES = 32
+LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a safe, runnable configuration."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///./data/interview.db"
+    app_env: str = "production"
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_secret_file: str = "./data/jwt-secret"
+    jwt_public_key: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    rate_limits: str = "100/minute;10/second"
+    rate_limit_storage: str = "memory://"
+    max_active_sessions: int = 10
+    max_body_bytes: int = 1024 * 1024
+    graphql_introspection: bool = True
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 15
+    graphql_max_tokens: int = 2000
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 10.0
+    db_command_timeout: float = 15.0
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_hmac(self) -> bool:
+        return any(alg in HMAC_ALGORITHMS for alg in self.jwt_algorithms)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A validated copy with some values changed (used by tests and the CLI)."""
+        return replace(self, **changes).validated()
+
+    def validated(self) -> Settings:
+        _validate(self)
+        return self
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int(name: str, raw: str, minimum: int = 1) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _validate(s: Settings) -> None:
+    if not (
+        s.database_url.startswith("sqlite+aiosqlite://")
+        or s.database_url.startswith("postgresql+asyncpg://")
+    ):
+        raise ConfigError(
+            "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    if s.app_env not in {"production", "development"}:
+        raise ConfigError("APP_ENV must be 'production' or 'development'")
+    if not s.jwt_algorithms:
+        raise ConfigError("JWT_ALGORITHMS must name at least one algorithm")
+    unknown = [a for a in s.jwt_algorithms if a not in HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS]
+    if unknown:
+        raise ConfigError(f"JWT_ALGORITHMS has unsupported algorithms: {', '.join(unknown)}")
+    hmac = [a for a in s.jwt_algorithms if a in HMAC_ALGORITHMS]
+    if hmac and len(hmac) != len(s.jwt_algorithms):
+        # Mixing HMAC with public-key algorithms is how algorithm confusion starts.
+        raise ConfigError("JWT_ALGORITHMS must not mix HMAC and public-key algorithms")
+    if hmac:
+        if not s.jwt_secret:
+            raise ConfigError(
+                "JWT_SECRET is not set (at least 32 bytes); `make run` creates a development one"
+            )
+        if len(s.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError("JWT_SECRET is too short: it must be at least 32 bytes")
+    elif not s.jwt_public_key:
+        raise ConfigError(f"JWT_PUBLIC_KEY (PEM) is required for {', '.join(s.jwt_algorithms)}")
+    try:
+        items = limits.parse_many(s.rate_limits)
+    except ValueError as exc:
+        raise ConfigError(f"RATE_LIMITS is not valid: {exc}") from None
+    if not items:
+        raise ConfigError("RATE_LIMITS must name at least one limit")
+    if not s.rate_limit_storage.startswith(("memory://", "redis://", "rediss://")):
+        raise ConfigError("RATE_LIMIT_STORAGE must be memory:// or redis://host:port")
+    if s.log_level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(sorted(LOG_LEVELS))}")
+
+
+def _resolve_secret(env: Mapping[str, str], secret_file: str, app_env: str) -> str | None:
+    """JWT_SECRET from the environment, else the secret file, else (development) a new one.
+
+    The file exists so that `make run` and `interview-api token` agree on a
+    development secret without the user exporting anything.
+    """
+    if env.get("JWT_SECRET"):
+        return env["JWT_SECRET"]
+    path = Path(secret_file)
+    if path.is_file():
+        return path.read_text().strip()
+    if app_env == "development":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.write_text(secret + "\n")
+        path.chmod(0o600)
+        return secret
+    return None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from the environment (or the given mapping) and validate it."""
+    env = os.environ if env is None else env
+    d = Settings()
+    app_env = env.get("APP_ENV", d.app_env).strip().lower()
+    secret_file = env.get("JWT_SECRET_FILE", d.jwt_secret_file)
+    public_key = env.get("JWT_PUBLIC_KEY") or None
+    default_algs = "RS256" if public_key and not env.get("JWT_SECRET") else "HS256"
+    algorithms = tuple(
+        a.strip() for a in env.get("JWT_ALGORITHMS", default_algs).split(",") if a.strip()
+    )
+    uses_hmac = any(a in HMAC_ALGORITHMS for a in algorithms)
+    settings = Settings(
+        database_url=env.get("DATABASE_URL", d.database_url),
+        app_env=app_env,
+        jwt_secret=_resolve_secret(env, secret_file, app_env) if uses_hmac else None,
+        jwt_secret_file=secret_file,
+        jwt_public_key=public_key,
+        jwt_algorithms=algorithms,
+        jwt_audience=env.get("JWT_AUDIENCE") or None,
+        jwt_issuer=env.get("JWT_ISSUER") or None,
+        rate_limits=env.get("RATE_LIMITS", d.rate_limits),
+        rate_limit_storage=env.get("RATE_LIMIT_STORAGE", d.rate_limit_storage),
+        max_active_sessions=_int(
+            "MAX_ACTIVE_SESSIONS", env.get("MAX_ACTIVE_SESSIONS", str(d.max_active_sessions))
+        ),
+        max_body_bytes=_int("MAX_BODY_BYTES", env.get("MAX_BODY_BYTES", str(d.max_body_bytes))),
+        graphql_introspection=_bool(
+            "GRAPHQL_INTROSPECTION", env.get("GRAPHQL_INTROSPECTION", "true")
+        ),
+        graphql_max_depth=_int(
+            "GRAPHQL_MAX_DEPTH", env.get("GRAPHQL_MAX_DEPTH", str(d.graphql_max_depth))
+        ),
+        graphql_max_aliases=_int(
+            "GRAPHQL_MAX_ALIASES", env.get("GRAPHQL_MAX_ALIASES", str(d.graphql_max_aliases)), 0
+        ),
+        graphql_max_tokens=_int(
+            "GRAPHQL_MAX_TOKENS", env.get("GRAPHQL_MAX_TOKENS", str(d.graphql_max_tokens))
+        ),
+        db_pool_size=_int("DB_POOL_SIZE", env.get("DB_POOL_SIZE", str(d.db_pool_size))),
+        db_max_overflow=_int(
+            "DB_MAX_OVERFLOW", env.get("DB_MAX_OVERFLOW", str(d.db_max_overflow)), 0
+        ),
+        db_pool_timeout=_float(
+            "DB_POOL_TIMEOUT", env.get("DB_POOL_TIMEOUT", str(d.db_pool_timeout))
+        ),
+        db_command_timeout=_float(
+            "DB_COMMAND_TIMEOUT", env.get("DB_COMMAND_TIMEOUT", str(d.db_command_timeout))
+        ),
+        log_level=env.get("LOG_LEVEL", d.log_level).strip().upper(),
+    )
+    return settings.validated()

@@ -1,0 +1,76 @@
+"""Apply Alembic migrations, safely when several server instances start at once.
+
+PostgreSQL: a session-level advisory lock around the upgrade. SQLite: an
+exclusive file lock beside the database file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.db.engine import _sqlite_path
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_LOCK_KEY = 4_711_2026
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+@contextlib.contextmanager
+def _file_lock(database_url: str) -> Iterator[None]:
+    path = _sqlite_path(database_url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".migrate.lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+async def upgrade(database_url: str, revision: str = "head") -> None:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            is_pg = conn.dialect.name == "postgresql"
+            if is_pg:
+                await conn.execute(text(f"SELECT pg_advisory_lock({_PG_LOCK_KEY})"))
+                await conn.commit()
+            try:
+                await conn.run_sync(_upgrade, revision)
+                await conn.commit()
+            finally:
+                if is_pg:
+                    await conn.execute(text(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})"))
+                    await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+def upgrade_sync(database_url: str, revision: str = "head") -> None:
+    with _file_lock(database_url):
+        asyncio.run(upgrade(database_url, revision))

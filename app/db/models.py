@@ -1,0 +1,141 @@
+"""SQLAlchemy 2 typed tables.
+
+The repositories mostly use the ``__table__`` of these models through Core
+statements (cheaper than ORM objects on read paths); the ORM mapping is the
+single definition Alembic and the tests rely on. Relationships are
+``lazy="raise"`` so an accidental lazy load fails loudly in tests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    Uuid,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored and read back as aware UTC datetimes on both databases.
+
+    SQLite keeps no zone (it reads back naive values); PostgreSQL's timestamptz
+    does. Normalising here means every layer above sees UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = UTCDateTime()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JsonDoc, list[Any]: JsonDoc, datetime: Timestamp}
+
+
+class SessionRow(Base):
+    __tablename__ = "interview_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    job_context: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    settings: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    interactions: Mapped[list[InteractionRow]] = relationship(
+        back_populates="session", lazy="raise", passive_deletes=True
+    )
+    metrics: Mapped[list[MetricRow]] = relationship(
+        back_populates="session", lazy="raise", passive_deletes=True
+    )
+
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'paused', 'completed')", name="status"),
+        Index("ix_interview_sessions_user_created", "user_id", "created_at"),
+        Index("ix_interview_sessions_user_status", "user_id", "status"),
+    )
+
+
+class InteractionRow(Base):
+    __tablename__ = "interactions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("interview_sessions.id", ondelete="CASCADE")
+    )
+    question: Mapped[str] = mapped_column(Text)
+    question_classification: Mapped[dict[str, Any] | None]
+    generated_responses: Mapped[list[Any]]
+    selected_response: Mapped[str | None] = mapped_column(Text)
+    user_feedback: Mapped[int | None] = mapped_column(Integer)
+    timestamp: Mapped[datetime]
+
+    session: Mapped[SessionRow] = relationship(back_populates="interactions", lazy="raise")
+
+    __table_args__ = (Index("ix_interactions_session_timestamp", "session_id", "timestamp"),)
+
+
+class MetricRow(Base):
+    __tablename__ = "session_metrics"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("interview_sessions.id", ondelete="CASCADE")
+    )
+    transcription_latency_ms: Mapped[int | None] = mapped_column(Integer)
+    response_generation_ms: Mapped[int | None] = mapped_column(Integer)
+    total_latency_ms: Mapped[int | None] = mapped_column(Integer)
+    transcription_accuracy: Mapped[float | None] = mapped_column(Double)
+    user_satisfaction: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+    session: Mapped[SessionRow] = relationship(back_populates="metrics", lazy="raise")
+
+    __table_args__ = (Index("ix_session_metrics_session_created", "session_id", "created_at"),)
+
+
+sessions_table = SessionRow.__table__
+interactions_table = InteractionRow.__table__
+metrics_table = MetricRow.__table__

@@ -1,0 +1,429 @@
+"""The SQL. Each repository works on one open connection (one unit of work) and
+returns domain records, never ORM objects.
+
+Read paths use Core statements over the mapped tables: no identity map and no
+ORM object construction, just rows turned into msgspec records. Analytics are
+SQL aggregates; the few dialect differences (durations, day grouping, the
+per-user lock) are kept in this module.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Row,
+    and_,
+    case,
+    cast,
+    delete,
+    extract,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.models import interactions_table as it
+from app.db.models import metrics_table as mt
+from app.db.models import sessions_table as st
+from app.domain.records import (
+    Analytics,
+    GeneratedResponse,
+    Interaction,
+    JobContext,
+    Metric,
+    PerformanceTrend,
+    QuestionClassification,
+    QuestionType,
+    QuestionTypeCount,
+    Session,
+    SessionSettings,
+    SessionStatus,
+    TrendMetrics,
+)
+
+_SESSION_COLS = (
+    st.c.id,
+    st.c.user_id,
+    st.c.job_context,
+    st.c.status,
+    st.c.settings,
+    st.c.started_at,
+    st.c.ended_at,
+    st.c.created_at,
+)
+_INTERACTION_COLS = (
+    it.c.id,
+    it.c.session_id,
+    it.c.question,
+    it.c.question_classification,
+    it.c.generated_responses,
+    it.c.selected_response,
+    it.c.user_feedback,
+    it.c.timestamp,
+)
+_METRIC_COLS = (
+    mt.c.id,
+    mt.c.session_id,
+    mt.c.transcription_latency_ms,
+    mt.c.response_generation_ms,
+    mt.c.total_latency_ms,
+    mt.c.transcription_accuracy,
+    mt.c.user_satisfaction,
+    mt.c.created_at,
+)
+
+_responses_type = list[GeneratedResponse]
+
+
+def _session(row: Row[Any]) -> Session:
+    return Session(
+        id=row[0],
+        user_id=row[1],
+        job_context=msgspec.convert(row[2], JobContext),
+        status=SessionStatus(row[3]),
+        settings=msgspec.convert(row[4], SessionSettings),
+        started_at=row[5],
+        ended_at=row[6],
+        created_at=row[7],
+    )
+
+
+def _interaction(row: Row[Any]) -> Interaction:
+    qc = row[3]
+    return Interaction(
+        id=row[0],
+        session_id=row[1],
+        question=row[2],
+        question_classification=None
+        if qc is None
+        else msgspec.convert(qc, QuestionClassification),
+        generated_responses=msgspec.convert(row[4], _responses_type),
+        selected_response=row[5],
+        user_feedback=row[6],
+        timestamp=row[7],
+    )
+
+
+def _metric(row: Row[Any]) -> Metric:
+    return Metric(
+        id=row[0],
+        session_id=row[1],
+        transcription_latency_ms=row[2],
+        response_generation_ms=row[3],
+        total_latency_ms=row[4],
+        transcription_accuracy=row[5],
+        user_satisfaction=row[6],
+        created_at=row[7],
+    )
+
+
+def _grouped(
+    records: Iterable[Any], keys: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Any]]:
+    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for rec in records:
+        out[rec.session_id].append(rec)
+    return {k: out.get(k, []) for k in keys}
+
+
+class SessionRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(self, s: Session) -> None:
+        await self.conn.execute(
+            insert(st).values(
+                id=s.id,
+                user_id=s.user_id,
+                job_context=msgspec.to_builtins(s.job_context),
+                status=s.status.value,
+                settings=msgspec.to_builtins(s.settings),
+                started_at=s.started_at,
+                ended_at=s.ended_at,
+                created_at=s.created_at,
+            )
+        )
+
+    async def get(self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False) -> (
+        Session | None
+    ):
+        stmt = select(*_SESSION_COLS).where(st.c.id == session_id)
+        if lock or share:
+            # PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already serialises writers.
+            stmt = stmt.with_for_update(read=share and not lock)
+        row = (await self.conn.execute(stmt)).first()
+        return None if row is None else _session(row)
+
+    async def list_for_user(
+        self, user_id: str, *, limit: int, status: SessionStatus | None = None
+    ) -> list[Session]:
+        stmt = select(*_SESSION_COLS).where(st.c.user_id == user_id)
+        if status is not None:
+            stmt = stmt.where(st.c.status == status.value)
+        stmt = stmt.order_by(st.c.created_at.desc(), st.c.id.desc()).limit(limit)
+        return [_session(r) for r in await self.conn.execute(stmt)]
+
+    async def count_active(self, user_id: str) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(st)
+            .where(st.c.user_id == user_id, st.c.status == SessionStatus.ACTIVE.value)
+        )
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def lock_user(self, user_id: str) -> None:
+        """Serialise activations of one user's sessions until the transaction ends.
+
+        PostgreSQL: a transaction-scoped advisory lock keyed by the user id.
+        SQLite: write transactions already hold the database write lock.
+        """
+        if self.conn.dialect.name == "postgresql":
+            await self.conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"interview-sessions:{user_id}"},
+            )
+
+    async def save(self, s: Session) -> None:
+        await self.conn.execute(
+            update(st)
+            .where(st.c.id == s.id)
+            .values(
+                job_context=msgspec.to_builtins(s.job_context),
+                status=s.status.value,
+                settings=msgspec.to_builtins(s.settings),
+                ended_at=s.ended_at,
+            )
+        )
+
+    async def delete(self, session_id: uuid.UUID) -> None:
+        await self.conn.execute(delete(st).where(st.c.id == session_id))
+
+
+class InteractionRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(self, i: Interaction) -> None:
+        await self.conn.execute(
+            insert(it).values(
+                id=i.id,
+                session_id=i.session_id,
+                question=i.question,
+                question_classification=None
+                if i.question_classification is None
+                else msgspec.to_builtins(i.question_classification),
+                generated_responses=msgspec.to_builtins(i.generated_responses),
+                selected_response=i.selected_response,
+                user_feedback=i.user_feedback,
+                timestamp=i.timestamp,
+            )
+        )
+
+    async def get_with_owner(self, interaction_id: uuid.UUID) -> tuple[Interaction, str] | None:
+        stmt = (
+            select(*_INTERACTION_COLS, st.c.user_id)
+            .join(st, st.c.id == it.c.session_id)
+            .where(it.c.id == interaction_id)
+        )
+        row = (await self.conn.execute(stmt)).first()
+        return None if row is None else (_interaction(row), row[8])
+
+    async def save(self, i: Interaction) -> None:
+        await self.conn.execute(
+            update(it)
+            .where(it.c.id == i.id)
+            .values(selected_response=i.selected_response, user_feedback=i.user_feedback)
+        )
+
+    async def list_for_session(self, session_id: uuid.UUID) -> list[Interaction]:
+        stmt = (
+            select(*_INTERACTION_COLS)
+            .where(it.c.session_id == session_id)
+            .order_by(it.c.timestamp, it.c.id)
+        )
+        return [_interaction(r) for r in await self.conn.execute(stmt)]
+
+    async def list_for_sessions(
+        self, session_ids: Sequence[uuid.UUID], user_id: str
+    ) -> dict[uuid.UUID, list[Interaction]]:
+        """One statement for many sessions, restricted to the user's own."""
+        stmt = (
+            select(*_INTERACTION_COLS)
+            .join(st, st.c.id == it.c.session_id)
+            .where(it.c.session_id.in_(session_ids), st.c.user_id == user_id)
+            .order_by(it.c.session_id, it.c.timestamp, it.c.id)
+        )
+        return _grouped((_interaction(r) for r in await self.conn.execute(stmt)), session_ids)
+
+
+class MetricRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(self, m: Metric) -> None:
+        await self.conn.execute(
+            insert(mt).values(
+                id=m.id,
+                session_id=m.session_id,
+                transcription_latency_ms=m.transcription_latency_ms,
+                response_generation_ms=m.response_generation_ms,
+                total_latency_ms=m.total_latency_ms,
+                transcription_accuracy=m.transcription_accuracy,
+                user_satisfaction=m.user_satisfaction,
+                created_at=m.created_at,
+            )
+        )
+
+    async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]:
+        stmt = (
+            select(*_METRIC_COLS)
+            .where(mt.c.session_id == session_id)
+            .order_by(mt.c.created_at, mt.c.id)
+        )
+        return [_metric(r) for r in await self.conn.execute(stmt)]
+
+    async def list_for_sessions(
+        self, session_ids: Sequence[uuid.UUID], user_id: str
+    ) -> dict[uuid.UUID, list[Metric]]:
+        stmt = (
+            select(*_METRIC_COLS)
+            .join(st, st.c.id == mt.c.session_id)
+            .where(mt.c.session_id.in_(session_ids), st.c.user_id == user_id)
+            .order_by(mt.c.session_id, mt.c.created_at, mt.c.id)
+        )
+        return _grouped((_metric(r) for r in await self.conn.execute(stmt)), session_ids)
+
+
+class AnalyticsRepository:
+    """Aggregates computed by the database, identical on SQLite and PostgreSQL."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    def _minutes_between(self, start: Any, end: Any) -> ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            return extract("epoch", end - start) / 60.0
+        return (func.julianday(end) - func.julianday(start)) * 1440.0
+
+    def _utc_day(self, col: Any) -> ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            # Literals, not bind parameters, so the expression is stable.
+            return func.to_char(
+                func.timezone(literal_column("'UTC'"), col), literal_column("'YYYY-MM-DD'")
+            )
+        return func.date(col)
+
+    def _avg(self, col: Any) -> ColumnElement[Any]:
+        # Cast so PostgreSQL does not hand back Decimal for integer averages.
+        return cast(func.avg(col), Float(precision=53))
+
+    async def compute(
+        self, user_id: str, start: datetime | None, end: datetime | None
+    ) -> Analytics:
+        """``start`` inclusive, ``end`` exclusive, both on ``createdAt`` of sessions."""
+        window = [st.c.user_id == user_id]
+        if start is not None:
+            window.append(st.c.created_at >= start)
+        if end is not None:
+            window.append(st.c.created_at < end)
+        in_window = and_(*window)
+        completed = st.c.status == SessionStatus.COMPLETED.value
+
+        totals = (
+            await self.conn.execute(
+                select(
+                    func.count(),
+                    self._avg(
+                        case(
+                            (
+                                and_(completed, st.c.ended_at.is_not(None)),
+                                self._minutes_between(st.c.started_at, st.c.ended_at),
+                            )
+                        )
+                    ),
+                ).where(in_window)
+            )
+        ).one()
+
+        metric_avgs = (
+            await self.conn.execute(
+                select(
+                    self._avg(mt.c.total_latency_ms),
+                    self._avg(mt.c.transcription_accuracy),
+                    self._avg(mt.c.user_satisfaction),
+                )
+                .select_from(mt.join(st, st.c.id == mt.c.session_id))
+                .where(in_window)
+            )
+        ).one()
+
+        qtype = it.c.question_classification["type"].as_string()
+        type_rows = await self.conn.execute(
+            select(qtype.label("qtype"), func.count().label("n"))
+            .select_from(it.join(st, st.c.id == it.c.session_id))
+            .where(in_window, qtype.is_not(None))
+            .group_by(literal_column("qtype"))
+            .order_by(literal_column("n").desc(), literal_column("qtype"))
+        )
+
+        day = self._utc_day(mt.c.created_at).label("trend_day")
+        trend_rows = await self.conn.execute(
+            select(
+                day,
+                self._avg(mt.c.total_latency_ms),
+                self._avg(mt.c.transcription_accuracy),
+                self._avg(mt.c.user_satisfaction),
+            )
+            .select_from(mt.join(st, st.c.id == mt.c.session_id))
+            .where(in_window)
+            .group_by(literal_column("trend_day"))
+            .order_by(literal_column("trend_day"))
+        )
+
+        return Analytics(
+            total_sessions=int(totals[0]),
+            average_session_duration=_float(totals[1]),
+            average_latency=_float(metric_avgs[0]),
+            average_accuracy=_float(metric_avgs[1]),
+            average_satisfaction=_float(metric_avgs[2]),
+            most_common_question_types=[
+                QuestionTypeCount(type=QuestionType(r[0]), count=int(r[1])) for r in type_rows
+            ],
+            performance_trends=[
+                PerformanceTrend(
+                    date=date.fromisoformat(r[0]),
+                    metrics=TrendMetrics(
+                        latency=_float(r[1]), accuracy=_float(r[2]), satisfaction=_float(r[3])
+                    ),
+                )
+                for r in trend_rows
+            ],
+        )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class UnitOfWork:
+    """The repositories of one transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.sessions = SessionRepository(conn)
+        self.interactions = InteractionRepository(conn)
+        self.metrics = MetricRepository(conn)
+        self.analytics = AnalyticsRepository(conn)

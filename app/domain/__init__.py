@@ -1,0 +1,1 @@
+"""The domain service: every rule of the API, framework-free."""

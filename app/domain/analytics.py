@@ -1,0 +1,35 @@
+"""Analytics over a window of UTC days, computed by the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.repositories import UnitOfWork
+from app.domain.base import ServiceBase
+from app.domain.records import Analytics, Principal
+from app.errors import BadRequest
+
+WINDOW_ORDER_MESSAGE = "startDate must not be after endDate"
+
+
+def window(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """Both days inclusive: [start 00:00Z, end+1 00:00Z)."""
+    if start is not None and end is not None and start > end:
+        raise BadRequest(WINDOW_ORDER_MESSAGE)
+    lo = None if start is None else datetime.combine(start, time.min, UTC)
+    hi = None if end is None else datetime.combine(end + timedelta(days=1), time.min, UTC)
+    return lo, hi
+
+
+class AnalyticsService(ServiceBase):
+    async def for_user(
+        self, user: Principal, start: date | None = None, end: date | None = None
+    ) -> Analytics:
+        lo, hi = window(start, end)
+
+        async def work(conn: AsyncConnection) -> Analytics:
+            return await UnitOfWork(conn).analytics.compute(user.user_id, lo, hi)
+
+        return await self.db.read(work)

@@ -1,0 +1,56 @@
+"""Metrics: performance samples recorded for a session, in any status."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.repositories import UnitOfWork
+from app.domain.base import ServiceBase, new_id, owned
+from app.domain.records import Metric, Principal, RecordMetrics
+from app.domain.validation import parse_uuid
+
+
+class MetricService(ServiceBase):
+    async def record(self, user: Principal, cmd: RecordMetrics) -> Metric:
+        sid = parse_uuid(cmd.session_id)
+        metric = Metric(
+            id=new_id(),
+            session_id=sid,
+            transcription_latency_ms=cmd.transcription_latency_ms,
+            response_generation_ms=cmd.response_generation_ms,
+            total_latency_ms=cmd.total_latency_ms,
+            transcription_accuracy=cmd.transcription_accuracy,
+            user_satisfaction=cmd.user_satisfaction,
+            created_at=self.clock(),
+        )
+
+        async def work(conn: AsyncConnection) -> Metric:
+            uow = UnitOfWork(conn)
+            owned(user, await uow.sessions.get(sid, share=True))
+            await uow.metrics.add(metric)
+            return metric
+
+        return await self.db.write(work)
+
+    async def list_for_session(self, user: Principal, session_id: str | uuid.UUID) -> list[Metric]:
+        sid = parse_uuid(session_id)
+
+        async def work(conn: AsyncConnection) -> list[Metric]:
+            uow = UnitOfWork(conn)
+            owned(user, await uow.sessions.get(sid))
+            return await uow.metrics.list_for_session(sid)
+
+        return await self.db.read(work)
+
+    async def for_sessions(
+        self, user: Principal, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Metric]]:
+        """Batch read for DataLoaders: one statement, only the user's sessions."""
+
+        async def work(conn: AsyncConnection) -> dict[uuid.UUID, list[Metric]]:
+            return await UnitOfWork(conn).metrics.list_for_sessions(session_ids, user.user_id)
+
+        return await self.db.read(work)

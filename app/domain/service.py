@@ -1,0 +1,34 @@
+"""The one domain service both faces call, assembled from its parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.db.engine import Database
+from app.domain.analytics import AnalyticsService
+from app.domain.base import Clock, utcnow
+from app.domain.interactions import InteractionService
+from app.domain.metrics import MetricService
+from app.domain.sessions import SessionService
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    db: Database
+    sessions: SessionService
+    interactions: InteractionService
+    metrics: MetricService
+    analytics: AnalyticsService
+
+    @classmethod
+    def build(cls, db: Database, *, max_active_sessions: int, clock: Clock = utcnow) -> Service:
+        return cls(
+            db=db,
+            sessions=SessionService(db, max_active=max_active_sessions, clock=clock),
+            interactions=InteractionService(db, clock),
+            metrics=MetricService(db, clock),
+            analytics=AnalyticsService(db, clock),
+        )
+
+    async def healthy(self) -> bool:
+        return await self.db.ping()

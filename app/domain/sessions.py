@@ -1,0 +1,164 @@
+"""Sessions: create, read, update, the state machine, the active-session cap, delete."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.engine import Database
+from app.db.repositories import UnitOfWork
+from app.domain.base import Clock, ServiceBase, new_id, owned, utcnow
+from app.domain.records import (
+    MAX_LIST_LIMIT,
+    CreateSession,
+    Principal,
+    Session,
+    SessionDetails,
+    SessionStatus,
+    UpdateSession,
+)
+from app.domain.validation import parse_uuid
+from app.errors import BadRequest, Conflict, invalid_transition, too_many_active
+
+ACTIVE = SessionStatus.ACTIVE
+COMPLETED = SessionStatus.COMPLETED
+LIMIT_MESSAGE = f"limit: must be an integer between 1 and {MAX_LIST_LIMIT}"
+
+
+def transition(session: Session, target: SessionStatus, now: datetime) -> Session | None:
+    """The state machine. ``None`` means "already there": a safe no-op.
+
+    active <-> paused, active|paused -> completed; nothing leaves completed.
+    Completing sets ``ended_at`` (once: a completed session never changes status).
+    """
+    if session.status is target:
+        return None
+    if session.status is COMPLETED:
+        raise BadRequest(invalid_transition(COMPLETED.value, target.value))
+    ended_at = now if target is COMPLETED else session.ended_at
+    return msgspec.structs.replace(session, status=target, ended_at=ended_at)
+
+
+def check_limit(limit: int | None) -> int:
+    if limit is None:
+        return MAX_LIST_LIMIT
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise BadRequest(LIMIT_MESSAGE)
+    return limit
+
+
+class SessionService(ServiceBase):
+    def __init__(self, db: Database, *, max_active: int, clock: Clock = utcnow) -> None:
+        super().__init__(db, clock)
+        self.max_active = max_active
+
+    async def _ensure_room_for_one_more_active(self, uow: UnitOfWork, user: Principal) -> None:
+        # The per-user lock makes count-then-write atomic against racing activations.
+        await uow.sessions.lock_user(user.user_id)
+        if await uow.sessions.count_active(user.user_id) >= self.max_active:
+            raise Conflict(too_many_active(self.max_active))
+
+    async def create(self, user: Principal, cmd: CreateSession) -> Session:
+        now = self.clock()
+        session = Session(
+            id=new_id(),
+            user_id=user.user_id,
+            job_context=cmd.job_context,
+            status=ACTIVE,
+            settings=cmd.settings,
+            started_at=now,
+            ended_at=None,
+            created_at=now,
+        )
+
+        async def work(conn: AsyncConnection) -> Session:
+            uow = UnitOfWork(conn)
+            await self._ensure_room_for_one_more_active(uow, user)
+            await uow.sessions.add(session)
+            return session
+
+        return await self.db.write(work)
+
+    async def get(self, user: Principal, session_id: str | uuid.UUID) -> Session:
+        sid = parse_uuid(session_id)
+
+        async def work(conn: AsyncConnection) -> Session:
+            return owned(user, await UnitOfWork(conn).sessions.get(sid))
+
+        return await self.db.read(work)
+
+    async def list_sessions(
+        self, user: Principal, *, limit: int | None = None, status: SessionStatus | None = None
+    ) -> list[Session]:
+        n = check_limit(limit)
+
+        async def work(conn: AsyncConnection) -> list[Session]:
+            return await UnitOfWork(conn).sessions.list_for_user(
+                user.user_id, limit=n, status=status
+            )
+
+        return await self.db.read(work)
+
+    async def active(self, user: Principal) -> list[Session]:
+        return await self.list_sessions(user, status=ACTIVE)
+
+    async def details(self, user: Principal, session_id: str | uuid.UUID) -> SessionDetails:
+        sid = parse_uuid(session_id)
+
+        async def work(conn: AsyncConnection) -> SessionDetails:
+            uow = UnitOfWork(conn)
+            s = owned(user, await uow.sessions.get(sid))
+            return SessionDetails(
+                **msgspec.structs.asdict(s),
+                interactions=await uow.interactions.list_for_session(sid),
+                metrics=await uow.metrics.list_for_session(sid),
+            )
+
+        return await self.db.read(work)
+
+    async def update(
+        self, user: Principal, session_id: str | uuid.UUID, cmd: UpdateSession
+    ) -> Session:
+        sid = parse_uuid(session_id)
+
+        async def work(conn: AsyncConnection) -> Session:
+            uow = UnitOfWork(conn)
+            current = owned(user, await uow.sessions.get(sid, lock=True))
+            updated = current
+            if not isinstance(cmd.status, msgspec.UnsetType):
+                moved = transition(current, cmd.status, self.clock())
+                if moved is not None:
+                    if moved.status is ACTIVE:
+                        await self._ensure_room_for_one_more_active(uow, user)
+                    updated = moved
+            changes = {
+                name: value
+                for name in ("job_context", "settings")
+                if not isinstance(value := getattr(cmd, name), msgspec.UnsetType)
+            }
+            if changes:
+                updated = msgspec.structs.replace(updated, **changes)
+            if updated is not current:
+                await uow.sessions.save(updated)
+            return updated
+
+        return await self.db.write(work)
+
+    async def set_status(
+        self, user: Principal, session_id: str | uuid.UUID, target: SessionStatus
+    ) -> Session:
+        """start / pause / complete: the same state machine as ``update``."""
+        return await self.update(user, session_id, UpdateSession(status=target))
+
+    async def delete(self, user: Principal, session_id: str | uuid.UUID) -> None:
+        sid = parse_uuid(session_id)
+
+        async def work(conn: AsyncConnection) -> None:
+            uow = UnitOfWork(conn)
+            owned(user, await uow.sessions.get(sid, lock=True))
+            await uow.sessions.delete(sid)  # interactions and metrics go by ON DELETE CASCADE
+
+        await self.db.write(work)

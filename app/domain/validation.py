@@ -1,0 +1,69 @@
+"""Turning untrusted input into commands, with messages that name the field.
+
+Both faces end up here: REST formats Litestar's (msgspec) validation report
+with :func:`field_message`; GraphQL converts its input objects with :func:`parse`.
+Either way the client reads ``jobContext.title: field required``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, TypeVar
+
+import msgspec
+
+from app.errors import INVALID_UUID, BadRequest
+
+T = TypeVar("T")
+
+_AT_PATH = re.compile(r"^(?P<msg>.*?) - at `\$(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def field_message(message: str, path: str) -> str:
+    """``"jobContext.title: field required"`` from a msgspec message and a dotted path."""
+    path = path.strip(".")
+    if m := _MISSING.match(message):
+        return f"{_join(path, m['name'])}: field required"
+    if m := _UNKNOWN.match(message):
+        return f"{_join(path, m['name'])}: unknown field"
+    text = message[:1].lower() + message[1:]
+    return f"{path}: {text}" if path else text
+
+
+def _dotted(msgspec_path: str) -> str:
+    # msgspec paths look like `.jobContext.requirements[3]`; keep them readable.
+    return msgspec_path.lstrip(".")
+
+
+def validation_message(exc: msgspec.ValidationError, prefix: str = "") -> str:
+    text = str(exc)
+    m = _AT_PATH.match(text)
+    msg, path = (m["msg"], _dotted(m["path"])) if m else (text, "")
+    if prefix:
+        path = _join(prefix, path) if path else prefix
+    return field_message(msg, path)
+
+
+def parse(kind: type[T], data: Any, prefix: str = "") -> T:
+    """Validate plain data (dicts, lists, scalars) into ``kind`` or raise BadRequest."""
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(validation_message(exc, prefix)) from None
+
+
+def parse_uuid(value: str | uuid.UUID) -> uuid.UUID:
+    """The contract's UUID check for ids in paths and bodies."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if not _UUID.match(value):
+        raise BadRequest(INVALID_UUID)
+    return uuid.UUID(value)

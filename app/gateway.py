@@ -1,0 +1,129 @@
+"""The ASGI layer in front of both faces, so it also sees unknown routes.
+
+Per HTTP request, once: a request id (the client's ``X-Request-ID`` or a new
+one, echoed on the response and put in every log line), the bearer token
+verified into a :class:`Principal` (or ``None``; each face decides what an
+anonymous request may do), and the rate limit (see :mod:`app.ratelimit`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+from typing import Any
+
+from app.auth import Authenticator
+from app.domain.records import Principal
+from app.errors import DomainError
+from app.ratelimit import RateLimiter
+
+Scope = dict[str, Any]
+ASGIApp = Any
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+
+EXEMPT_PATHS = frozenset({"/health"})
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def principal_of(scope: Scope) -> Principal | None:
+    state = scope.get("state") or {}
+    principal = state.get("principal")
+    return principal if isinstance(principal, Principal) else None
+
+
+def request_id_of(scope: Scope) -> str:
+    return str((scope.get("state") or {}).get("request_id", "-"))
+
+
+class Gateway:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = None
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                if _SAFE_ID.match(value):
+                    request_id = value.decode()
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+
+        principal: Principal | None = None
+        if authorization is not None:
+            try:
+                principal = self.authenticator.principal_from_header(authorization)
+            except DomainError:
+                principal = None
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["principal"] = principal
+
+        extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        token = request_id_var.set(request_id)
+        try:
+            if self.limiter is not None and scope["path"] not in EXEMPT_PATHS:
+                key = f"user:{principal.user_id}" if principal else f"ip:{_client(scope)}"
+                verdict = await self.limiter.hit(key)
+                extra_headers.extend(verdict.headers())
+                if not verdict.allowed:
+                    await _send_error(send, 429, verdict.message(), extra_headers)
+                    return
+
+            async def send_with_headers(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), *extra_headers]
+                await send(message)
+
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            request_id_var.reset(token)
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def _send_error(
+    send: Any, status: int, message: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    from app.rest.errors import error_bytes
+
+    body = error_bytes(status, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

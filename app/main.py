@@ -1,0 +1,60 @@
+"""create_app(settings): the one place that wires everything together."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from app.auth import Authenticator
+from app.config import Settings, load_settings
+from app.db.engine import Database
+from app.domain.service import Service
+from app.gateway import Gateway
+from app.ratelimit import RateLimiter
+from app.rest.controllers import InterviewSessionController
+from app.rest.errors import EXCEPTION_HANDLERS
+from app.rest.health import health
+
+API_VERSION = "1.0.0"
+
+
+def create_litestar(settings: Settings, service: Service) -> Litestar:
+    return Litestar(
+        route_handlers=[InterviewSessionController, health],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"service": service, "settings": settings}),
+        on_shutdown=[service.db.dispose],
+        openapi_config=OpenAPIConfig(
+            title="Interview Session API",
+            version=API_VERSION,
+            description="Sessions, interactions, metrics and analytics of the AI interview "
+            "assistant. Every error answers {statusCode, message, error}.",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http", scheme="bearer", bearer_format="JWT"
+                    )
+                }
+            ),
+        ),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def create_app(settings: Settings, database: Database | None = None) -> Gateway:
+    """The ASGI application: the gateway (request id, auth, rate limit) over Litestar."""
+    db = database or Database(settings)
+    service = Service.build(db, max_active_sessions=settings.max_active_sessions)
+    litestar = create_litestar(settings, service)
+    limiter = RateLimiter(settings.rate_limits, settings.rate_limit_storage)
+    return Gateway(litestar, Authenticator(settings), limiter)
+
+
+def create_app_from_env() -> Gateway:
+    """Factory for uvicorn workers: settings from the environment."""
+    return create_app(load_settings())

@@ -1,0 +1,1 @@
+"""The REST face: Litestar controllers for the documented paths."""

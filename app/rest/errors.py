@@ -1,0 +1,114 @@
+"""One place that turns every failure into ``{statusCode, message, error}``.
+
+Covers the domain errors, Litestar's own exceptions (unknown route, wrong
+method, malformed JSON, validation, body too large) and anything unexpected,
+which is logged with the request id and answered with a masked 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+
+from app.domain.validation import field_message
+from app.errors import INTERNAL_ERROR, DomainError, TooManyRequests
+
+log = logging.getLogger("app.errors")
+
+
+class ErrorBody(msgspec.Struct):
+    """The error format of every non-2xx answer."""
+
+    statusCode: int  # noqa: N815 - the contract's field name
+    message: str | list[str]
+    error: str
+
+
+def reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def error_response(
+    status: int, message: str | list[str], headers: dict[str, str] | None = None
+) -> Response[ErrorBody]:
+    return Response(
+        ErrorBody(statusCode=status, message=message, error=reason(status)),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def error_bytes(status: int, message: str | list[str]) -> bytes:
+    """The same body for code that answers below Litestar (ASGI middleware)."""
+    return msgspec.json.encode(ErrorBody(statusCode=status, message=message, error=reason(status)))
+
+
+def _validation_messages(exc: ValidationException) -> str | list[str]:
+    extra = exc.extra
+    if isinstance(extra, list) and extra:
+        messages: list[str] = []
+        for item in extra:
+            if isinstance(item, dict):
+                key = str(item.get("key") or "")
+                messages.append(
+                    field_message(str(item.get("message", "invalid value")), _body_key(key))
+                )
+        if messages:
+            return messages[0] if len(messages) == 1 else messages
+    return str(exc.detail)
+
+
+def _body_key(key: str) -> str:
+    # Litestar names the whole body "data"; a top-level problem has no field path.
+    return "" if key == "data" else key
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
+    headers = None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return error_response(exc.status_code, exc.message, headers)
+
+
+def handle_http_exception(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[ErrorBody]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        return error_response(status, _validation_messages(exc))
+    if isinstance(exc, NotFoundException):
+        return error_response(status, f"Cannot {request.method} {request.url.path}")
+    if isinstance(exc, MethodNotAllowedException):
+        return error_response(status, f"Method {request.method} is not allowed here")
+    if status >= 500:
+        return handle_unexpected(request, exc)
+    message = str(exc.detail) if exc.detail else reason(status)
+    return error_response(status, message, exc.headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.error(
+        "unhandled error on %s %s", request.method, request.url.path, exc_info=exc
+    )
+    return error_response(500, INTERNAL_ERROR)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    DomainError: handle_domain_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}
