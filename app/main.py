@@ -15,14 +15,20 @@ from app.gateway import Gateway
 from app.ratelimit import RateLimiter
 from app.rest.controllers import InterviewSessionController
 from app.rest.errors import EXCEPTION_HANDLERS
+from app.resolvers.endpoint import graphql_controller
 from app.rest.health import health
+from app.schema.schema import build_schema
 
 API_VERSION = "1.0.0"
 
 
 def create_litestar(settings: Settings, service: Service) -> Litestar:
     return Litestar(
-        route_handlers=[InterviewSessionController, health],
+        route_handlers=[
+            InterviewSessionController,
+            health,
+            graphql_controller(build_schema(settings)),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         state=State({"service": service, "settings": settings}),

@@ -1,2 +1,1 @@
-def export_sdl() -> str:
-    raise NotImplementedError
+"""The GraphQL face's types, inputs, enums and the schema itself."""

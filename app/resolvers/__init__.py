@@ -1,0 +1,1 @@
+"""GraphQL resolvers: thin calls into the domain service."""

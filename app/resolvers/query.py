@@ -1,0 +1,48 @@
+"""Query resolvers: parse, call the service, return its records."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+
+from app.domain.records import Analytics, Session, SessionStatus
+from app.resolvers.context import Info
+from app.schema.types import InterviewSession, UserAnalytics
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        graphql_type=InterviewSession, description="One of your sessions, by id"
+    )
+    async def session(self, info: Info, id: strawberry.ID) -> Session:
+        ctx = info.context
+        return await ctx.service.sessions.get(ctx.user(), id)
+
+    @strawberry.field(
+        graphql_type=list[InterviewSession],
+        description="Your sessions, newest first; limit 1..1000 (default all, up to 1000)",
+    )
+    async def sessions(
+        self, info: Info, limit: int | None = None, status: SessionStatus | None = None
+    ) -> list[Session]:
+        ctx = info.context
+        return await ctx.service.sessions.list_sessions(ctx.user(), limit=limit, status=status)
+
+    @strawberry.field(
+        graphql_type=list[InterviewSession], description="Your active sessions, newest first"
+    )
+    async def active_sessions(self, info: Info) -> list[Session]:
+        ctx = info.context
+        return await ctx.service.sessions.active(ctx.user())
+
+    @strawberry.field(
+        graphql_type=UserAnalytics,
+        description="Aggregates over sessions created between the UTC days (both inclusive)",
+    )
+    async def analytics(
+        self, info: Info, start_date: date | None = None, end_date: date | None = None
+    ) -> Analytics:
+        ctx = info.context
+        return await ctx.service.analytics.for_user(ctx.user(), start_date, end_date)

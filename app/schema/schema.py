@@ -1,0 +1,78 @@
+"""The Strawberry schema and its protective extensions, built from settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from graphql import MaxIntrospectionDepthRule
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.query_depth_limiter import IgnoreContext
+from strawberry.schema.config import StrawberryConfig
+
+from app.config import Settings
+from app.resolvers.mutation import Mutation
+from app.resolvers.query import Query
+from app.schema.errors import ErrorCodes
+from app.schema.limits import total_depth_rule
+from app.schema.types import DATETIME_Z
+
+# The standard introspection query (what GraphiQL sends) nests ``ofType`` to a
+# depth of 15; introspection fields get their own, larger depth budget so it
+# passes, while graphql-core's MaxIntrospectionDepthRule stops the multiplying
+# ``fields { type { fields … } }`` nesting and a hand-made deep query is refused.
+INTROSPECTION_MAX_DEPTH = 20
+CACHE_SIZE = 1024
+
+
+def _is_introspection(ctx: IgnoreContext) -> bool:
+    return ctx.field_name.startswith("__")
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        """Client errors are answers, not incidents: ErrorCodes logs the unexpected ones."""
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    s = settings or Settings()
+    extensions: list[Any] = [
+        ErrorCodes,
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
+        lambda: QueryDepthLimiter(max_depth=s.graphql_max_depth, should_ignore=_is_introspection),
+        lambda: AddValidationRules(
+            [
+                MaxIntrospectionDepthRule,
+                total_depth_rule(max(INTROSPECTION_MAX_DEPTH, s.graphql_max_depth)),
+            ]
+        ),
+        lambda: MaxAliasesLimiter(max_alias_count=s.graphql_max_aliases),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+    ]
+    if not s.graphql_introspection:
+        extensions.append(DisableIntrospection)
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not s.graphql_introspection),
+        scalar_overrides={datetime: DATETIME_Z},
+    )
+
+
+def export_sdl() -> str:
+    """The SDL that ``schema.graphql`` must equal."""
+    return build_schema().as_str() + "\n"
+
+
+__all__ = ["build_schema", "export_sdl"]

@@ -1,0 +1,175 @@
+"""Strawberry output types, enums and scalars, named exactly as graphql.md says.
+
+Resolvers return the domain records themselves (msgspec structs); these types
+describe them, and Strawberry's default resolver reads the attributes. The
+enums are the domain enums, registered with Strawberry: GraphQL shows their
+names (``ACTIVE``), REST their values (``active``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+from app.domain import records
+from app.resolvers.context import Info  # noqa: TC001 - Strawberry resolves it at runtime
+
+SessionStatus = strawberry.enum(records.SessionStatus, description="Lifecycle of a session")
+QuestionType = strawberry.enum(records.QuestionType, description="Kind of interview question")
+Difficulty = strawberry.enum(records.Difficulty, description="Seniority level")
+ResponseStructure = strawberry.enum(
+    records.ResponseStructure, description="How a suggested answer is organised"
+)
+
+
+def serialize_datetime(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, exactly as the REST face writes it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_datetime(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an RFC 3339 string")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("DateTime needs a time zone (use Z for UTC)")
+    return parsed.astimezone(UTC)
+
+
+DATETIME_Z = ScalarDefinition(
+    name="DateTime",
+    description="RFC 3339 timestamp in UTC with a Z suffix, e.g. 2024-01-01T10:00:00Z",
+    specified_by_url=None,
+    serialize=serialize_datetime,
+    parse_value=_parse_datetime,
+    parse_literal=None,
+    origin=datetime,
+)
+
+
+@strawberry.type(description="The role the candidate is interviewing for")
+class JobContext:
+    title: str = strawberry.field(description="Job title (1..200 characters)")
+    company: str = strawberry.field(description="Company (1..200 characters)")
+    description: str | None = strawberry.field(description="Role description (<= 10,000)")
+    requirements: list[str] = strawberry.field(description="Skills asked for (<= 100)")
+    interview_type: QuestionType | None = strawberry.field(description="Kind of interview")
+    seniority: Difficulty | None = strawberry.field(description="Level of the role")
+
+
+@strawberry.type(description="How the assistant behaves during the session")
+class SessionSettings:
+    transcription_enabled: bool = strawberry.field(description="Transcribe questions live")
+    response_generation: bool = strawberry.field(description="Suggest answers")
+    confidence_threshold: float = strawberry.field(description="0..1, default 0.8")
+    preferred_language: str = strawberry.field(description="Language code, default en")
+    enabled_features: list[str] = strawberry.field(description="Feature flags")
+
+
+@strawberry.type(description="How the assistant classified a question")
+class QuestionClassification:
+    type: QuestionType
+    category: str | None
+    difficulty: Difficulty | None
+    requires_star: bool = strawberry.field(
+        name="requiresSTAR", description="Whether a STAR-structured answer fits"
+    )
+
+
+@strawberry.type(description="One answer the assistant suggested")
+class GeneratedResponse:
+    id: str
+    content: str
+    structure: ResponseStructure
+    estimated_duration: int | None = strawberry.field(description="Seconds")
+    confidence: float | None = strawberry.field(description="0..1")
+    tags: list[str]
+
+
+@strawberry.type(description="A question asked during a session and what the assistant did")
+class Interaction:
+    id: strawberry.ID
+    session_id: strawberry.ID
+    question: str
+    question_classification: QuestionClassification | None
+    generated_responses: list[GeneratedResponse]
+    selected_response: str | None = strawberry.field(description="The answer the user chose")
+    user_feedback: int | None = strawberry.field(description="1..5")
+    timestamp: datetime = strawberry.field(description="When it was recorded")
+
+
+@strawberry.type(description="One performance sample recorded for a session")
+class SessionMetric:
+    id: strawberry.ID
+    session_id: strawberry.ID
+    transcription_latency_ms: int | None
+    response_generation_ms: int | None
+    total_latency_ms: int | None
+    transcription_accuracy: float | None = strawberry.field(description="0..1")
+    user_satisfaction: int | None = strawberry.field(description="1..5")
+    created_at: datetime
+
+
+@strawberry.type(description="An interview session")
+class InterviewSession:
+    id: strawberry.ID
+    user_id: strawberry.ID = strawberry.field(description="The owner (the token's sub)")
+    job_context: JobContext
+    status: SessionStatus
+    settings: SessionSettings
+    started_at: datetime
+    ended_at: datetime | None = strawberry.field(description="Set when completed")
+    created_at: datetime
+
+    @strawberry.field(description="Oldest first; batched per request by a DataLoader")
+    async def interactions(self, info: Info) -> list[Interaction]:
+        result: list[Any] = await info.context.interactions.load(_id(self))
+        return result
+
+    @strawberry.field(description="Oldest first; batched per request by a DataLoader")
+    async def metrics(self, info: Info) -> list[SessionMetric]:
+        result: list[Any] = await info.context.metrics.load(_id(self))
+        return result
+
+
+def _id(root: object) -> uuid.UUID:
+    value: uuid.UUID = root.id  # type: ignore[attr-defined]
+    return value
+
+
+@strawberry.type
+class QuestionTypeCount:
+    type: QuestionType
+    count: int
+
+
+@strawberry.type(description="A day's means; null where the day has no such values")
+class TrendMetrics:
+    latency: float | None
+    accuracy: float | None
+    satisfaction: float | None
+
+
+@strawberry.type
+class PerformanceTrend:
+    date: date
+    metrics: TrendMetrics
+
+
+@strawberry.type(description="Aggregates over the user's sessions created in the window")
+class UserAnalytics:
+    total_sessions: int
+    average_session_duration: float | None = strawberry.field(
+        description="Minutes, over completed sessions"
+    )
+    average_latency: float | None
+    average_accuracy: float | None
+    average_satisfaction: float | None
+    most_common_question_types: list[QuestionTypeCount]
+    performance_trends: list[PerformanceTrend]
