@@ -14,11 +14,13 @@ import msgspec
 import strawberry
 from litestar import MediaType, Request, Response
 from cross_web import HTTPException as StrawberryHTTPException
+from strawberry.http import process_result
 from strawberry.litestar import make_graphql_controller
 
 from app.domain.service import Service
 from app.gateway import principal_of, request_id_of
 from app.resolvers.context import Context, build_context
+from app.schema.errors import format_error
 
 
 async def get_context(request: Request[Any, Any, Any]) -> Context:
@@ -53,6 +55,13 @@ def graphql_controller(schema: strawberry.Schema, *, graphiql: bool = True) -> t
                     ],
                 }
                 return Response(msgspec.json.encode(body), media_type=MediaType.JSON)
+
+        async def process_result(self, request: Any, result: Any) -> Any:
+            # Here rather than in a schema extension: parse errors escape the
+            # extensions' operation hook, and every error must carry a code.
+            if result.errors:
+                result.errors = [format_error(e) for e in result.errors]
+            return process_result(result)
 
         def encode_json(self, data: object) -> bytes:
             return msgspec.json.encode(data)

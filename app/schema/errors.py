@@ -1,4 +1,4 @@
-"""GraphQL errors with codes: one mapping for every error of an operation.
+"""GraphQL errors with codes: one mapping for every error of a response.
 
 Domain errors keep their REST message word for word and carry
 ``extensions.code``/``statusCode``; parse, validation, document-limit and
@@ -9,12 +9,7 @@ input-coercion errors are ``BAD_REQUEST``; anything else is masked to
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-
-from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
-from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
 from app.errors import INTERNAL_ERROR, DomainError
 
@@ -47,11 +42,3 @@ def format_error(error: GraphQLError) -> GraphQLError:
         return format_error(original)
     log.error("unhandled error in GraphQL resolver at %s", error.path, exc_info=original)
     return coded(INTERNAL_ERROR, "INTERNAL_SERVER_ERROR", 500, error)
-
-
-class ErrorCodes(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if isinstance(result, GraphQLExecutionResult | StrawberryExecutionResult) and result.errors:
-            result.errors = [format_error(e) for e in result.errors]

@@ -56,7 +56,8 @@ def total_depth_rule(max_depth: int) -> type[ValidationRule]:
             for d in node.definitions:
                 if not isinstance(d, OperationDefinitionNode):
                     continue
-                if selection_depth(d.selection_set, fragments) > max_depth:
+                # Counted like QueryDepthLimiter: root fields are depth 0.
+                if selection_depth(d.selection_set, fragments) - 1 > max_depth:
                     name = d.name.value if d.name else "anonymous"
                     self.report_error(
                         GraphQLError(

@@ -22,7 +22,6 @@ from strawberry.schema.config import StrawberryConfig
 from app.config import Settings
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
-from app.schema.errors import ErrorCodes
 from app.schema.limits import total_depth_rule
 from app.schema.types import DATETIME_Z
 
@@ -46,7 +45,6 @@ class Schema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     s = settings or Settings()
     extensions: list[Any] = [
-        ErrorCodes,
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
         lambda: QueryDepthLimiter(max_depth=s.graphql_max_depth, should_ignore=_is_introspection),

@@ -1,0 +1,68 @@
+"""DataLoaders: a constant number of SQL statements, however many sessions."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.domain.records import CreateInteraction, CreateSession, JobContext, RecordMetrics
+from tests.api import Api
+from tests.conftest import as_principal
+
+DETAILS = "{ sessions(limit: 50) { id interactions { id } metrics { id } } }"
+
+
+async def seed(service, user: str, n: int) -> list[str]:
+    principal = as_principal(user)
+    ids = []
+    for _ in range(n):
+        s = await service.sessions.create(
+            principal, CreateSession(job_context=JobContext(title="T", company="C"))
+        )
+        await service.sessions.set_status(principal, s.id, s.status.PAUSED)
+        for k in range(2):
+            await service.interactions.create(
+                principal, CreateInteraction(session_id=str(s.id), question=f"Q{k}")
+            )
+        await service.metrics.record(
+            principal, RecordMetrics(session_id=str(s.id), total_latency_ms=10)
+        )
+        ids.append(str(s.id))
+    return ids
+
+
+async def test_statement_count_is_constant(client, service, count_statements, new_user, backend):
+    small, big = new_user(), new_user()
+    await seed(service, small, 1)
+    await seed(service, big, 50)
+
+    count_statements.statements.clear()
+    body = await Api(client, small).graphql(DETAILS)
+    assert len(body["data"]["sessions"]) == 1
+    one = list(count_statements.queries)
+
+    count_statements.statements.clear()
+    body = await Api(client, big).graphql(DETAILS)
+    sessions = body["data"]["sessions"]
+    assert len(sessions) == 50
+    assert all(len(s["interactions"]) == 2 and len(s["metrics"]) == 1 for s in sessions)
+    fifty = list(count_statements.queries)
+
+    # One statement for the sessions, one per loader.
+    assert len(one) == len(fifty) == 3, fifty
+
+
+async def test_loaders_only_return_the_callers_data(client, service, new_user):
+    alice, bob = new_user(), new_user()
+    await seed(service, alice, 3)
+    await seed(service, bob, 2)
+    a, b = Api(client, alice), Api(client, bob)
+    ra, rb = await asyncio.gather(a.graphql(DETAILS), b.graphql(DETAILS))
+    a_sessions = {s["id"] for s in ra["data"]["sessions"]}
+    b_sessions = {s["id"] for s in rb["data"]["sessions"]}
+    assert len(a_sessions) == 3 and len(b_sessions) == 2 and not a_sessions & b_sessions
+    for body, mine in ((ra, alice), (rb, bob)):
+        for s in body["data"]["sessions"]:
+            rest = (await Api(client, mine).request(
+                "GET", f"/interview-sessions/{s['id']}/details")).json()
+            assert [i["id"] for i in rest["interactions"]] == [i["id"] for i in s["interactions"]]
+            assert [m["id"] for m in rest["metrics"]] == [m["id"] for m in s["metrics"]]
