@@ -92,7 +92,10 @@ def issue_token(
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     algorithm = settings.jwt_algorithms[0]
+    key: str
     if settings.uses_hmac:
+        if not settings.jwt_secret:
+            raise ValueError("JWT_SECRET is not set")
         key = settings.jwt_secret
     else:
         if not private_key:

@@ -48,10 +48,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level)
     upgrade_sync(settings.database_url)
     log = logging.getLogger("app")
-    log.info("serving on http://%s:%s (GraphQL at /graphql, OpenAPI at /schema)", args.host, args.port)
+    log.info(
+        "serving on http://%s:%s (GraphQL at /graphql, OpenAPI at /schema)", args.host, args.port
+    )
     if settings.app_env == "development" and settings.uses_hmac and not _env_secret():
-        log.info("development secret in %s; get a token with: .venv/bin/interview-api token",
-                 settings.jwt_secret_file)
+        log.info(
+            "development secret in %s; get a token with: .venv/bin/interview-api token",
+            settings.jwt_secret_file,
+        )
     uvicorn.run(
         "app.main:create_app_from_env",
         factory=True,

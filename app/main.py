@@ -13,9 +13,9 @@ from app.db.engine import Database
 from app.domain.service import Service
 from app.gateway import Gateway
 from app.ratelimit import RateLimiter
+from app.resolvers.endpoint import graphql_controller
 from app.rest.controllers import InterviewSessionController
 from app.rest.errors import EXCEPTION_HANDLERS
-from app.resolvers.endpoint import graphql_controller
 from app.rest.health import health
 from app.schema.schema import build_schema
 
@@ -41,9 +41,7 @@ def create_litestar(settings: Settings, service: Service) -> Litestar:
             path="/schema",
             components=Components(
                 security_schemes={
-                    "BearerToken": SecurityScheme(
-                        type="http", scheme="bearer", bearer_format="JWT"
-                    )
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
                 }
             ),
         ),

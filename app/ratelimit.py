@@ -46,7 +46,9 @@ def make_storage(uri: str) -> object:
 
 
 class RateLimiter:
-    def __init__(self, rate_limits: str, storage_uri: str, namespace: str = "interview-api") -> None:
+    def __init__(
+        self, rate_limits: str, storage_uri: str, namespace: str = "interview-api"
+    ) -> None:
         self.items: list[RateLimitItem] = parse_many(rate_limits)
         self.storage = make_storage(storage_uri)
         self.strategy = MovingWindowRateLimiter(self.storage)  # type: ignore[arg-type]

@@ -99,9 +99,7 @@ def is_unavailable(exc: BaseException) -> bool:
     """Errors that mean "the database is not reachable now", not a bug of ours."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(
-        exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError
-    )
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError)
 
 
 class Database:
@@ -119,9 +117,7 @@ class Database:
     async def write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return await self._run(self._write_engine, work)
 
-    async def _run(
-        self, engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]
-    ) -> T:
+    async def _run(self, engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         for attempt in (1, 2):
             committing = False
             try:

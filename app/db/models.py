@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -22,12 +22,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     Uuid,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -136,6 +137,6 @@ class MetricRow(Base):
     __table_args__ = (Index("ix_session_metrics_session_created", "session_id", "created_at"),)
 
 
-sessions_table = SessionRow.__table__
-interactions_table = InteractionRow.__table__
-metrics_table = MetricRow.__table__
+sessions_table = cast(Table, SessionRow.__table__)
+interactions_table = cast(Table, InteractionRow.__table__)
+metrics_table = cast(Table, MetricRow.__table__)

@@ -19,7 +19,6 @@ import msgspec
 from sqlalchemy import (
     ColumnElement,
     Float,
-    Row,
     and_,
     case,
     cast,
@@ -87,7 +86,7 @@ _METRIC_COLS = (
 _responses_type = list[GeneratedResponse]
 
 
-def _session(row: Row[Any]) -> Session:
+def _session(row: Any) -> Session:
     return Session(
         id=row[0],
         user_id=row[1],
@@ -100,15 +99,13 @@ def _session(row: Row[Any]) -> Session:
     )
 
 
-def _interaction(row: Row[Any]) -> Interaction:
+def _interaction(row: Any) -> Interaction:
     qc = row[3]
     return Interaction(
         id=row[0],
         session_id=row[1],
         question=row[2],
-        question_classification=None
-        if qc is None
-        else msgspec.convert(qc, QuestionClassification),
+        question_classification=None if qc is None else msgspec.convert(qc, QuestionClassification),
         generated_responses=msgspec.convert(row[4], _responses_type),
         selected_response=row[5],
         user_feedback=row[6],
@@ -116,7 +113,7 @@ def _interaction(row: Row[Any]) -> Interaction:
     )
 
 
-def _metric(row: Row[Any]) -> Metric:
+def _metric(row: Any) -> Metric:
     return Metric(
         id=row[0],
         session_id=row[1],
@@ -129,9 +126,7 @@ def _metric(row: Row[Any]) -> Metric:
     )
 
 
-def _grouped(
-    records: Iterable[Any], keys: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Any]]:
+def _grouped(records: Iterable[Any], keys: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
     out: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for rec in records:
         out[rec.session_id].append(rec)
@@ -156,9 +151,9 @@ class SessionRepository:
             )
         )
 
-    async def get(self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False) -> (
-        Session | None
-    ):
+    async def get(
+        self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
+    ) -> Session | None:
         stmt = select(*_SESSION_COLS).where(st.c.id == session_id)
         if lock or share:
             # PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already serialises writers.

@@ -239,8 +239,8 @@ class CreateInteraction(_Input):
 class UpdateInteraction(_Input):
     """Body of PUT /interview-sessions/interactions/:id; null clears a field."""
 
-    selected_response: SelectedText | None | UnsetType = UNSET
-    user_feedback: Rating | None | UnsetType = UNSET
+    selected_response: SelectedText | UnsetType | None = UNSET
+    user_feedback: Rating | UnsetType | None = UNSET
 
 
 class RecordMetrics(_Input):

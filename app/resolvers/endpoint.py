@@ -12,8 +12,8 @@ from typing import Any
 
 import msgspec
 import strawberry
-from litestar import MediaType, Request, Response
 from cross_web import HTTPException as StrawberryHTTPException
+from litestar import MediaType, Request, Response
 from strawberry.http import process_result
 from strawberry.litestar import make_graphql_controller
 

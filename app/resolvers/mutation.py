@@ -58,9 +58,7 @@ class Mutation:
         return True
 
     @strawberry.mutation(graphql_type=Interaction)
-    async def create_interaction(
-        self, info: Info, input: CreateInteractionInput
-    ) -> r.Interaction:
+    async def create_interaction(self, info: Info, input: CreateInteractionInput) -> r.Interaction:
         ctx = info.context
         cmd = command(r.CreateInteraction, input)
         return await ctx.service.interactions.create(ctx.user(), cmd)

@@ -13,9 +13,7 @@ from app.schema.types import InterviewSession, UserAnalytics
 
 @strawberry.type
 class Query:
-    @strawberry.field(
-        graphql_type=InterviewSession, description="One of your sessions, by id"
-    )
+    @strawberry.field(graphql_type=InterviewSession, description="One of your sessions, by id")
     async def session(self, info: Info, id: strawberry.ID) -> Session:
         ctx = info.context
         return await ctx.service.sessions.get(ctx.user(), id)

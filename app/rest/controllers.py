@@ -107,12 +107,10 @@ class InterviewSessionController(Controller):
         self,
         user: User,
         service: Svc,
-        startDate: Annotated[  # noqa: N803 - named as the query parameter, for error messages
+        startDate: Annotated[
             date | None, Parameter(description="First UTC day (YYYY-MM-DD)")
         ] = None,
-        endDate: Annotated[  # noqa: N803
-            date | None, Parameter(description="Last UTC day (YYYY-MM-DD)")
-        ] = None,
+        endDate: Annotated[date | None, Parameter(description="Last UTC day (YYYY-MM-DD)")] = None,
     ) -> Analytics:
         """Aggregates over the sessions created in the window (both days inclusive)."""
         return await service.analytics.for_user(user, startDate, endDate)
@@ -138,22 +136,20 @@ class InterviewSessionController(Controller):
         """Replaces each top-level field given; a status change follows the state machine."""
         return await service.sessions.update(user, session_id, data)
 
-    @put("/{session_id:str}/start", summary="Start or resume session", responses=errors(403, 404, 409))
-    async def start_session(
-        self, user: User, service: Svc, session_id: SessionId
-    ) -> Session:
+    @put(
+        "/{session_id:str}/start",
+        summary="Start or resume session",
+        responses=errors(403, 404, 409),
+    )
+    async def start_session(self, user: User, service: Svc, session_id: SessionId) -> Session:
         return await service.sessions.set_status(user, session_id, SessionStatus.ACTIVE)
 
     @put("/{session_id:str}/pause", summary="Pause session", responses=errors(403, 404, 409))
-    async def pause_session(
-        self, user: User, service: Svc, session_id: SessionId
-    ) -> Session:
+    async def pause_session(self, user: User, service: Svc, session_id: SessionId) -> Session:
         return await service.sessions.set_status(user, session_id, SessionStatus.PAUSED)
 
     @put("/{session_id:str}/complete", summary="Complete session", responses=errors(403, 404, 409))
-    async def complete_session(
-        self, user: User, service: Svc, session_id: SessionId
-    ) -> Session:
+    async def complete_session(self, user: User, service: Svc, session_id: SessionId) -> Session:
         return await service.sessions.set_status(user, session_id, SessionStatus.COMPLETED)
 
     @delete("/{session_id:str}", summary="Delete session", responses=errors(403, 404))
@@ -203,8 +199,6 @@ class InterviewSessionController(Controller):
         return await service.metrics.record(user, data)
 
     @get("/{session_id:str}/metrics", summary="Get session metrics", responses=errors(403, 404))
-    async def list_metrics(
-        self, user: User, service: Svc, session_id: SessionId
-    ) -> list[Metric]:
+    async def list_metrics(self, user: User, service: Svc, session_id: SessionId) -> list[Metric]:
         """Oldest first."""
         return await service.metrics.list_for_session(user, session_id)

@@ -19,6 +19,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
+from litestar.types import ExceptionHandlersMap
 
 from app.domain.validation import field_message
 from app.errors import INTERNAL_ERROR, DomainError, TooManyRequests
@@ -29,7 +30,7 @@ log = logging.getLogger("app.errors")
 class ErrorBody(msgspec.Struct):
     """The error format of every non-2xx answer."""
 
-    statusCode: int  # noqa: N815 - the contract's field name
+    statusCode: int
     message: str | list[str]
     error: str
 
@@ -101,13 +102,11 @@ def handle_http_exception(
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
-    log.error(
-        "unhandled error on %s %s", request.method, request.url.path, exc_info=exc
-    )
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, INTERNAL_ERROR)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: handle_domain_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,

@@ -18,7 +18,7 @@ class Health(msgspec.Struct):
 class Unhealthy(msgspec.Struct):
     """The error body, plus the health fields."""
 
-    statusCode: int  # noqa: N815
+    statusCode: int
     message: str
     error: str
     status: str

@@ -9,6 +9,7 @@ input-coercion errors are ``BAD_REQUEST``; anything else is masked to
 from __future__ import annotations
 
 import logging
+
 from graphql import GraphQLError
 
 from app.errors import INTERNAL_ERROR, DomainError
@@ -30,8 +31,8 @@ def coded(message: str, code: str, status: int, source: GraphQLError | None = No
 def format_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
-        message = original.message if isinstance(original.message, str) else "; ".join(
-            original.message
+        message = (
+            original.message if isinstance(original.message, str) else "; ".join(original.message)
         )
         return coded(message, original.code, original.status_code, error)
     if original is None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import strawberry
 from strawberry import UNSET
 
-from app.schema.types import Difficulty, QuestionType, ResponseStructure, SessionStatus
+from app.domain.records import Difficulty, QuestionType, ResponseStructure, SessionStatus
+from app.schema import types as _types  # noqa: F401 - registers the enums with Strawberry
 
 
 @strawberry.input(description="The role; title and company are required (1..200 characters)")

@@ -60,9 +60,7 @@ def total_depth_rule(max_depth: int) -> type[ValidationRule]:
                 if selection_depth(d.selection_set, fragments) - 1 > max_depth:
                     name = d.name.value if d.name else "anonymous"
                     self.report_error(
-                        GraphQLError(
-                            f"'{name}' exceeds maximum operation depth of {max_depth}", d
-                        )
+                        GraphQLError(f"'{name}' exceeds maximum operation depth of {max_depth}", d)
                     )
 
     return TotalDepthRule

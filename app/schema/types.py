@@ -15,15 +15,14 @@ from typing import Any
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from app.domain import records
-from app.resolvers.context import Info  # noqa: TC001 - Strawberry resolves it at runtime
+from app.domain.records import Difficulty, QuestionType, ResponseStructure, SessionStatus
+from app.resolvers.context import Info
 
-SessionStatus = strawberry.enum(records.SessionStatus, description="Lifecycle of a session")
-QuestionType = strawberry.enum(records.QuestionType, description="Kind of interview question")
-Difficulty = strawberry.enum(records.Difficulty, description="Seniority level")
-ResponseStructure = strawberry.enum(
-    records.ResponseStructure, description="How a suggested answer is organised"
-)
+# Registering the domain enums makes them GraphQL enums in place.
+strawberry.enum(SessionStatus, description="Lifecycle of a session")
+strawberry.enum(QuestionType, description="Kind of interview question")
+strawberry.enum(Difficulty, description="Seniority level")
+strawberry.enum(ResponseStructure, description="How a suggested answer is organised")
 
 
 def serialize_datetime(value: datetime) -> str:
