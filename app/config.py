@@ -49,6 +49,7 @@ class Settings:
     db_max_overflow: int = 10
     db_pool_timeout: float = 10.0
     db_command_timeout: float = 15.0
+    db_connect_timeout: float = 5.0
     log_level: str = "INFO"
 
     @property
@@ -205,6 +206,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         db_command_timeout=_float(
             "DB_COMMAND_TIMEOUT", env.get("DB_COMMAND_TIMEOUT", str(d.db_command_timeout))
+        ),
+        db_connect_timeout=_float(
+            "DB_CONNECT_TIMEOUT", env.get("DB_CONNECT_TIMEOUT", str(d.db_connect_timeout))
         ),
         log_level=env.get("LOG_LEVEL", d.log_level).strip().upper(),
     )

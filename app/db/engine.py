@@ -70,7 +70,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=1800,
         connect_args={
-            "timeout": 5,
+            "timeout": settings.db_connect_timeout,
             "command_timeout": settings.db_command_timeout,
             "server_settings": {"application_name": "interview-api"},
         },
@@ -136,7 +136,7 @@ class Database:
                 if attempt == 1 and not committing and _is_disconnect(exc):
                     log.warning("database connection lost; retrying once: %s", exc)
                     continue
-                log.error("database unavailable: %s", exc)
+                log.error("database unavailable: %r", exc)
                 raise Unavailable() from exc
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post, put
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, Parameter
 
@@ -25,9 +28,40 @@ from app.domain.records import (
     UpdateSession,
 )
 from app.domain.service import Service
+from app.domain.validation import parse
 from app.errors import Unauthorized
 from app.gateway import principal_of
 from app.rest.errors import ErrorBody
+
+
+def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: anonymous requests get 401 before the body, query or path is parsed.
+
+    Litestar decodes the JSON body before it resolves dependencies, so without
+    this guard an anonymous request with a malformed body answered 400, not 401.
+    """
+    if principal_of(connection.scope) is None:  # type: ignore[arg-type]
+        raise Unauthorized()
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> None:
+    """Validate a JSON body strictly with the domain's ``parse``, as GraphQL does.
+
+    Litestar converts bodies in msgspec's lax mode, which accepts ``"5"`` for an
+    integer and ``"true"`` for a boolean; the contract wants the JSON types. An
+    empty or malformed body is left to Litestar, which reports it.
+    """
+    field = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if field is None:
+        return
+    raw = await request.body()
+    if not raw:
+        return
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return
+    parse(field.annotation, data)
 
 
 def require_principal(request: Request[Any, Any, Any]) -> Principal:
@@ -71,6 +105,8 @@ class InterviewSessionController(Controller):
     path = "/interview-sessions"
     tags = ["interview-sessions"]
     security = [{"BearerToken": []}]
+    guards = [authenticated]
+    before_request = strict_body
     dependencies = {
         "user": Provide(require_principal, sync_to_thread=False),
         "service": Provide(provide_service, sync_to_thread=False),

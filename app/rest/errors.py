@@ -58,6 +58,9 @@ def error_bytes(status: int, message: str | list[str]) -> bytes:
     return msgspec.json.encode(ErrorBody(statusCode=status, message=message, error=reason(status)))
 
 
+MISSING_BODY = "Request body is required: a JSON object"
+
+
 def _validation_messages(exc: ValidationException) -> str | list[str]:
     extra = exc.extra
     if isinstance(extra, list) and extra:
@@ -65,9 +68,12 @@ def _validation_messages(exc: ValidationException) -> str | list[str]:
         for item in extra:
             if isinstance(item, dict):
                 key = str(item.get("key") or "")
-                messages.append(
-                    field_message(str(item.get("message", "invalid value")), _body_key(key))
-                )
+                message = str(item.get("message", "invalid value"))
+                if key == "data" and message == repr("data"):
+                    # Litestar's KeyError text when a route that takes a body got none.
+                    messages.append(MISSING_BODY)
+                    continue
+                messages.append(field_message(message, _body_key(key)))
         if messages:
             return messages[0] if len(messages) == 1 else messages
     return str(exc.detail)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import enum
+from typing import Any
 
 from app.domain import records
 

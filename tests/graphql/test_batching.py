@@ -62,7 +62,8 @@ async def test_loaders_only_return_the_callers_data(client, service, new_user):
     assert len(a_sessions) == 3 and len(b_sessions) == 2 and not a_sessions & b_sessions
     for body, mine in ((ra, alice), (rb, bob)):
         for s in body["data"]["sessions"]:
-            rest = (await Api(client, mine).request(
-                "GET", f"/interview-sessions/{s['id']}/details")).json()
+            rest = (
+                await Api(client, mine).request("GET", f"/interview-sessions/{s['id']}/details")
+            ).json()
             assert [i["id"] for i in rest["interactions"]] == [i["id"] for i in s["interactions"]]
             assert [m["id"] for m in rest["metrics"]] == [m["id"] for m in s["metrics"]]

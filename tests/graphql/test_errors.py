@@ -8,7 +8,7 @@ from tests.api import Api
 from tests.conftest import bearer, make_token
 from tests.graphql.gql import errors_of
 
-SESSION = 'query($id: ID!) { session(id: $id) { id status } }'
+SESSION = "query($id: ID!) { session(id: $id) { id status } }"
 
 
 @pytest.fixture
@@ -45,14 +45,19 @@ async def test_every_operation_needs_a_valid_token(client, headers):
         assert r.status_code == 200
         body = r.json()
         assert body["data"] is None
-        assert [(e["extensions"]["code"], e["extensions"]["statusCode"], e["message"])
-                for e in body["errors"]] == [("UNAUTHENTICATED", 401, "Unauthorized")]
+        assert [
+            (e["extensions"]["code"], e["extensions"]["statusCode"], e["message"])
+            for e in body["errors"]
+        ] == [("UNAUTHENTICATED", 401, "Unauthorized")]
 
 
 async def test_unauthenticated_mutation_changes_nothing(client, owner):
-    await client.post("/graphql", json={
-        "query": 'mutation { createSession(input: {jobContext: {title: "a", company: "b"}}) { id } }'
-    })
+    await client.post(
+        "/graphql",
+        json={
+            "query": 'mutation { createSession(input: {jobContext: {title: "a", company: "b"}}) { id } }'
+        },
+    )
     r = await owner.request("GET", "/interview-sessions")
     assert r.json() == []
 
@@ -66,19 +71,27 @@ async def test_forbidden_on_every_operation_naming_another_users_session(owner, 
     s = await owner.new_session()
     i = (await owner.add_interaction(s["id"])).json()
     docs = [
-        ('query($id: ID!) { session(id: $id) { id } }', {"id": s["id"]}),
-        ('mutation($id: ID!) { updateSession(id: $id, input: {status: PAUSED}) { id } }',
-         {"id": s["id"]}),
-        ('mutation($id: ID!) { startSession(id: $id) { id } }', {"id": s["id"]}),
-        ('mutation($id: ID!) { pauseSession(id: $id) { id } }', {"id": s["id"]}),
-        ('mutation($id: ID!) { completeSession(id: $id) { id } }', {"id": s["id"]}),
-        ('mutation($id: ID!) { deleteSession(id: $id) }', {"id": s["id"]}),
-        ('mutation($id: ID!) { createInteraction(input: {sessionId: $id, question: "Q"}) { id } }',
-         {"id": s["id"]}),
-        ('mutation($id: ID!) { recordMetrics(input: {sessionId: $id, totalLatencyMs: 5}) { id } }',
-         {"id": s["id"]}),
-        ('mutation($id: ID!) { updateInteraction(id: $id, input: {userFeedback: 1}) { id } }',
-         {"id": i["id"]}),
+        ("query($id: ID!) { session(id: $id) { id } }", {"id": s["id"]}),
+        (
+            "mutation($id: ID!) { updateSession(id: $id, input: {status: PAUSED}) { id } }",
+            {"id": s["id"]},
+        ),
+        ("mutation($id: ID!) { startSession(id: $id) { id } }", {"id": s["id"]}),
+        ("mutation($id: ID!) { pauseSession(id: $id) { id } }", {"id": s["id"]}),
+        ("mutation($id: ID!) { completeSession(id: $id) { id } }", {"id": s["id"]}),
+        ("mutation($id: ID!) { deleteSession(id: $id) }", {"id": s["id"]}),
+        (
+            'mutation($id: ID!) { createInteraction(input: {sessionId: $id, question: "Q"}) { id } }',
+            {"id": s["id"]},
+        ),
+        (
+            "mutation($id: ID!) { recordMetrics(input: {sessionId: $id, totalLatencyMs: 5}) { id } }",
+            {"id": s["id"]},
+        ),
+        (
+            "mutation($id: ID!) { updateInteraction(id: $id, input: {userFeedback: 1}) { id } }",
+            {"id": i["id"]},
+        ),
     ]
     for doc, variables in docs:
         body = await intruder.graphql(doc, variables)
@@ -96,7 +109,7 @@ async def test_not_found_and_bad_ids(owner):
     assert errors_of(body) == [("NOT_FOUND", "Interview session not found")]
     assert body["errors"][0]["extensions"]["statusCode"] == 404
     body = await owner.graphql(
-        'mutation($id: ID!) { updateInteraction(id: $id, input: {userFeedback: 2}) { id } }',
+        "mutation($id: ID!) { updateInteraction(id: $id, input: {userFeedback: 2}) { id } }",
         {"id": missing},
     )
     assert errors_of(body) == [("NOT_FOUND", "Interaction not found")]
@@ -109,12 +122,24 @@ async def test_not_found_and_bad_ids(owner):
     [
         ({"jobContext": {"title": "", "company": "X"}}, "jobContext.title"),
         ({"jobContext": {"title": "x" * 201, "company": "X"}}, "jobContext.title"),
-        ({"jobContext": {"title": "T", "company": "X", "requirements": ["r"] * 101}},
-         "jobContext.requirements"),
-        ({"jobContext": {"title": "T", "company": "X"}, "settings": {"confidenceThreshold": 1.5}},
-         "settings.confidenceThreshold"),
-        ({"jobContext": {"title": "T", "company": "X"},
-          "settings": {"transcriptionEnabled": None}}, "settings.transcriptionEnabled"),
+        (
+            {"jobContext": {"title": "T", "company": "X", "requirements": ["r"] * 101}},
+            "jobContext.requirements",
+        ),
+        (
+            {
+                "jobContext": {"title": "T", "company": "X"},
+                "settings": {"confidenceThreshold": 1.5},
+            },
+            "settings.confidenceThreshold",
+        ),
+        (
+            {
+                "jobContext": {"title": "T", "company": "X"},
+                "settings": {"transcriptionEnabled": None},
+            },
+            "settings.transcriptionEnabled",
+        ),
     ],
 )
 async def test_validation_errors_name_the_field_like_rest(owner, input_, field):
@@ -133,14 +158,22 @@ async def test_validation_errors_name_the_field_like_rest(owner, input_, field):
 async def test_interaction_and_metric_limits(owner):
     s = await owner.new_session()
     cases = [
-        ('mutation($s: ID!) { createInteraction(input: {sessionId: $s, question: ""}) { id } }',
-         "question: "),
-        ('mutation($s: ID!) { recordMetrics(input: {sessionId: $s, userSatisfaction: 6}) { id } }',
-         "userSatisfaction: "),
-        ('mutation($s: ID!) { recordMetrics(input: {sessionId: $s, totalLatencyMs: 3600001}) { id } }',
-         "totalLatencyMs: "),
-        ('mutation { recordMetrics(input: {sessionId: "nope", totalLatencyMs: 1}) { id } }',
-         "Validation failed (uuid is expected)"),
+        (
+            'mutation($s: ID!) { createInteraction(input: {sessionId: $s, question: ""}) { id } }',
+            "question: ",
+        ),
+        (
+            "mutation($s: ID!) { recordMetrics(input: {sessionId: $s, userSatisfaction: 6}) { id } }",
+            "userSatisfaction: ",
+        ),
+        (
+            "mutation($s: ID!) { recordMetrics(input: {sessionId: $s, totalLatencyMs: 3600001}) { id } }",
+            "totalLatencyMs: ",
+        ),
+        (
+            'mutation { recordMetrics(input: {sessionId: "nope", totalLatencyMs: 1}) { id } }',
+            "Validation failed (uuid is expected)",
+        ),
     ]
     for doc, prefix in cases:
         body = await owner.graphql(doc, {"s": s["id"]} if "$s" in doc else {})
@@ -154,7 +187,7 @@ async def test_coercion_errors_are_bad_request(owner):
         "{ sessions(status: DONE) { id } }",
         "{ sessions { nope } }",
         "{ sessions { id }",
-        'query($l: Int) { sessions(limit: $l) { id } }',
+        "query($l: Int) { sessions(limit: $l) { id } }",
     ):
         r = await owner.request("POST", "/graphql", json={"query": doc, "variables": {"l": "x"}})
         assert r.status_code == 200
@@ -168,13 +201,16 @@ async def test_limit_out_of_range(owner):
 
 
 async def test_malformed_http_requests_still_answer_with_coded_errors(owner):
-    r = await owner.request("POST", "/graphql", content=b"{not json",
-                            headers={"content-type": "application/json"})
+    r = await owner.request(
+        "POST", "/graphql", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 200
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     r = await owner.request("POST", "/graphql", json={"variables": {}})
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
-    r = await owner.request("GET", "/graphql", params={"query": "mutation { deleteSession(id: \"x\") }"})
+    r = await owner.request(
+        "GET", "/graphql", params={"query": 'mutation { deleteSession(id: "x") }'}
+    )
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
@@ -188,11 +224,14 @@ async def test_conflict_when_too_many_active(owner, settings_overrides):
     assert code == "CONFLICT" and "at most 1" in message
     assert body["errors"][0]["extensions"]["statusCode"] == 409
     await owner.status(first["id"], "pause")
-    second = (await owner.graphql(
-        'mutation { createSession(input: {jobContext: {title: "a", company: "b"}}) { id } }'
-    ))["data"]["createSession"]
-    body = await owner.graphql('mutation($id: ID!) { startSession(id: $id) { id } }',
-                               {"id": first["id"]})
+    second = (
+        await owner.graphql(
+            'mutation { createSession(input: {jobContext: {title: "a", company: "b"}}) { id } }'
+        )
+    )["data"]["createSession"]
+    body = await owner.graphql(
+        "mutation($id: ID!) { startSession(id: $id) { id } }", {"id": first["id"]}
+    )
     assert errors_of(body)[0][0] == "CONFLICT"
     active = (await owner.request("GET", "/interview-sessions/active")).json()
     assert [s["id"] for s in active] == [second["id"]]

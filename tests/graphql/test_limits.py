@@ -27,9 +27,16 @@ async def assert_still_serving(api: Api) -> None:
 
 
 async def test_standard_introspection_query_passes(client):
-    for options in ({}, {"descriptions": True, "specified_by_url": True,
-                         "directive_is_repeatable": True, "schema_description": True,
-                         "input_value_deprecation": True}):
+    for options in (
+        {},
+        {
+            "descriptions": True,
+            "specified_by_url": True,
+            "directive_is_repeatable": True,
+            "schema_description": True,
+            "input_value_deprecation": True,
+        },
+    ):
         r = await client.post("/graphql", json={"query": get_introspection_query(**options)})
         body = r.json()
         assert "errors" not in body, body.get("errors")
@@ -59,8 +66,10 @@ async def test_depth_over_the_configured_limit_is_refused(api, settings_override
 
 
 async def test_deep_introspection_is_refused(client, api):
-    for doc in (nested_introspection(30),
-                "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"):
+    for doc in (
+        nested_introspection(30),
+        "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }",
+    ):
         r = await client.post("/graphql", json={"query": doc})
         body = r.json()
         assert body.get("data") is None
@@ -96,13 +105,21 @@ async def test_oversized_documents_are_refused(api):
 
 
 async def test_malformed_variables(api):
-    r = await api.request("POST", "/graphql", json={
-        "query": "query($l: Int) { sessions(limit: $l) { id } }", "variables": "oops"})
+    r = await api.request(
+        "POST",
+        "/graphql",
+        json={"query": "query($l: Int) { sessions(limit: $l) { id } }", "variables": "oops"},
+    )
     assert r.status_code == 200
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
-    r = await api.request("POST", "/graphql", json={
-        "query": "query($i: CreateSessionInput!) { __typename }",
-        "variables": {"i": {"jobContext": []}}})
+    r = await api.request(
+        "POST",
+        "/graphql",
+        json={
+            "query": "query($i: CreateSessionInput!) { __typename }",
+            "variables": {"i": {"jobContext": []}},
+        },
+    )
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     await assert_still_serving(api)
 

@@ -57,10 +57,15 @@ async def test_create_session_fills_defaults_and_reads_back_through_rest(api):
 
 async def test_session_created_by_rest_reads_identically_through_graphql(api):
     created = await api.new_session(
-        jobContext={**JOB, "description": "d", "interviewType": "behavioral", "seniority": "senior"},
+        jobContext={
+            **JOB,
+            "description": "d",
+            "interviewType": "behavioral",
+            "seniority": "senior",
+        },
         settings={"confidenceThreshold": 0.55, "preferredLanguage": "de"},
     )
-    q = f'query($id: ID!) {{ session(id: $id) {{ {SESSION_FIELDS} }} }}'
+    q = f"query($id: ID!) {{ session(id: $id) {{ {SESSION_FIELDS} }} }}"
     body = await api.graphql(q, {"id": created["id"]})
     assert rest_shape(body["data"]["session"]) == created
     assert body["data"]["session"]["jobContext"]["interviewType"] == "BEHAVIORAL"
@@ -95,22 +100,28 @@ async def test_update_and_state_mutations(api):
     assert u["jobContext"]["title"] == "Staff" and u["jobContext"]["requirements"] == []
     assert u["settings"] == s["settings"] and u["status"] == "ACTIVE"
 
-    for op, status in (("pauseSession", "PAUSED"), ("startSession", "ACTIVE"),
-                       ("pauseSession", "PAUSED"), ("pauseSession", "PAUSED")):
-        body = await api.graphql(f'mutation($id: ID!) {{ {op}(id: $id) {{ status endedAt }} }}',
-                                 {"id": s["id"]})
+    for op, status in (
+        ("pauseSession", "PAUSED"),
+        ("startSession", "ACTIVE"),
+        ("pauseSession", "PAUSED"),
+        ("pauseSession", "PAUSED"),
+    ):
+        body = await api.graphql(
+            f"mutation($id: ID!) {{ {op}(id: $id) {{ status endedAt }} }}", {"id": s["id"]}
+        )
         assert body["data"][op] == {"status": status, "endedAt": None}
 
-    body = await api.graphql('mutation($id: ID!) { completeSession(id: $id) { status endedAt } }',
-                             {"id": s["id"]})
+    body = await api.graphql(
+        "mutation($id: ID!) { completeSession(id: $id) { status endedAt } }", {"id": s["id"]}
+    )
     done = body["data"]["completeSession"]
     assert done["status"] == "COMPLETED" and done["endedAt"].endswith("Z")
     again = await api.graphql(
-        'mutation($id: ID!) { completeSession(id: $id) { endedAt } }', {"id": s["id"]}
+        "mutation($id: ID!) { completeSession(id: $id) { endedAt } }", {"id": s["id"]}
     )
     assert again["data"]["completeSession"]["endedAt"] == done["endedAt"]
 
-    body = await api.graphql('mutation($id: ID!) { startSession(id: $id) { id } }', {"id": s["id"]})
+    body = await api.graphql("mutation($id: ID!) { startSession(id: $id) { id } }", {"id": s["id"]})
     assert errors_of(body) == [
         ("BAD_REQUEST", "Invalid status transition from 'completed' to 'active'")
     ]
@@ -125,10 +136,10 @@ async def test_update_and_state_mutations(api):
 async def test_delete_session(api):
     s = await api.new_session()
     await api.add_interaction(s["id"])
-    body = await api.graphql('mutation($id: ID!) { deleteSession(id: $id) }', {"id": s["id"]})
+    body = await api.graphql("mutation($id: ID!) { deleteSession(id: $id) }", {"id": s["id"]})
     assert body == {"data": {"deleteSession": True}}
     assert (await api.request("GET", f"/interview-sessions/{s['id']}")).status_code == 404
-    body = await api.graphql('mutation($id: ID!) { deleteSession(id: $id) }', {"id": s["id"]})
+    body = await api.graphql("mutation($id: ID!) { deleteSession(id: $id) }", {"id": s["id"]})
     assert errors_of(body) == [("NOT_FOUND", "Interview session not found")]
 
 
@@ -136,26 +147,48 @@ async def test_interactions_and_metrics_mutations_match_rest_details(api):
     s = await gql_create(api)
     create_i = f"""mutation($input: CreateInteractionInput!) {{
         createInteraction(input: $input) {{ {INTERACTION_FIELDS} }} }}"""
-    body = await api.graphql(create_i, {"input": {
-        "sessionId": s["id"],
-        "question": "What is your experience with React?",
-        "questionClassification": {"type": "TECHNICAL", "category": "frontend",
-                                   "difficulty": "MID", "requiresSTAR": False},
-        "generatedResponses": [{"id": "response-1", "content": "I have 3 years...",
-                                "structure": "DIRECT", "estimatedDuration": 45,
-                                "confidence": 0.9, "tags": ["experience"]},
-                               {"id": "response-2", "content": "Situation...",
-                                "structure": "STAR"}],
-    }})
+    body = await api.graphql(
+        create_i,
+        {
+            "input": {
+                "sessionId": s["id"],
+                "question": "What is your experience with React?",
+                "questionClassification": {
+                    "type": "TECHNICAL",
+                    "category": "frontend",
+                    "difficulty": "MID",
+                    "requiresSTAR": False,
+                },
+                "generatedResponses": [
+                    {
+                        "id": "response-1",
+                        "content": "I have 3 years...",
+                        "structure": "DIRECT",
+                        "estimatedDuration": 45,
+                        "confidence": 0.9,
+                        "tags": ["experience"],
+                    },
+                    {"id": "response-2", "content": "Situation...", "structure": "STAR"},
+                ],
+            }
+        },
+    )
     i = body["data"]["createInteraction"]
     assert i["selectedResponse"] is None and i["userFeedback"] is None
-    assert i["generatedResponses"][1] == {"id": "response-2", "content": "Situation...",
-                                          "structure": "STAR", "estimatedDuration": None,
-                                          "confidence": None, "tags": []}
+    assert i["generatedResponses"][1] == {
+        "id": "response-2",
+        "content": "Situation...",
+        "structure": "STAR",
+        "estimatedDuration": None,
+        "confidence": None,
+        "tags": [],
+    }
     upd_i = f"""mutation($id: ID!, $input: UpdateInteractionInput!) {{
         updateInteraction(id: $id, input: $input) {{ {INTERACTION_FIELDS} }} }}"""
-    body = await api.graphql(upd_i, {"id": i["id"], "input": {"selectedResponse": "I have 3 years...",
-                                                              "userFeedback": 5}})
+    body = await api.graphql(
+        upd_i,
+        {"id": i["id"], "input": {"selectedResponse": "I have 3 years...", "userFeedback": 5}},
+    )
     i = body["data"]["updateInteraction"]
     assert (i["selectedResponse"], i["userFeedback"]) == ("I have 3 years...", 5)
     body = await api.graphql(upd_i, {"id": i["id"], "input": {"userFeedback": None}})
@@ -163,8 +196,17 @@ async def test_interactions_and_metrics_mutations_match_rest_details(api):
     assert (i["selectedResponse"], i["userFeedback"]) == ("I have 3 years...", None)
 
     rec = f"""mutation($input: RecordMetricsInput!) {{ recordMetrics(input: $input) {{ {METRIC_FIELDS} }} }}"""
-    body = await api.graphql(rec, {"input": {"sessionId": s["id"], "transcriptionLatencyMs": 1200,
-                                             "totalLatencyMs": 2000, "transcriptionAccuracy": 0.96}})
+    body = await api.graphql(
+        rec,
+        {
+            "input": {
+                "sessionId": s["id"],
+                "transcriptionLatencyMs": 1200,
+                "totalLatencyMs": 2000,
+                "transcriptionAccuracy": 0.96,
+            }
+        },
+    )
     m = body["data"]["recordMetrics"]
     assert m["transcriptionAccuracy"] == 0.96 and m["userSatisfaction"] is None
 
@@ -198,18 +240,22 @@ async def test_analytics_matches_rest(api):
     await api.status(s["id"], "complete")
     body = await api.graphql(f"{{ analytics {{ {ANALYTICS_FIELDS} }} }}")
     g = body["data"]["analytics"]
-    assert g["mostCommonQuestionTypes"] == [{"type": "TECHNICAL", "count": 2},
-                                            {"type": "BEHAVIORAL", "count": 1}]
+    assert g["mostCommonQuestionTypes"] == [
+        {"type": "TECHNICAL", "count": 2},
+        {"type": "BEHAVIORAL", "count": 1},
+    ]
     assert g["averageLatency"] == 1500
     rest = (await api.request("GET", "/interview-sessions/analytics")).json()
     assert rest_shape(g) == rest
     day = rest["performanceTrends"][0]["date"]
     body = await api.graphql(
-        f'query($d: Date) {{ analytics(startDate: $d, endDate: $d) {{ {ANALYTICS_FIELDS} }} }}',
+        f"query($d: Date) {{ analytics(startDate: $d, endDate: $d) {{ {ANALYTICS_FIELDS} }} }}",
         {"d": day},
     )
     assert rest_shape(body["data"]["analytics"]) == rest
-    body = await api.graphql('{ analytics(startDate: "2024-02-01", endDate: "2024-01-01") { totalSessions } }')
+    body = await api.graphql(
+        '{ analytics(startDate: "2024-02-01", endDate: "2024-01-01") { totalSessions } }'
+    )
     assert errors_of(body) == [("BAD_REQUEST", "startDate must not be after endDate")]
     body = await api.graphql('{ analytics(startDate: "2024-13-01") { totalSessions } }')
     assert errors_of(body)[0][0] == "BAD_REQUEST"

@@ -1,0 +1,75 @@
+"""Redis rate-limit storage: real Redis, and two server processes sharing one budget."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+from app.ratelimit import RateLimiter
+from tests.conftest import REDIS_URL, REQUIRE_REDIS, bearer, make_token
+from tests.server import running_server
+
+
+def redis_problem() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        return f"Redis not reachable at {REDIS_URL}: {exc!r}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    problem = redis_problem()
+    if problem:
+        if REQUIRE_REDIS:
+            pytest.fail(f"REQUIRE_REDIS=1 but {problem}", pytrace=False)
+        pytest.skip(problem)
+    return REDIS_URL
+
+
+async def test_limiter_on_redis_counts_exactly(redis_url):
+    limiter = RateLimiter("3/minute;100/second", redis_url)
+    key = f"test:{uuid.uuid4()}"
+    verdicts = [await limiter.hit(key) for _ in range(4)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False]
+    assert [v.remaining for v in verdicts[:3]] == [2, 1, 0]
+    assert verdicts[3].limit == 3 and verdicts[3].reset >= 1
+    other = await limiter.hit(f"test:{uuid.uuid4()}")
+    assert other.allowed
+
+
+async def test_concurrent_hits_never_exceed_the_limit(redis_url):
+    limiter = RateLimiter("20/minute", redis_url)
+    key = f"test:{uuid.uuid4()}"
+    verdicts = await asyncio.gather(*(limiter.hit(key) for _ in range(50)))
+    assert sum(v.allowed for v in verdicts) == 20
+
+
+def test_two_server_processes_share_one_budget(redis_url, tmp_path):
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/shared.db",
+        "RATE_LIMITS": "10/minute",
+        "RATE_LIMIT_STORAGE": redis_url,
+    }
+    headers = bearer(make_token(f"user-{uuid.uuid4()}"))
+    with running_server(env) as a, running_server(env) as b:
+        statuses = []
+        for i in range(10):
+            base = a if i % 2 == 0 else b
+            r = httpx.get(f"{base}/interview-sessions", headers=headers, timeout=10)
+            statuses.append(r.status_code)
+            assert r.headers["RateLimit-Remaining"] == str(9 - i)
+        refused = [
+            httpx.get(f"{base}/interview-sessions", headers=headers, timeout=10) for base in (a, b)
+        ]
+        assert statuses == [200] * 10
+        assert [r.status_code for r in refused] == [429, 429]
+        assert all(r.json()["statusCode"] == 429 for r in refused)
+        other = bearer(make_token(f"user-{uuid.uuid4()}"))
+        assert httpx.get(f"{b}/interview-sessions", headers=other, timeout=10).status_code == 200
