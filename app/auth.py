@@ -10,6 +10,7 @@ import jwt
 
 from app.config import Settings
 from app.domain.records import Principal
+from app.domain.validation import storable_text
 from app.errors import Unauthorized
 
 MAX_SUB_LENGTH = 255
@@ -69,7 +70,12 @@ class Authenticator:
         except jwt.PyJWTError:
             raise Unauthorized() from None
         sub = claims["sub"]
-        if not isinstance(sub, str) or not sub or len(sub) > MAX_SUB_LENGTH:
+        if (
+            not isinstance(sub, str)
+            or not sub
+            or len(sub) > MAX_SUB_LENGTH
+            or not storable_text(sub)
+        ):
             raise Unauthorized()
         principal = Principal(user_id=sub)
         self._cache[token] = (principal, float(claims["exp"]))

@@ -17,13 +17,15 @@ from app.resolvers.endpoint import graphql_controller
 from app.rest.controllers import InterviewSessionController
 from app.rest.errors import EXCEPTION_HANDLERS
 from app.rest.health import health
+from app.rest.openapi import refine_openapi
+from app.rest.options import allow_header_fixer
 from app.schema.schema import build_schema
 
 API_VERSION = "1.0.0"
 
 
 def create_litestar(settings: Settings, service: Service) -> Litestar:
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             InterviewSessionController,
             health,
@@ -48,6 +50,9 @@ def create_litestar(settings: Settings, service: Service) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    app.before_send.append(allow_header_fixer(app))
+    refine_openapi(app)
+    return app
 
 
 def create_app(settings: Settings, database: Database | None = None) -> Gateway:

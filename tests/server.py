@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(env: dict[str, str], port: int | None = None) -> Iterator[str]:
+def running_server(
+    env: dict[str, str], port: int | None = None, log: Path | None = None
+) -> Iterator[str]:
+    """Serve on a free port until the block ends; output goes to ``log`` (a file,
+    never a pipe that could fill up and stall the server)."""
     port = port or free_port()
     full_env = {
         **os.environ,
@@ -34,32 +39,34 @@ def running_server(env: dict[str, str], port: int | None = None) -> Iterator[str
         "LOG_LEVEL": "WARNING",
         **env,
     }
-    proc = subprocess.Popen(
-        [str(CLI), "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"server exited early:\n{out}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code in (200, 503):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 30 s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
+    if log is None:
+        log = Path(tempfile.mkdtemp()) / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(CLI), "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.monotonic() + 30
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited early:\n{log.read_text()}")
+                try:
+                    if httpx.get(f"{base}/health", timeout=1).status_code in (200, 503):
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not start within 30 s")
+                time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy import (
     ColumnElement,
     Float,
+    Integer,
     and_,
     case,
     cast,
@@ -311,7 +312,9 @@ class AnalyticsRepository:
     def _minutes_between(self, start: Any, end: Any) -> ColumnElement[Any]:
         if self.dialect == "postgresql":
             return extract("epoch", end - start) / 60.0
-        return (func.julianday(end) - func.julianday(start)) * 1440.0
+        # Not julianday(): a double day number is only good to ~10 µs, so 30 minutes
+        # came back as 30.000000223517418. Whole microseconds are exact, as on PostgreSQL.
+        return (_sqlite_epoch_us(end) - _sqlite_epoch_us(start)) / 60_000_000.0
 
     def _utc_day(self, col: Any) -> ColumnElement[Any]:
         if self.dialect == "postgresql":
@@ -407,6 +410,17 @@ class AnalyticsRepository:
                 for r in trend_rows
             ],
         )
+
+
+def _sqlite_epoch_us(col: Any) -> ColumnElement[Any]:
+    """Microseconds since the epoch of a timestamp stored by SQLAlchemy on SQLite.
+
+    The stored text is ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): whole seconds from
+    ``strftime('%s')``, plus the six fraction digits at position 21.
+    """
+    seconds = cast(func.strftime(literal_column("'%s'"), col), Integer)
+    micros = cast(func.substr(col, 21, 6), Integer)
+    return seconds * 1_000_000 + micros
 
 
 def _float(value: Any) -> float | None:

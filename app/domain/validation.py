@@ -52,10 +52,46 @@ def validation_message(exc: msgspec.ValidationError, prefix: str = "") -> str:
     return field_message(msg, path)
 
 
-def parse(kind: type[T], data: Any, prefix: str = "") -> T:
-    """Validate plain data (dicts, lists, scalars) into ``kind`` or raise BadRequest."""
+def storable_text(value: str) -> bool:
+    """Text both databases can store: no NUL, no lone surrogate (not UTF-8)."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
     try:
-        return msgspec.convert(data, kind)
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _normalise(data: Any, path: str) -> Any:
+    """Integral floats become ints (``5.0`` is an integer in JSON Schema, and a
+    float field still takes an int); text that cannot be stored is refused."""
+    if isinstance(data, str):
+        if not storable_text(data):
+            raise BadRequest(f"{path or 'body'}: text must be valid UTF-8 without NUL characters")
+        return data
+    if isinstance(data, float):
+        return int(data) if data.is_integer() else data
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            key = _normalise(k, path) if isinstance(k, str) else k
+            out[key] = _normalise(v, _join(path, str(key)))
+        return out
+    if isinstance(data, list):
+        return [_normalise(v, f"{path}[{i}]") for i, v in enumerate(data)]
+    return data
+
+
+def parse(kind: type[T], data: Any, prefix: str = "") -> T:
+    """Validate plain data (dicts, lists, scalars) into ``kind`` or raise BadRequest.
+
+    Strict: ``"5"`` is not an integer and ``"true"`` not a boolean.
+    """
+    try:
+        return msgspec.convert(_normalise(data, prefix), kind)
     except msgspec.ValidationError as exc:
         raise BadRequest(validation_message(exc, prefix)) from None
 

@@ -39,6 +39,9 @@ def graphql_controller(schema: strawberry.Schema, *, graphiql: bool = True) -> t
     )
 
     class GraphQLController(base):  # type: ignore[misc, valid-type]
+        # Described by schema.graphql and introspection, not by OpenAPI.
+        include_in_schema = False
+
         async def execute_request(
             self, request: Request[Any, Any, Any], context: Any, root_value: Any
         ) -> Response[Any]:
@@ -62,6 +65,14 @@ def graphql_controller(schema: strawberry.Schema, *, graphiql: bool = True) -> t
             if result.errors:
                 result.errors = [format_error(e) for e in result.errors]
             return process_result(result)
+
+        def decode_json(self, data: str | bytes) -> object:
+            try:
+                return msgspec.json.decode(data)
+            except msgspec.DecodeError:
+                raise StrawberryHTTPException(400, "Unable to parse request body as JSON") from None
+            except RecursionError:
+                raise StrawberryHTTPException(400, "JSON body is nested too deeply") from None
 
         def encode_json(self, data: object) -> bytes:
             return msgspec.json.encode(data)

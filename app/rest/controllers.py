@@ -29,7 +29,7 @@ from app.domain.records import (
 )
 from app.domain.service import Service
 from app.domain.validation import parse
-from app.errors import Unauthorized
+from app.errors import BadRequest, Unauthorized
 from app.gateway import principal_of
 from app.rest.errors import ErrorBody
 
@@ -61,6 +61,8 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
         data = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         return
+    except RecursionError:
+        raise BadRequest("JSON body is nested too deeply") from None
     parse(field.annotation, data)
 
 
@@ -97,8 +99,14 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
 
 User = NamedDependency[Principal]
 Svc = NamedDependency[Service]
-SessionId = Annotated[str, Parameter(description="Session id (UUID)")]
-InteractionId = Annotated[str, Parameter(description="Interaction id (UUID)")]
+# Typed as str so a malformed id reaches the domain's contract message; the
+# OpenAPI document still says what a valid one looks like.
+SessionId = Annotated[
+    str, Parameter(description="Session id (UUID)", schema_extra={"format": "uuid"})
+]
+InteractionId = Annotated[
+    str, Parameter(description="Interaction id (UUID)", schema_extra={"format": "uuid"})
+]
 
 
 class InterviewSessionController(Controller):
@@ -106,7 +114,7 @@ class InterviewSessionController(Controller):
     tags = ["interview-sessions"]
     security = [{"BearerToken": []}]
     guards = [authenticated]
-    before_request = strict_body
+    before_request = staticmethod(strict_body)
     dependencies = {
         "user": Provide(require_principal, sync_to_thread=False),
         "service": Provide(provide_service, sync_to_thread=False),
@@ -127,7 +135,11 @@ class InterviewSessionController(Controller):
         user: User,
         service: Svc,
         limit: Annotated[
-            int | None, Parameter(description="Maximum number of sessions (1..1000)")
+            int | None,
+            Parameter(
+                description="Maximum number of sessions (1..1000)",
+                schema_extra={"minimum": 1, "maximum": 1000},
+            ),
         ] = None,
     ) -> list[Session]:
         """The user's sessions, newest first."""

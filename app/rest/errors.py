@@ -100,7 +100,7 @@ def handle_http_exception(
     if isinstance(exc, NotFoundException):
         return error_response(status, f"Cannot {request.method} {request.url.path}")
     if isinstance(exc, MethodNotAllowedException):
-        return error_response(status, f"Method {request.method} is not allowed here")
+        return error_response(status, f"Method {request.method} is not allowed here", exc.headers)
     if status >= 500:
         return handle_unexpected(request, exc)
     message = str(exc.detail) if exc.detail else reason(status)
