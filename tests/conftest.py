@@ -18,6 +18,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +235,7 @@ class StatementCounter:
     def __init__(self) -> None:
         self.statements: list[str] = []
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def __call__(self, statement: str) -> None:
         self.statements.append(statement)
 
     @property
@@ -249,12 +250,55 @@ class StatementCounter:
 
 @pytest.fixture
 def count_statements(service: Service) -> Iterator[StatementCounter]:
+    """Every SQL statement the app sends, on the SQLAlchemy and the asyncpg path."""
     counter = StatementCounter()
-    engine = service.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", counter)
+    service.db.add_statement_listener(counter)
     yield counter
-    event.remove(engine, "before_cursor_execute", counter)
+    service.db.remove_statement_listener(counter)
 
 
 def as_principal(user_id: str) -> Principal:
     return Principal(user_id=user_id)
+
+
+# ---------------------------------------------------------------- a clock the test controls
+
+
+class FakeClock:
+    """A settable UTC clock: ``Clock`` for the service (see app/domain/base.py)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, now: datetime) -> None:
+        self.now = now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+CLOCK_START = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Starts at 2024-01-01T10:00:00Z and moves only when the test says so."""
+    return FakeClock(CLOCK_START)
+
+
+@pytest.fixture
+def app_clock(service: Service, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Inject ``clock`` into the app's service, so timestamps written over HTTP are known."""
+    for part in (service.sessions, service.interactions, service.metrics, service.analytics):
+        monkeypatch.setattr(part, "clock", clock)
+    return clock
+
+
+@pytest.fixture
+def domain_service(database: Database, settings: Settings, clock: FakeClock) -> Service:
+    """The domain service without HTTP, on its own database, with a controlled clock."""
+    return Service.build(database, max_active_sessions=settings.max_active_sessions, clock=clock)

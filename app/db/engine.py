@@ -1,4 +1,4 @@
-"""Engine and units of work for both drivers.
+"""Engine, pools and units of work for both drivers.
 
 SQLite: WAL, foreign keys on and a busy timeout on every connection; we take
 control of ``BEGIN`` (SQLAlchemy's aiosqlite recipe) so write transactions start
@@ -12,19 +12,24 @@ a database that cannot be reached becomes :class:`app.errors.Unavailable`.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import msgspec
-from sqlalchemy import event, text
+from sqlalchemy import Select, event, literal_column, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
+from app.db.executor import AsyncpgExecutor, SQLAlchemyExecutor, StatementListener
+from app.db.repositories import UnitOfWork
 from app.errors import MODIFIED_CONCURRENTLY, Conflict, Unavailable
 
 log = logging.getLogger(__name__)
@@ -103,27 +108,53 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 class Database:
-    """The engine plus transactional units of work, with one retry on a dead connection."""
+    """Units of work over one database, with one retry on a dead connection.
+
+    ``write`` runs a SQLAlchemy transaction (``BEGIN IMMEDIATE`` on SQLite).
+    ``read`` does the same on SQLite; on PostgreSQL it runs on a raw asyncpg
+    pool without a transaction (each statement sees committed data), or in a
+    read-only REPEATABLE READ transaction when the reads must agree
+    (``consistent=True``).
+    """
 
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings)
         self.dialect = self.engine.dialect.name
         self._write_engine = self.engine.execution_options(write_transaction=True)
+        self.listeners: list[StatementListener] = []
+        self._pool: Any = None
+        self._pool_lock = asyncio.Lock()
+        self.raw_reads = self.dialect == "postgresql"
 
-    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    # ---------------------------------------------------------------- statement listeners
+
+    def add_statement_listener(self, listener: StatementListener) -> None:
+        """Called with the SQL of every statement, on both paths (tests count them)."""
+        self.listeners.append(listener)
+        event.listen(self.engine.sync_engine, "before_cursor_execute", _adapt(listener))
+
+    def remove_statement_listener(self, listener: StatementListener) -> None:
+        self.listeners.remove(listener)
+        event.remove(self.engine.sync_engine, "before_cursor_execute", _adapt(listener))
+
+    # ---------------------------------------------------------------- units of work
+
+    async def read(self, work: Work[T], *, consistent: bool = False) -> T:
+        if self.raw_reads:
+            return await self._run_raw(work, consistent)
         return await self._run(self.engine, work)
 
-    async def write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def write(self, work: Work[T]) -> T:
         return await self._run(self._write_engine, work)
 
-    async def _run(self, engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _run(self, engine: AsyncEngine, work: Work[T]) -> T:
         for attempt in (1, 2):
             committing = False
             try:
                 async with engine.connect() as conn:
                     trans = await conn.begin()
-                    result = await work(conn)
+                    result = await work(UnitOfWork(SQLAlchemyExecutor(conn)))
                     committing = True
                     await trans.commit()
                     return result
@@ -134,15 +165,52 @@ class Database:
                     raise
                 # A connection that died before COMMIT changed nothing: retry once.
                 if attempt == 1 and not committing and _is_disconnect(exc):
-                    log.warning("database connection lost; retrying once: %s", exc)
+                    log.warning("database connection lost; retrying once: %r", exc)
+                    continue
+                log.error("database unavailable: %r", exc)
+                raise Unavailable() from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _raw_pool(self) -> Any:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    s = self.settings
+                    self._pool = await asyncpg.create_pool(
+                        self.engine.url.set(drivername="postgresql").render_as_string(
+                            hide_password=False
+                        ),
+                        min_size=1,
+                        max_size=s.db_pool_size,
+                        timeout=s.db_connect_timeout,
+                        command_timeout=s.db_command_timeout,
+                        server_settings={"application_name": "interview-api-reads"},
+                    )
+        return self._pool
+
+    async def _run_raw(self, work: Work[T], consistent: bool) -> T:
+        for attempt in (1, 2):
+            try:
+                pool = await self._raw_pool()
+                async with pool.acquire(timeout=self.settings.db_pool_timeout) as conn:
+                    uow = UnitOfWork(AsyncpgExecutor(conn, self.listeners))
+                    if not consistent:
+                        return await work(uow)
+                    async with conn.transaction(isolation="repeatable_read", readonly=True):
+                        return await work(uow)
+            except Exception as exc:
+                if not _raw_unavailable(exc):
+                    raise
+                if attempt == 1 and _raw_disconnect(exc):
+                    log.warning("database connection lost; retrying once: %r", exc)
                     continue
                 log.error("database unavailable: %r", exc)
                 raise Unavailable() from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def ping(self) -> bool:
-        async def select_one(conn: AsyncConnection) -> None:
-            await conn.execute(text("SELECT 1"))
+        async def select_one(uow: UnitOfWork) -> None:
+            await uow.ex.rows(_PING, {})
 
         try:
             await self.read(select_one)
@@ -151,7 +219,45 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
         await self.engine.dispose()
+
+
+Work = Callable[[UnitOfWork], Awaitable[T]]
+_PING: Select[Any] = select(literal_column("1"))
+
+
+@functools.cache
+def _adapt(listener: StatementListener) -> Callable[..., None]:
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        listener(statement)
+
+    return on_execute
+
+
+def _raw_unavailable(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.QueryCanceledError
+        | asyncpg.exceptions.TooManyConnectionsError,
+    )
+
+
+def _raw_disconnect(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        ConnectionError
+        | asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.CrashShutdownError,
+    )
 
 
 def _is_disconnect(exc: BaseException) -> bool:

@@ -39,7 +39,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+# None is stored as SQL NULL, not as the JSON value null.
+JsonDoc = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

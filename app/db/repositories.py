@@ -1,14 +1,16 @@
-"""The SQL. Each repository works on one open connection (one unit of work) and
-returns domain records, never ORM objects.
+"""The SQL. Each repository works inside one unit of work and returns domain
+records, never ORM objects.
 
-Read paths use Core statements over the mapped tables: no identity map and no
-ORM object construction, just rows turned into msgspec records. Analytics are
-SQL aggregates; the few dialect differences (durations, day grouping, the
-per-user lock) are kept in this module.
+Statements are SQLAlchemy Core, built once (cached per shape and dialect) with
+bind parameters, so the PostgreSQL read path can run them as prepared
+statements on asyncpg (see :mod:`app.db.executor`). Analytics are SQL
+aggregates; the few dialect differences (durations, UTC days, list parameters,
+the per-user lock) are kept in this module.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,7 +22,9 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
+    Select,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -32,8 +36,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from app.db.executor import Executor
+from app.db.models import UTCDateTime
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
@@ -85,15 +91,23 @@ _METRIC_COLS = (
 )
 
 _responses_type = list[GeneratedResponse]
+_classification_type = QuestionClassification | None  # older rows hold JSON null
+
+
+def _json(value: Any, kind: Any) -> Any:
+    """JSON columns arrive decoded (SQLAlchemy) or as text (raw asyncpg)."""
+    if isinstance(value, str | bytes):
+        return msgspec.json.decode(value, type=kind)
+    return msgspec.convert(value, kind)
 
 
 def _session(row: Any) -> Session:
     return Session(
         id=row[0],
         user_id=row[1],
-        job_context=msgspec.convert(row[2], JobContext),
+        job_context=_json(row[2], JobContext),
         status=SessionStatus(row[3]),
-        settings=msgspec.convert(row[4], SessionSettings),
+        settings=_json(row[4], SessionSettings),
         started_at=row[5],
         ended_at=row[6],
         created_at=row[7],
@@ -106,8 +120,8 @@ def _interaction(row: Any) -> Interaction:
         id=row[0],
         session_id=row[1],
         question=row[2],
-        question_classification=None if qc is None else msgspec.convert(qc, QuestionClassification),
-        generated_responses=msgspec.convert(row[4], _responses_type),
+        question_classification=None if qc is None else _json(qc, _classification_type),
+        generated_responses=_json(row[4], _responses_type),
         selected_response=row[5],
         user_feedback=row[6],
         timestamp=row[7],
@@ -134,12 +148,86 @@ def _grouped(records: Iterable[Any], keys: Sequence[uuid.UUID]) -> dict[uuid.UUI
     return {k: out.get(k, []) for k in keys}
 
 
+def _ids_param(col: Any, dialect: str) -> ColumnElement[bool]:
+    """``col`` in the list bound as ``ids``: one array parameter on PostgreSQL."""
+    if dialect == "postgresql":
+        expr: ColumnElement[bool] = col == func.any(bindparam("ids", type_=ARRAY(col.type)))
+    else:
+        expr = col.in_(bindparam("ids", expanding=True))
+    return expr
+
+
+# ---------------------------------------------------------------- statements, built once
+
+
+@functools.cache
+def _get_session(lock: str | None) -> Select[Any]:
+    stmt = select(*_SESSION_COLS).where(st.c.id == bindparam("id"))
+    if lock is not None:
+        # PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already serialises writers.
+        stmt = stmt.with_for_update(read=lock == "share")
+    return stmt
+
+
+@functools.cache
+def _list_sessions(by_status: bool) -> Select[Any]:
+    stmt = select(*_SESSION_COLS).where(st.c.user_id == bindparam("user_id"))
+    if by_status:
+        stmt = stmt.where(st.c.status == bindparam("status"))
+    return stmt.order_by(st.c.created_at.desc(), st.c.id.desc()).limit(bindparam("limit"))
+
+
+_COUNT_ACTIVE = (
+    select(func.count())
+    .select_from(st)
+    .where(st.c.user_id == bindparam("user_id"), st.c.status == SessionStatus.ACTIVE.value)
+)
+_INTERACTION_WITH_OWNER = (
+    select(*_INTERACTION_COLS, st.c.user_id)
+    .join(st, st.c.id == it.c.session_id)
+    .where(it.c.id == bindparam("id"))
+)
+_INTERACTIONS_OF_SESSION = (
+    select(*_INTERACTION_COLS)
+    .where(it.c.session_id == bindparam("session_id"))
+    .order_by(it.c.timestamp, it.c.id)
+)
+_METRICS_OF_SESSION = (
+    select(*_METRIC_COLS)
+    .where(mt.c.session_id == bindparam("session_id"))
+    .order_by(mt.c.created_at, mt.c.id)
+)
+
+
+@functools.cache
+def _interactions_of_sessions(dialect: str) -> Select[Any]:
+    return (
+        select(*_INTERACTION_COLS)
+        .join(st, st.c.id == it.c.session_id)
+        .where(_ids_param(it.c.session_id, dialect), st.c.user_id == bindparam("user_id"))
+        .order_by(it.c.session_id, it.c.timestamp, it.c.id)
+    )
+
+
+@functools.cache
+def _metrics_of_sessions(dialect: str) -> Select[Any]:
+    return (
+        select(*_METRIC_COLS)
+        .join(st, st.c.id == mt.c.session_id)
+        .where(_ids_param(mt.c.session_id, dialect), st.c.user_id == bindparam("user_id"))
+        .order_by(mt.c.session_id, mt.c.created_at, mt.c.id)
+    )
+
+
+# ---------------------------------------------------------------- repositories
+
+
 class SessionRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+    def __init__(self, ex: Executor) -> None:
+        self.ex = ex
 
     async def add(self, s: Session) -> None:
-        await self.conn.execute(
+        await self.ex.execute(
             insert(st).values(
                 id=s.id,
                 user_id=s.user_id,
@@ -155,29 +243,22 @@ class SessionRepository:
     async def get(
         self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
     ) -> Session | None:
-        stmt = select(*_SESSION_COLS).where(st.c.id == session_id)
-        if lock or share:
-            # PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already serialises writers.
-            stmt = stmt.with_for_update(read=share and not lock)
-        row = (await self.conn.execute(stmt)).first()
-        return None if row is None else _session(row)
+        mode = "update" if lock else "share" if share else None
+        rows = await self.ex.rows(_get_session(mode), {"id": session_id})
+        return _session(rows[0]) if rows else None
 
     async def list_for_user(
         self, user_id: str, *, limit: int, status: SessionStatus | None = None
     ) -> list[Session]:
-        stmt = select(*_SESSION_COLS).where(st.c.user_id == user_id)
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit}
         if status is not None:
-            stmt = stmt.where(st.c.status == status.value)
-        stmt = stmt.order_by(st.c.created_at.desc(), st.c.id.desc()).limit(limit)
-        return [_session(r) for r in await self.conn.execute(stmt)]
+            params["status"] = status.value
+        rows = await self.ex.rows(_list_sessions(status is not None), params)
+        return [_session(r) for r in rows]
 
     async def count_active(self, user_id: str) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(st)
-            .where(st.c.user_id == user_id, st.c.status == SessionStatus.ACTIVE.value)
-        )
-        return int((await self.conn.execute(stmt)).scalar_one())
+        rows = await self.ex.rows(_COUNT_ACTIVE, {"user_id": user_id})
+        return int(rows[0][0])
 
     async def lock_user(self, user_id: str) -> None:
         """Serialise activations of one user's sessions until the transaction ends.
@@ -185,14 +266,14 @@ class SessionRepository:
         PostgreSQL: a transaction-scoped advisory lock keyed by the user id.
         SQLite: write transactions already hold the database write lock.
         """
-        if self.conn.dialect.name == "postgresql":
-            await self.conn.execute(
+        if self.ex.dialect == "postgresql":
+            await self.ex.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
                 {"key": f"interview-sessions:{user_id}"},
             )
 
     async def save(self, s: Session) -> None:
-        await self.conn.execute(
+        await self.ex.execute(
             update(st)
             .where(st.c.id == s.id)
             .values(
@@ -204,15 +285,15 @@ class SessionRepository:
         )
 
     async def delete(self, session_id: uuid.UUID) -> None:
-        await self.conn.execute(delete(st).where(st.c.id == session_id))
+        await self.ex.execute(delete(st).where(st.c.id == session_id))
 
 
 class InteractionRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+    def __init__(self, ex: Executor) -> None:
+        self.ex = ex
 
     async def add(self, i: Interaction) -> None:
-        await self.conn.execute(
+        await self.ex.execute(
             insert(it).values(
                 id=i.id,
                 session_id=i.session_id,
@@ -228,48 +309,37 @@ class InteractionRepository:
         )
 
     async def get_with_owner(self, interaction_id: uuid.UUID) -> tuple[Interaction, str] | None:
-        stmt = (
-            select(*_INTERACTION_COLS, st.c.user_id)
-            .join(st, st.c.id == it.c.session_id)
-            .where(it.c.id == interaction_id)
-        )
-        row = (await self.conn.execute(stmt)).first()
-        return None if row is None else (_interaction(row), row[8])
+        rows = await self.ex.rows(_INTERACTION_WITH_OWNER, {"id": interaction_id})
+        return (_interaction(rows[0]), rows[0][8]) if rows else None
 
     async def save(self, i: Interaction) -> None:
-        await self.conn.execute(
+        await self.ex.execute(
             update(it)
             .where(it.c.id == i.id)
             .values(selected_response=i.selected_response, user_feedback=i.user_feedback)
         )
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Interaction]:
-        stmt = (
-            select(*_INTERACTION_COLS)
-            .where(it.c.session_id == session_id)
-            .order_by(it.c.timestamp, it.c.id)
-        )
-        return [_interaction(r) for r in await self.conn.execute(stmt)]
+        rows = await self.ex.rows(_INTERACTIONS_OF_SESSION, {"session_id": session_id})
+        return [_interaction(r) for r in rows]
 
     async def list_for_sessions(
         self, session_ids: Sequence[uuid.UUID], user_id: str
     ) -> dict[uuid.UUID, list[Interaction]]:
         """One statement for many sessions, restricted to the user's own."""
-        stmt = (
-            select(*_INTERACTION_COLS)
-            .join(st, st.c.id == it.c.session_id)
-            .where(it.c.session_id.in_(session_ids), st.c.user_id == user_id)
-            .order_by(it.c.session_id, it.c.timestamp, it.c.id)
+        rows = await self.ex.rows(
+            _interactions_of_sessions(self.ex.dialect),
+            {"ids": list(session_ids), "user_id": user_id},
         )
-        return _grouped((_interaction(r) for r in await self.conn.execute(stmt)), session_ids)
+        return _grouped((_interaction(r) for r in rows), session_ids)
 
 
 class MetricRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+    def __init__(self, ex: Executor) -> None:
+        self.ex = ex
 
     async def add(self, m: Metric) -> None:
-        await self.conn.execute(
+        await self.ex.execute(
             insert(mt).values(
                 id=m.id,
                 session_id=m.session_id,
@@ -283,120 +353,137 @@ class MetricRepository:
         )
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]:
-        stmt = (
-            select(*_METRIC_COLS)
-            .where(mt.c.session_id == session_id)
-            .order_by(mt.c.created_at, mt.c.id)
-        )
-        return [_metric(r) for r in await self.conn.execute(stmt)]
+        rows = await self.ex.rows(_METRICS_OF_SESSION, {"session_id": session_id})
+        return [_metric(r) for r in rows]
 
     async def list_for_sessions(
         self, session_ids: Sequence[uuid.UUID], user_id: str
     ) -> dict[uuid.UUID, list[Metric]]:
-        stmt = (
-            select(*_METRIC_COLS)
-            .join(st, st.c.id == mt.c.session_id)
-            .where(mt.c.session_id.in_(session_ids), st.c.user_id == user_id)
-            .order_by(mt.c.session_id, mt.c.created_at, mt.c.id)
+        rows = await self.ex.rows(
+            _metrics_of_sessions(self.ex.dialect),
+            {"ids": list(session_ids), "user_id": user_id},
         )
-        return _grouped((_metric(r) for r in await self.conn.execute(stmt)), session_ids)
+        return _grouped((_metric(r) for r in rows), session_ids)
+
+
+# ---------------------------------------------------------------- analytics
+
+
+def _minutes_between(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return extract("epoch", end - start) / 60.0
+    # Not julianday(): a double day number is only good to ~10 µs, so 30 minutes
+    # came back as 30.000000223517418. Whole microseconds are exact, as on PostgreSQL.
+    return (_sqlite_epoch_us(end) - _sqlite_epoch_us(start)) / 60_000_000.0
+
+
+def _utc_day(dialect: str, col: Any) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        # Literals, not bind parameters, so the expression is stable.
+        return func.to_char(
+            func.timezone(literal_column("'UTC'"), col), literal_column("'YYYY-MM-DD'")
+        )
+    return func.date(col)
+
+
+def _avg(col: Any) -> ColumnElement[Any]:
+    # Cast so PostgreSQL does not hand back Decimal for integer averages.
+    return cast(func.avg(col), Float(precision=53))
+
+
+def _sqlite_epoch_us(col: Any) -> ColumnElement[Any]:
+    """Microseconds since the epoch of a timestamp stored by SQLAlchemy on SQLite.
+
+    The stored text is ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): whole seconds from
+    ``strftime('%s')``, plus the six fraction digits at position 21.
+    """
+    seconds = cast(func.strftime(literal_column("'%s'"), col), Integer)
+    micros = cast(func.substr(col, 21, 6), Integer)
+    return seconds * 1_000_000 + micros
+
+
+@functools.cache
+def _analytics_statements(
+    dialect: str, has_start: bool, has_end: bool
+) -> tuple[Select[Any], Select[Any], Select[Any], Select[Any]]:
+    """Totals, metric means, question types and daily trends for one window shape.
+
+    ``start`` is inclusive and ``end`` exclusive, both on the sessions' createdAt.
+    """
+    window = [st.c.user_id == bindparam("user_id")]
+    if has_start:
+        window.append(st.c.created_at >= bindparam("start", type_=UTCDateTime()))
+    if has_end:
+        window.append(st.c.created_at < bindparam("end", type_=UTCDateTime()))
+    in_window = and_(*window)
+    completed = st.c.status == SessionStatus.COMPLETED.value
+    duration = case(
+        (
+            and_(completed, st.c.ended_at.is_not(None)),
+            _minutes_between(dialect, st.c.started_at, st.c.ended_at),
+        )
+    )
+    totals = select(func.count(), _avg(duration)).where(in_window)
+    means = (
+        select(
+            _avg(mt.c.total_latency_ms),
+            _avg(mt.c.transcription_accuracy),
+            _avg(mt.c.user_satisfaction),
+        )
+        .select_from(mt.join(st, st.c.id == mt.c.session_id))
+        .where(in_window)
+    )
+    qtype = it.c.question_classification["type"].as_string()
+    types = (
+        select(qtype.label("qtype"), func.count().label("n"))
+        .select_from(it.join(st, st.c.id == it.c.session_id))
+        .where(in_window, qtype.is_not(None))
+        .group_by(literal_column("qtype"))
+        .order_by(literal_column("n").desc(), literal_column("qtype"))
+    )
+    day = _utc_day(dialect, mt.c.created_at).label("trend_day")
+    trends = (
+        select(
+            day,
+            _avg(mt.c.total_latency_ms),
+            _avg(mt.c.transcription_accuracy),
+            _avg(mt.c.user_satisfaction),
+        )
+        .select_from(mt.join(st, st.c.id == mt.c.session_id))
+        .where(in_window)
+        .group_by(literal_column("trend_day"))
+        .order_by(literal_column("trend_day"))
+    )
+    return totals, means, types, trends
 
 
 class AnalyticsRepository:
     """Aggregates computed by the database, identical on SQLite and PostgreSQL."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-        self.dialect = conn.dialect.name
-
-    def _minutes_between(self, start: Any, end: Any) -> ColumnElement[Any]:
-        if self.dialect == "postgresql":
-            return extract("epoch", end - start) / 60.0
-        # Not julianday(): a double day number is only good to ~10 µs, so 30 minutes
-        # came back as 30.000000223517418. Whole microseconds are exact, as on PostgreSQL.
-        return (_sqlite_epoch_us(end) - _sqlite_epoch_us(start)) / 60_000_000.0
-
-    def _utc_day(self, col: Any) -> ColumnElement[Any]:
-        if self.dialect == "postgresql":
-            # Literals, not bind parameters, so the expression is stable.
-            return func.to_char(
-                func.timezone(literal_column("'UTC'"), col), literal_column("'YYYY-MM-DD'")
-            )
-        return func.date(col)
-
-    def _avg(self, col: Any) -> ColumnElement[Any]:
-        # Cast so PostgreSQL does not hand back Decimal for integer averages.
-        return cast(func.avg(col), Float(precision=53))
+    def __init__(self, ex: Executor) -> None:
+        self.ex = ex
 
     async def compute(
         self, user_id: str, start: datetime | None, end: datetime | None
     ) -> Analytics:
-        """``start`` inclusive, ``end`` exclusive, both on ``createdAt`` of sessions."""
-        window = [st.c.user_id == user_id]
+        totals_q, means_q, types_q, trends_q = _analytics_statements(
+            self.ex.dialect, start is not None, end is not None
+        )
+        params: dict[str, Any] = {"user_id": user_id}
         if start is not None:
-            window.append(st.c.created_at >= start)
+            params["start"] = start
         if end is not None:
-            window.append(st.c.created_at < end)
-        in_window = and_(*window)
-        completed = st.c.status == SessionStatus.COMPLETED.value
-
-        totals = (
-            await self.conn.execute(
-                select(
-                    func.count(),
-                    self._avg(
-                        case(
-                            (
-                                and_(completed, st.c.ended_at.is_not(None)),
-                                self._minutes_between(st.c.started_at, st.c.ended_at),
-                            )
-                        )
-                    ),
-                ).where(in_window)
-            )
-        ).one()
-
-        metric_avgs = (
-            await self.conn.execute(
-                select(
-                    self._avg(mt.c.total_latency_ms),
-                    self._avg(mt.c.transcription_accuracy),
-                    self._avg(mt.c.user_satisfaction),
-                )
-                .select_from(mt.join(st, st.c.id == mt.c.session_id))
-                .where(in_window)
-            )
-        ).one()
-
-        qtype = it.c.question_classification["type"].as_string()
-        type_rows = await self.conn.execute(
-            select(qtype.label("qtype"), func.count().label("n"))
-            .select_from(it.join(st, st.c.id == it.c.session_id))
-            .where(in_window, qtype.is_not(None))
-            .group_by(literal_column("qtype"))
-            .order_by(literal_column("n").desc(), literal_column("qtype"))
-        )
-
-        day = self._utc_day(mt.c.created_at).label("trend_day")
-        trend_rows = await self.conn.execute(
-            select(
-                day,
-                self._avg(mt.c.total_latency_ms),
-                self._avg(mt.c.transcription_accuracy),
-                self._avg(mt.c.user_satisfaction),
-            )
-            .select_from(mt.join(st, st.c.id == mt.c.session_id))
-            .where(in_window)
-            .group_by(literal_column("trend_day"))
-            .order_by(literal_column("trend_day"))
-        )
-
+            params["end"] = end
+        totals = (await self.ex.rows(totals_q, params))[0]
+        means = (await self.ex.rows(means_q, params))[0]
+        type_rows = await self.ex.rows(types_q, params)
+        trend_rows = await self.ex.rows(trends_q, params)
         return Analytics(
             total_sessions=int(totals[0]),
             average_session_duration=_float(totals[1]),
-            average_latency=_float(metric_avgs[0]),
-            average_accuracy=_float(metric_avgs[1]),
-            average_satisfaction=_float(metric_avgs[2]),
+            average_latency=_float(means[0]),
+            average_accuracy=_float(means[1]),
+            average_satisfaction=_float(means[2]),
             most_common_question_types=[
                 QuestionTypeCount(type=QuestionType(r[0]), count=int(r[1])) for r in type_rows
             ],
@@ -412,27 +499,16 @@ class AnalyticsRepository:
         )
 
 
-def _sqlite_epoch_us(col: Any) -> ColumnElement[Any]:
-    """Microseconds since the epoch of a timestamp stored by SQLAlchemy on SQLite.
-
-    The stored text is ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): whole seconds from
-    ``strftime('%s')``, plus the six fraction digits at position 21.
-    """
-    seconds = cast(func.strftime(literal_column("'%s'"), col), Integer)
-    micros = cast(func.substr(col, 21, 6), Integer)
-    return seconds * 1_000_000 + micros
-
-
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
 class UnitOfWork:
-    """The repositories of one transaction."""
+    """The repositories of one unit of work (one transaction, or one read)."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-        self.sessions = SessionRepository(conn)
-        self.interactions = InteractionRepository(conn)
-        self.metrics = MetricRepository(conn)
-        self.analytics = AnalyticsRepository(conn)
+    def __init__(self, ex: Executor) -> None:
+        self.ex = ex
+        self.sessions = SessionRepository(ex)
+        self.interactions = InteractionRepository(ex)
+        self.metrics = MetricRepository(ex)
+        self.analytics = AnalyticsRepository(ex)

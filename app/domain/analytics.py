@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from app.db.repositories import UnitOfWork
 from app.domain.base import ServiceBase
 from app.domain.records import Analytics, Principal
@@ -29,7 +27,7 @@ class AnalyticsService(ServiceBase):
     ) -> Analytics:
         lo, hi = window(start, end)
 
-        async def work(conn: AsyncConnection) -> Analytics:
-            return await UnitOfWork(conn).analytics.compute(user.user_id, lo, hi)
+        async def work(uow: UnitOfWork) -> Analytics:
+            return await uow.analytics.compute(user.user_id, lo, hi)
 
-        return await self.db.read(work)
+        return await self.db.read(work, consistent=True)

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.repositories import UnitOfWork
 from app.domain.base import ServiceBase, new_id, owned
@@ -42,8 +41,7 @@ class InteractionService(ServiceBase):
             timestamp=self.clock(),
         )
 
-        async def work(conn: AsyncConnection) -> Interaction:
-            uow = UnitOfWork(conn)
+        async def work(uow: UnitOfWork) -> Interaction:
             # A shared row lock: concurrent inserts proceed together, but a racing
             # "complete" waits, so nothing lands in a session after it completed.
             session = owned(user, await uow.sessions.get(sid, share=True))
@@ -59,8 +57,7 @@ class InteractionService(ServiceBase):
     ) -> list[Interaction]:
         sid = parse_uuid(session_id)
 
-        async def work(conn: AsyncConnection) -> list[Interaction]:
-            uow = UnitOfWork(conn)
+        async def work(uow: UnitOfWork) -> list[Interaction]:
             owned(user, await uow.sessions.get(sid))
             return await uow.interactions.list_for_session(sid)
 
@@ -71,8 +68,8 @@ class InteractionService(ServiceBase):
     ) -> dict[uuid.UUID, list[Interaction]]:
         """Batch read for DataLoaders: one statement, only the user's sessions."""
 
-        async def work(conn: AsyncConnection) -> dict[uuid.UUID, list[Interaction]]:
-            return await UnitOfWork(conn).interactions.list_for_sessions(session_ids, user.user_id)
+        async def work(uow: UnitOfWork) -> dict[uuid.UUID, list[Interaction]]:
+            return await uow.interactions.list_for_sessions(session_ids, user.user_id)
 
         return await self.db.read(work)
 
@@ -81,8 +78,7 @@ class InteractionService(ServiceBase):
     ) -> Interaction:
         iid = parse_uuid(interaction_id)
 
-        async def work(conn: AsyncConnection) -> Interaction:
-            uow = UnitOfWork(conn)
+        async def work(uow: UnitOfWork) -> Interaction:
             found = await uow.interactions.get_with_owner(iid)
             if found is None:
                 raise NotFound(INTERACTION_NOT_FOUND)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from app.db.repositories import UnitOfWork
 from app.domain.base import ServiceBase, new_id, owned
 from app.domain.records import Metric, Principal, RecordMetrics
@@ -27,8 +25,7 @@ class MetricService(ServiceBase):
             created_at=self.clock(),
         )
 
-        async def work(conn: AsyncConnection) -> Metric:
-            uow = UnitOfWork(conn)
+        async def work(uow: UnitOfWork) -> Metric:
             owned(user, await uow.sessions.get(sid, share=True))
             await uow.metrics.add(metric)
             return metric
@@ -38,8 +35,7 @@ class MetricService(ServiceBase):
     async def list_for_session(self, user: Principal, session_id: str | uuid.UUID) -> list[Metric]:
         sid = parse_uuid(session_id)
 
-        async def work(conn: AsyncConnection) -> list[Metric]:
-            uow = UnitOfWork(conn)
+        async def work(uow: UnitOfWork) -> list[Metric]:
             owned(user, await uow.sessions.get(sid))
             return await uow.metrics.list_for_session(sid)
 
@@ -50,7 +46,7 @@ class MetricService(ServiceBase):
     ) -> dict[uuid.UUID, list[Metric]]:
         """Batch read for DataLoaders: one statement, only the user's sessions."""
 
-        async def work(conn: AsyncConnection) -> dict[uuid.UUID, list[Metric]]:
-            return await UnitOfWork(conn).metrics.list_for_sessions(session_ids, user.user_id)
+        async def work(uow: UnitOfWork) -> dict[uuid.UUID, list[Metric]]:
+            return await uow.metrics.list_for_sessions(session_ids, user.user_id)
 
         return await self.db.read(work)

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Database
 from app.db.repositories import UnitOfWork
@@ -74,8 +73,7 @@ class SessionService(ServiceBase):
             created_at=now,
         )
 
-        async def work(conn: AsyncConnection) -> Session:
-            uow = UnitOfWork(conn)
+        async def work(uow: UnitOfWork) -> Session:
             await self._ensure_room_for_one_more_active(uow, user)
             await uow.sessions.add(session)
             return session
@@ -85,8 +83,8 @@ class SessionService(ServiceBase):
     async def get(self, user: Principal, session_id: str | uuid.UUID) -> Session:
         sid = parse_uuid(session_id)
 
-        async def work(conn: AsyncConnection) -> Session:
-            return owned(user, await UnitOfWork(conn).sessions.get(sid))
+        async def work(uow: UnitOfWork) -> Session:
+            return owned(user, await uow.sessions.get(sid))
 
         return await self.db.read(work)
 
@@ -95,10 +93,8 @@ class SessionService(ServiceBase):
     ) -> list[Session]:
         n = check_limit(limit)
 
-        async def work(conn: AsyncConnection) -> list[Session]:
-            return await UnitOfWork(conn).sessions.list_for_user(
-                user.user_id, limit=n, status=status
-            )
+        async def work(uow: UnitOfWork) -> list[Session]:
+            return await uow.sessions.list_for_user(user.user_id, limit=n, status=status)
 
         return await self.db.read(work)
 
@@ -108,8 +104,7 @@ class SessionService(ServiceBase):
     async def details(self, user: Principal, session_id: str | uuid.UUID) -> SessionDetails:
         sid = parse_uuid(session_id)
 
-        async def work(conn: AsyncConnection) -> SessionDetails:
-            uow = UnitOfWork(conn)
+        async def work(uow: UnitOfWork) -> SessionDetails:
             s = owned(user, await uow.sessions.get(sid))
             return SessionDetails(
                 **msgspec.structs.asdict(s),
@@ -117,15 +112,14 @@ class SessionService(ServiceBase):
                 metrics=await uow.metrics.list_for_session(sid),
             )
 
-        return await self.db.read(work)
+        return await self.db.read(work, consistent=True)
 
     async def update(
         self, user: Principal, session_id: str | uuid.UUID, cmd: UpdateSession
     ) -> Session:
         sid = parse_uuid(session_id)
 
-        async def work(conn: AsyncConnection) -> Session:
-            uow = UnitOfWork(conn)
+        async def work(uow: UnitOfWork) -> Session:
             current = owned(user, await uow.sessions.get(sid, lock=True))
             updated = current
             if not isinstance(cmd.status, msgspec.UnsetType):
@@ -156,8 +150,7 @@ class SessionService(ServiceBase):
     async def delete(self, user: Principal, session_id: str | uuid.UUID) -> None:
         sid = parse_uuid(session_id)
 
-        async def work(conn: AsyncConnection) -> None:
-            uow = UnitOfWork(conn)
+        async def work(uow: UnitOfWork) -> None:
             owned(user, await uow.sessions.get(sid, lock=True))
             await uow.sessions.delete(sid)  # interactions and metrics go by ON DELETE CASCADE
 
