@@ -9,6 +9,7 @@ anonymous request may do), and the rate limit (see :mod:`app.ratelimit`).
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import re
 import uuid
@@ -18,6 +19,7 @@ from app.auth import Authenticator
 from app.domain.records import Principal
 from app.errors import DomainError
 from app.ratelimit import RateLimiter
+from app.rest.errors import error_bytes
 
 Scope = dict[str, Any]
 ASGIApp = Any
@@ -52,10 +54,13 @@ class Gateway:
         app: ASGIApp,
         authenticator: Authenticator,
         limiter: RateLimiter | None = None,
+        protected: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.limiter = limiter
+        # Path prefixes no anonymous request may enter (401 before any parsing).
+        self.protected = protected
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -71,7 +76,7 @@ class Gateway:
             elif name == b"authorization":
                 authorization = value.decode("latin-1")
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = next_request_id()
 
         principal: Principal | None = None
         if authorization is not None:
@@ -93,6 +98,9 @@ class Gateway:
                 if not verdict.allowed:
                     await _send_error(send, 429, verdict.message(), extra_headers)
                     return
+            if principal is None and scope["path"].startswith(self.protected):
+                await _send_error(send, 401, "Unauthorized", extra_headers)
+                return
 
             async def send_with_headers(message: dict[str, Any]) -> None:
                 if message["type"] == "http.response.start":
@@ -104,6 +112,15 @@ class Gateway:
             request_id_var.reset(token)
 
 
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_ids = itertools.count(1)
+
+
+def next_request_id() -> str:
+    """Unique per process start and request, without a random draw per request."""
+    return f"{_ID_PREFIX}{next(_ids):012x}"
+
+
 def _client(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
@@ -112,8 +129,6 @@ def _client(scope: Scope) -> str:
 async def _send_error(
     send: Any, status: int, message: str, headers: list[tuple[bytes, bytes]]
 ) -> None:
-    from app.rest.errors import error_bytes
-
     body = error_bytes(status, message)
     await send(
         {

@@ -61,7 +61,12 @@ def create_app(settings: Settings, database: Database | None = None) -> Gateway:
     service = Service.build(db, max_active_sessions=settings.max_active_sessions)
     litestar = create_litestar(settings, service)
     limiter = RateLimiter(settings.rate_limits, settings.rate_limit_storage)
-    return Gateway(litestar, Authenticator(settings), limiter)
+    return Gateway(
+        litestar,
+        Authenticator(settings),
+        limiter,
+        protected=(InterviewSessionController.path,),
+    )
 
 
 def create_app_from_env() -> Gateway:

@@ -27,7 +27,6 @@ import httpx
 import jwt
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import event
 
 from app.config import Settings
 from app.db.engine import Database

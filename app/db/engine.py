@@ -185,6 +185,9 @@ class Database:
                         timeout=s.db_connect_timeout,
                         command_timeout=s.db_command_timeout,
                         server_settings={"application_name": "interview-api-reads"},
+                        # Reads never change session state: skip asyncpg's reset
+                        # query (a round trip) when a connection goes back.
+                        reset=_keep_connection_state,
                     )
         return self._pool
 
@@ -226,6 +229,12 @@ class Database:
 
 
 Work = Callable[[UnitOfWork], Awaitable[T]]
+
+
+async def _keep_connection_state(conn: Any) -> None:
+    return None
+
+
 _PING: Select[Any] = select(literal_column("1"))
 
 

@@ -90,6 +90,7 @@ _METRIC_COLS = (
     mt.c.created_at,
 )
 
+_STATUS = {s.value: s for s in SessionStatus}  # faster than SessionStatus(value)
 _responses_type = list[GeneratedResponse]
 _classification_type = QuestionClassification | None  # older rows hold JSON null
 
@@ -106,7 +107,7 @@ def _session(row: Any) -> Session:
         id=row[0],
         user_id=row[1],
         job_context=_json(row[2], JobContext),
-        status=SessionStatus(row[3]),
+        status=_STATUS[row[3]],
         settings=_json(row[4], SessionSettings),
         started_at=row[5],
         ended_at=row[6],

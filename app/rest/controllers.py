@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple, TypeVar
 
-import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, SkipValidation
 
 from app.domain.records import (
     Analytics,
@@ -31,51 +28,37 @@ from app.domain.service import Service
 from app.domain.validation import parse
 from app.errors import BadRequest, Unauthorized
 from app.gateway import principal_of
-from app.rest.errors import ErrorBody
+from app.rest.errors import MISSING_BODY, ErrorBody
+
+T = TypeVar("T")
 
 
-def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: anonymous requests get 401 before the body, query or path is parsed.
+class Call(NamedTuple):
+    """Who is calling, and the service to call: one dependency per request."""
 
-    Litestar decodes the JSON body before it resolves dependencies, so without
-    this guard an anonymous request with a malformed body answered 400, not 401.
-    """
-    if principal_of(connection.scope) is None:  # type: ignore[arg-type]
-        raise Unauthorized()
+    user: Principal
+    service: Service
 
 
-async def strict_body(request: Request[Any, Any, Any]) -> None:
-    """Validate a JSON body strictly with the domain's ``parse``, as GraphQL does.
-
-    Litestar converts bodies in msgspec's lax mode, which accepts ``"5"`` for an
-    integer and ``"true"`` for a boolean; the contract wants the JSON types. An
-    empty or malformed body is left to Litestar, which reports it.
-    """
-    field = request.route_handler.parsed_fn_signature.parameters.get("data")
-    if field is None:
-        return
-    raw = await request.body()
-    if not raw:
-        return
-    try:
-        data = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return
-    except RecursionError:
-        raise BadRequest("JSON body is nested too deeply") from None
-    parse(field.annotation, data)
-
-
-def require_principal(request: Request[Any, Any, Any]) -> Principal:
+def provide_call(request: Request[Any, Any, Any]) -> Call:
+    # The gateway refuses anonymous requests to these routes before they get
+    # here (so a malformed body from a stranger is a 401, not a 400).
     principal = principal_of(request.scope)  # type: ignore[arg-type]
     if principal is None:
         raise Unauthorized()
-    return principal
+    return Call(principal, request.app.state.service)
 
 
-def provide_service(request: Request[Any, Any, Any]) -> Service:
-    service: Service = request.app.state.service
-    return service
+def body(kind: type[T], data: Any) -> T:
+    """The one strict parse of a request body, by the domain's rules.
+
+    Handlers take their body as ``SkipValidation[JSONBody[...]]``: the OpenAPI
+    document still shows the struct, but Litestar hands over the decoded JSON
+    untouched (its own conversion is lax: ``"5"`` would pass for an integer).
+    """
+    if data is None or data == b"" or data == "":
+        raise BadRequest(MISSING_BODY)
+    return parse(kind, data)
 
 
 _DESCRIPTIONS = {
@@ -97,8 +80,7 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-User = NamedDependency[Principal]
-Svc = NamedDependency[Service]
+Caller = NamedDependency[Call]
 # Typed as str so a malformed id reaches the domain's contract message; the
 # OpenAPI document still says what a valid one looks like.
 SessionId = Annotated[
@@ -113,27 +95,21 @@ class InterviewSessionController(Controller):
     path = "/interview-sessions"
     tags = ["interview-sessions"]
     security = [{"BearerToken": []}]
-    guards = [authenticated]
-    before_request = staticmethod(strict_body)
-    dependencies = {
-        "user": Provide(require_principal, sync_to_thread=False),
-        "service": Provide(provide_service, sync_to_thread=False),
-    }
+    dependencies = {"call": Provide(provide_call, sync_to_thread=False)}
 
     # ---------------------------------------------------------------- sessions
 
     @post("/", summary="Create interview session", responses=errors(409))
     async def create_session(
-        self, user: User, service: Svc, data: JSONBody[CreateSession]
+        self, call: Caller, data: SkipValidation[JSONBody[CreateSession]]
     ) -> Session:
         """Creates a new, active session for the authenticated user."""
-        return await service.sessions.create(user, data)
+        return await call.service.sessions.create(call.user, body(CreateSession, data))
 
     @get("/", summary="Get user sessions", responses=errors())
     async def list_sessions(
         self,
-        user: User,
-        service: Svc,
+        call: Caller,
         limit: Annotated[
             int | None,
             Parameter(
@@ -143,86 +119,83 @@ class InterviewSessionController(Controller):
         ] = None,
     ) -> list[Session]:
         """The user's sessions, newest first."""
-        return await service.sessions.list_sessions(user, limit=limit)
+        return await call.service.sessions.list_sessions(call.user, limit=limit)
 
     @get("/active", summary="Get active sessions", responses=errors())
-    async def active_sessions(self, user: User, service: Svc) -> list[Session]:
+    async def active_sessions(self, call: Caller) -> list[Session]:
         """Only the user's active sessions, newest first."""
-        return await service.sessions.active(user)
+        return await call.service.sessions.active(call.user)
 
     @get("/analytics", summary="Get user analytics", responses=errors())
     async def analytics(
         self,
-        user: User,
-        service: Svc,
+        call: Caller,
         startDate: Annotated[
             date | None, Parameter(description="First UTC day (YYYY-MM-DD)")
         ] = None,
         endDate: Annotated[date | None, Parameter(description="Last UTC day (YYYY-MM-DD)")] = None,
     ) -> Analytics:
         """Aggregates over the sessions created in the window (both days inclusive)."""
-        return await service.analytics.for_user(user, startDate, endDate)
+        return await call.service.analytics.for_user(call.user, startDate, endDate)
 
     @get("/{session_id:str}", summary="Get session by id", responses=errors(403, 404))
-    async def get_session(self, user: User, service: Svc, session_id: SessionId) -> Session:
-        return await service.sessions.get(user, session_id)
+    async def get_session(self, call: Caller, session_id: SessionId) -> Session:
+        return await call.service.sessions.get(call.user, session_id)
 
     @get(
         "/{session_id:str}/details",
         summary="Get session with interactions and metrics",
         responses=errors(403, 404),
     )
-    async def session_details(
-        self, user: User, service: Svc, session_id: SessionId
-    ) -> SessionDetails:
-        return await service.sessions.details(user, session_id)
+    async def session_details(self, call: Caller, session_id: SessionId) -> SessionDetails:
+        return await call.service.sessions.details(call.user, session_id)
 
     @put("/{session_id:str}", summary="Update session", responses=errors(403, 404, 409))
     async def update_session(
-        self, user: User, service: Svc, session_id: SessionId, data: JSONBody[UpdateSession]
+        self, call: Caller, session_id: SessionId, data: SkipValidation[JSONBody[UpdateSession]]
     ) -> Session:
         """Replaces each top-level field given; a status change follows the state machine."""
-        return await service.sessions.update(user, session_id, data)
+        return await call.service.sessions.update(call.user, session_id, body(UpdateSession, data))
 
     @put(
         "/{session_id:str}/start",
         summary="Start or resume session",
         responses=errors(403, 404, 409),
     )
-    async def start_session(self, user: User, service: Svc, session_id: SessionId) -> Session:
-        return await service.sessions.set_status(user, session_id, SessionStatus.ACTIVE)
+    async def start_session(self, call: Caller, session_id: SessionId) -> Session:
+        return await call.service.sessions.set_status(call.user, session_id, SessionStatus.ACTIVE)
 
     @put("/{session_id:str}/pause", summary="Pause session", responses=errors(403, 404, 409))
-    async def pause_session(self, user: User, service: Svc, session_id: SessionId) -> Session:
-        return await service.sessions.set_status(user, session_id, SessionStatus.PAUSED)
+    async def pause_session(self, call: Caller, session_id: SessionId) -> Session:
+        return await call.service.sessions.set_status(call.user, session_id, SessionStatus.PAUSED)
 
     @put("/{session_id:str}/complete", summary="Complete session", responses=errors(403, 404, 409))
-    async def complete_session(self, user: User, service: Svc, session_id: SessionId) -> Session:
-        return await service.sessions.set_status(user, session_id, SessionStatus.COMPLETED)
+    async def complete_session(self, call: Caller, session_id: SessionId) -> Session:
+        return await call.service.sessions.set_status(
+            call.user, session_id, SessionStatus.COMPLETED
+        )
 
     @delete("/{session_id:str}", summary="Delete session", responses=errors(403, 404))
-    async def delete_session(self, user: User, service: Svc, session_id: SessionId) -> None:
+    async def delete_session(self, call: Caller, session_id: SessionId) -> None:
         """Permanently deletes the session with its interactions and metrics."""
-        await service.sessions.delete(user, session_id)
+        await call.service.sessions.delete(call.user, session_id)
 
     # ---------------------------------------------------------------- interactions
 
     @post("/interactions", summary="Create interaction", responses=errors(403, 404))
     async def create_interaction(
-        self, user: User, service: Svc, data: JSONBody[CreateInteraction]
+        self, call: Caller, data: SkipValidation[JSONBody[CreateInteraction]]
     ) -> Interaction:
-        return await service.interactions.create(user, data)
+        return await call.service.interactions.create(call.user, body(CreateInteraction, data))
 
     @get(
         "/{session_id:str}/interactions",
         summary="Get session interactions",
         responses=errors(403, 404),
     )
-    async def list_interactions(
-        self, user: User, service: Svc, session_id: SessionId
-    ) -> list[Interaction]:
+    async def list_interactions(self, call: Caller, session_id: SessionId) -> list[Interaction]:
         """Oldest first."""
-        return await service.interactions.list_for_session(user, session_id)
+        return await call.service.interactions.list_for_session(call.user, session_id)
 
     @put(
         "/interactions/{interaction_id:str}",
@@ -231,22 +204,23 @@ class InterviewSessionController(Controller):
     )
     async def update_interaction(
         self,
-        user: User,
-        service: Svc,
+        call: Caller,
         interaction_id: InteractionId,
-        data: JSONBody[UpdateInteraction],
+        data: SkipValidation[JSONBody[UpdateInteraction]],
     ) -> Interaction:
-        return await service.interactions.update(user, interaction_id, data)
+        return await call.service.interactions.update(
+            call.user, interaction_id, body(UpdateInteraction, data)
+        )
 
     # ---------------------------------------------------------------- metrics
 
     @post("/metrics", summary="Record metrics", responses=errors(403, 404))
     async def record_metrics(
-        self, user: User, service: Svc, data: JSONBody[RecordMetrics]
+        self, call: Caller, data: SkipValidation[JSONBody[RecordMetrics]]
     ) -> Metric:
-        return await service.metrics.record(user, data)
+        return await call.service.metrics.record(call.user, body(RecordMetrics, data))
 
     @get("/{session_id:str}/metrics", summary="Get session metrics", responses=errors(403, 404))
-    async def list_metrics(self, user: User, service: Svc, session_id: SessionId) -> list[Metric]:
+    async def list_metrics(self, call: Caller, session_id: SessionId) -> list[Metric]:
         """Oldest first."""
-        return await service.metrics.list_for_session(user, session_id)
+        return await call.service.metrics.list_for_session(call.user, session_id)

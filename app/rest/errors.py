@@ -112,7 +112,13 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return error_response(500, INTERNAL_ERROR)
 
 
+def handle_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[ErrorBody]:
+    # Only untrusted input nests this deep: the JSON decoder gave up on the body.
+    return error_response(400, "JSON body is nested too deeply")
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    RecursionError: handle_recursion,
     DomainError: handle_domain_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
