@@ -195,7 +195,10 @@ class Database:
         for attempt in (1, 2):
             try:
                 pool = await self._raw_pool()
-                async with pool.acquire(timeout=self.settings.db_pool_timeout) as conn:
+                # Waiting needs a deadline (then 503); an idle connection does not,
+                # and skipping the timer saves real time on every read.
+                timeout = None if pool.get_idle_size() else self.settings.db_pool_timeout
+                async with pool.acquire(timeout=timeout) as conn:
                     uow = UnitOfWork(AsyncpgExecutor(conn, self.listeners))
                     if not consistent:
                         return await work(uow)

@@ -95,20 +95,33 @@ _responses_type = list[GeneratedResponse]
 _classification_type = QuestionClassification | None  # older rows hold JSON null
 
 
-def _json(value: Any, kind: Any) -> Any:
-    """JSON columns arrive decoded (SQLAlchemy) or as text (raw asyncpg)."""
-    if isinstance(value, str | bytes):
-        return msgspec.json.decode(value, type=kind)
-    return msgspec.convert(value, kind)
+class _JsonColumn:
+    """A JSON column's value as a record: from text (raw asyncpg) or a decoded
+    document (SQLAlchemy). Decoders are built once per type."""
+
+    __slots__ = ("decode", "kind")
+
+    def __init__(self, kind: Any) -> None:
+        self.kind = kind
+        self.decode = msgspec.json.Decoder(kind).decode
+
+    def __call__(self, value: Any) -> Any:
+        if type(value) is str:
+            return self.decode(value)
+        return msgspec.convert(value, self.kind)
+
+
+_job_context = _JsonColumn(JobContext)
+_settings = _JsonColumn(SessionSettings)
 
 
 def _session(row: Any) -> Session:
     return Session(
         id=row[0],
         user_id=row[1],
-        job_context=_json(row[2], JobContext),
+        job_context=_job_context(row[2]),
         status=_STATUS[row[3]],
-        settings=_json(row[4], SessionSettings),
+        settings=_settings(row[4]),
         started_at=row[5],
         ended_at=row[6],
         created_at=row[7],
@@ -121,12 +134,16 @@ def _interaction(row: Any) -> Interaction:
         id=row[0],
         session_id=row[1],
         question=row[2],
-        question_classification=None if qc is None else _json(qc, _classification_type),
-        generated_responses=_json(row[4], _responses_type),
+        question_classification=None if qc is None else _classification(qc),
+        generated_responses=_responses(row[4]),
         selected_response=row[5],
         user_feedback=row[6],
         timestamp=row[7],
     )
+
+
+_classification = _JsonColumn(_classification_type)
+_responses = _JsonColumn(_responses_type)
 
 
 def _metric(row: Any) -> Metric:

@@ -6,7 +6,6 @@ from datetime import date
 from typing import Annotated, Any, NamedTuple, TypeVar
 
 from litestar import Controller, Request, delete, get, post, put
-from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, Parameter, SkipValidation
 
@@ -40,7 +39,7 @@ class Call(NamedTuple):
     service: Service
 
 
-def provide_call(request: Request[Any, Any, Any]) -> Call:
+def caller(request: Request[Any, Any, Any]) -> Call:
     # The gateway refuses anonymous requests to these routes before they get
     # here (so a malformed body from a stranger is a 401, not a 400).
     principal = principal_of(request.scope)  # type: ignore[arg-type]
@@ -80,7 +79,7 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-Caller = NamedDependency[Call]
+Req = Request[Any, Any, Any]
 # Typed as str so a malformed id reaches the domain's contract message; the
 # OpenAPI document still says what a valid one looks like.
 SessionId = Annotated[
@@ -95,21 +94,21 @@ class InterviewSessionController(Controller):
     path = "/interview-sessions"
     tags = ["interview-sessions"]
     security = [{"BearerToken": []}]
-    dependencies = {"call": Provide(provide_call, sync_to_thread=False)}
 
     # ---------------------------------------------------------------- sessions
 
     @post("/", summary="Create interview session", responses=errors(409))
     async def create_session(
-        self, call: Caller, data: SkipValidation[JSONBody[CreateSession]]
+        self, request: Req, data: SkipValidation[JSONBody[CreateSession]]
     ) -> Session:
         """Creates a new, active session for the authenticated user."""
+        call = caller(request)
         return await call.service.sessions.create(call.user, body(CreateSession, data))
 
     @get("/", summary="Get user sessions", responses=errors())
     async def list_sessions(
         self,
-        call: Caller,
+        request: Req,
         limit: Annotated[
             int | None,
             Parameter(
@@ -119,27 +118,31 @@ class InterviewSessionController(Controller):
         ] = None,
     ) -> list[Session]:
         """The user's sessions, newest first."""
+        call = caller(request)
         return await call.service.sessions.list_sessions(call.user, limit=limit)
 
     @get("/active", summary="Get active sessions", responses=errors())
-    async def active_sessions(self, call: Caller) -> list[Session]:
+    async def active_sessions(self, request: Req) -> list[Session]:
         """Only the user's active sessions, newest first."""
+        call = caller(request)
         return await call.service.sessions.active(call.user)
 
     @get("/analytics", summary="Get user analytics", responses=errors())
     async def analytics(
         self,
-        call: Caller,
+        request: Req,
         startDate: Annotated[
             date | None, Parameter(description="First UTC day (YYYY-MM-DD)")
         ] = None,
         endDate: Annotated[date | None, Parameter(description="Last UTC day (YYYY-MM-DD)")] = None,
     ) -> Analytics:
         """Aggregates over the sessions created in the window (both days inclusive)."""
+        call = caller(request)
         return await call.service.analytics.for_user(call.user, startDate, endDate)
 
     @get("/{session_id:str}", summary="Get session by id", responses=errors(403, 404))
-    async def get_session(self, call: Caller, session_id: SessionId) -> Session:
+    async def get_session(self, request: Req, session_id: SessionId) -> Session:
+        call = caller(request)
         return await call.service.sessions.get(call.user, session_id)
 
     @get(
@@ -147,14 +150,16 @@ class InterviewSessionController(Controller):
         summary="Get session with interactions and metrics",
         responses=errors(403, 404),
     )
-    async def session_details(self, call: Caller, session_id: SessionId) -> SessionDetails:
+    async def session_details(self, request: Req, session_id: SessionId) -> SessionDetails:
+        call = caller(request)
         return await call.service.sessions.details(call.user, session_id)
 
     @put("/{session_id:str}", summary="Update session", responses=errors(403, 404, 409))
     async def update_session(
-        self, call: Caller, session_id: SessionId, data: SkipValidation[JSONBody[UpdateSession]]
+        self, request: Req, session_id: SessionId, data: SkipValidation[JSONBody[UpdateSession]]
     ) -> Session:
         """Replaces each top-level field given; a status change follows the state machine."""
+        call = caller(request)
         return await call.service.sessions.update(call.user, session_id, body(UpdateSession, data))
 
     @put(
@@ -162,30 +167,35 @@ class InterviewSessionController(Controller):
         summary="Start or resume session",
         responses=errors(403, 404, 409),
     )
-    async def start_session(self, call: Caller, session_id: SessionId) -> Session:
+    async def start_session(self, request: Req, session_id: SessionId) -> Session:
+        call = caller(request)
         return await call.service.sessions.set_status(call.user, session_id, SessionStatus.ACTIVE)
 
     @put("/{session_id:str}/pause", summary="Pause session", responses=errors(403, 404, 409))
-    async def pause_session(self, call: Caller, session_id: SessionId) -> Session:
+    async def pause_session(self, request: Req, session_id: SessionId) -> Session:
+        call = caller(request)
         return await call.service.sessions.set_status(call.user, session_id, SessionStatus.PAUSED)
 
     @put("/{session_id:str}/complete", summary="Complete session", responses=errors(403, 404, 409))
-    async def complete_session(self, call: Caller, session_id: SessionId) -> Session:
+    async def complete_session(self, request: Req, session_id: SessionId) -> Session:
+        call = caller(request)
         return await call.service.sessions.set_status(
             call.user, session_id, SessionStatus.COMPLETED
         )
 
     @delete("/{session_id:str}", summary="Delete session", responses=errors(403, 404))
-    async def delete_session(self, call: Caller, session_id: SessionId) -> None:
+    async def delete_session(self, request: Req, session_id: SessionId) -> None:
         """Permanently deletes the session with its interactions and metrics."""
+        call = caller(request)
         await call.service.sessions.delete(call.user, session_id)
 
     # ---------------------------------------------------------------- interactions
 
     @post("/interactions", summary="Create interaction", responses=errors(403, 404))
     async def create_interaction(
-        self, call: Caller, data: SkipValidation[JSONBody[CreateInteraction]]
+        self, request: Req, data: SkipValidation[JSONBody[CreateInteraction]]
     ) -> Interaction:
+        call = caller(request)
         return await call.service.interactions.create(call.user, body(CreateInteraction, data))
 
     @get(
@@ -193,8 +203,9 @@ class InterviewSessionController(Controller):
         summary="Get session interactions",
         responses=errors(403, 404),
     )
-    async def list_interactions(self, call: Caller, session_id: SessionId) -> list[Interaction]:
+    async def list_interactions(self, request: Req, session_id: SessionId) -> list[Interaction]:
         """Oldest first."""
+        call = caller(request)
         return await call.service.interactions.list_for_session(call.user, session_id)
 
     @put(
@@ -204,10 +215,11 @@ class InterviewSessionController(Controller):
     )
     async def update_interaction(
         self,
-        call: Caller,
+        request: Req,
         interaction_id: InteractionId,
         data: SkipValidation[JSONBody[UpdateInteraction]],
     ) -> Interaction:
+        call = caller(request)
         return await call.service.interactions.update(
             call.user, interaction_id, body(UpdateInteraction, data)
         )
@@ -216,11 +228,13 @@ class InterviewSessionController(Controller):
 
     @post("/metrics", summary="Record metrics", responses=errors(403, 404))
     async def record_metrics(
-        self, call: Caller, data: SkipValidation[JSONBody[RecordMetrics]]
+        self, request: Req, data: SkipValidation[JSONBody[RecordMetrics]]
     ) -> Metric:
+        call = caller(request)
         return await call.service.metrics.record(call.user, body(RecordMetrics, data))
 
     @get("/{session_id:str}/metrics", summary="Get session metrics", responses=errors(403, 404))
-    async def list_metrics(self, call: Caller, session_id: SessionId) -> list[Metric]:
+    async def list_metrics(self, request: Req, session_id: SessionId) -> list[Metric]:
         """Oldest first."""
+        call = caller(request)
         return await call.service.metrics.list_for_session(call.user, session_id)

@@ -6,17 +6,17 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from graphql import MaxIntrospectionDepthRule
+from graphql import ASTValidationRule, MaxIntrospectionDepthRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import IgnoreContext
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 
 from app.config import Settings
@@ -44,17 +44,20 @@ class Schema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     s = settings or Settings()
+    # Validation rule classes are made once per schema: the validation cache is
+    # keyed by the rules, so new classes per request would never hit it. Rule
+    # classes hold no request state (an instance is made per validation); the
+    # extensions themselves are still created per request.
+    rules: list[type[ASTValidationRule]] = [
+        MaxIntrospectionDepthRule,
+        depth_validator(s.graphql_max_depth, _is_introspection, None),
+        total_depth_rule(max(INTROSPECTION_MAX_DEPTH, s.graphql_max_depth)),
+        alias_validator(s.graphql_max_aliases),
+    ]
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
-        lambda: QueryDepthLimiter(max_depth=s.graphql_max_depth, should_ignore=_is_introspection),
-        lambda: AddValidationRules(
-            [
-                MaxIntrospectionDepthRule,
-                total_depth_rule(max(INTROSPECTION_MAX_DEPTH, s.graphql_max_depth)),
-            ]
-        ),
-        lambda: MaxAliasesLimiter(max_alias_count=s.graphql_max_aliases),
+        lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
     ]
     if not s.graphql_introspection:
