@@ -45,6 +45,7 @@ class Settings:
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
+    graphql_compiled: bool = True
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 10.0
@@ -197,6 +198,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         graphql_max_tokens=_int(
             "GRAPHQL_MAX_TOKENS", env.get("GRAPHQL_MAX_TOKENS", str(d.graphql_max_tokens))
         ),
+        graphql_compiled=_bool("GRAPHQL_COMPILED", env.get("GRAPHQL_COMPILED", "true")),
         db_pool_size=_int("DB_POOL_SIZE", env.get("DB_POOL_SIZE", str(d.db_pool_size))),
         db_max_overflow=_int(
             "DB_MAX_OVERFLOW", env.get("DB_MAX_OVERFLOW", str(d.db_max_overflow)), 0

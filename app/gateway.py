@@ -13,7 +13,7 @@ import itertools
 import logging
 import re
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from app.auth import Authenticator
 from app.domain.records import Principal
@@ -55,12 +55,17 @@ class Gateway:
         authenticator: Authenticator,
         limiter: RateLimiter | None = None,
         protected: tuple[str, ...] = (),
+        graphql: FastGraphQL | None = None,
+        max_body_bytes: int = 1024 * 1024,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.limiter = limiter
         # Path prefixes no anonymous request may enter (401 before any parsing).
         self.protected = protected
+        # Compiled GraphQL queries answered here; anything else goes on to Strawberry.
+        self.graphql = graphql
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -69,12 +74,15 @@ class Gateway:
 
         request_id = None
         authorization = None
+        json_body = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 if _SAFE_ID.match(value):
                     request_id = value.decode()
             elif name == b"authorization":
                 authorization = value.decode("latin-1")
+            elif name == b"content-type":
+                json_body = value.startswith(b"application/json")
         if request_id is None:
             request_id = next_request_id()
 
@@ -102,6 +110,22 @@ class Gateway:
                 await _send_error(send, 401, "Unauthorized", extra_headers)
                 return
 
+            if (
+                self.graphql is not None
+                and json_body
+                and scope["method"] == "POST"
+                and scope["path"] == GRAPHQL_PATH
+            ):
+                body = await _read_body(receive, self.max_body_bytes)
+                if body is None:
+                    await _send_error(send, 413, "Request Entity Too Large", extra_headers)
+                    return
+                answer = await self.graphql.answer(body, principal, request_id)
+                if answer is not None:
+                    await _send_json(send, answer, extra_headers)
+                    return
+                receive = _replay(body)
+
             async def send_with_headers(message: dict[str, Any]) -> None:
                 if message["type"] == "http.response.start":
                     message["headers"] = [*message.get("headers", []), *extra_headers]
@@ -119,6 +143,62 @@ _ids = itertools.count(1)
 def next_request_id() -> str:
     """Unique per process start and request, without a random draw per request."""
     return f"{_ID_PREFIX}{next(_ids):012x}"
+
+
+GRAPHQL_PATH = "/graphql"
+
+
+class FastGraphQL(Protocol):
+    async def answer(
+        self, body: bytes, principal: Principal | None, request_id: str
+    ) -> bytes | None: ...
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole request body, or None once it grows past ``limit``."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Any:
+    """A receive() that hands the already-read body to the next app."""
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _send_json(send: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _client(scope: Scope) -> str:

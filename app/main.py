@@ -13,23 +13,24 @@ from app.db.engine import Database
 from app.domain.service import Service
 from app.gateway import Gateway
 from app.ratelimit import RateLimiter
+from app.resolvers.compiled import CompiledQueries
 from app.resolvers.endpoint import graphql_controller
 from app.rest.controllers import InterviewSessionController
 from app.rest.errors import EXCEPTION_HANDLERS
 from app.rest.health import health
 from app.rest.openapi import refine_openapi
 from app.rest.options import allow_header_fixer
-from app.schema.schema import build_schema
+from app.schema.schema import Schema, build_schema
 
 API_VERSION = "1.0.0"
 
 
-def create_litestar(settings: Settings, service: Service) -> Litestar:
+def create_litestar(settings: Settings, service: Service, schema: Schema) -> Litestar:
     app = Litestar(
         route_handlers=[
             InterviewSessionController,
             health,
-            graphql_controller(build_schema(settings)),
+            graphql_controller(schema),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
@@ -59,13 +60,24 @@ def create_app(settings: Settings, database: Database | None = None) -> Gateway:
     """The ASGI application: the gateway (request id, auth, rate limit) over Litestar."""
     db = database or Database(settings)
     service = Service.build(db, max_active_sessions=settings.max_active_sessions)
-    litestar = create_litestar(settings, service)
+    schema = build_schema(settings)
+    litestar = create_litestar(settings, service, schema)
     limiter = RateLimiter(settings.rate_limits, settings.rate_limit_storage)
+    compiled = None
+    if settings.graphql_compiled:
+        compiled = CompiledQueries(
+            schema,
+            service,
+            max_tokens=settings.graphql_max_tokens,
+            extra_rules=schema.extra_rules,
+        )
     return Gateway(
         litestar,
         Authenticator(settings),
         limiter,
         protected=(InterviewSessionController.path,),
+        graphql=compiled,
+        max_body_bytes=settings.max_body_bytes,
     )
 
 

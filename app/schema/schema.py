@@ -38,11 +38,14 @@ def _is_introspection(ctx: IgnoreContext) -> bool:
 
 
 class Schema(strawberry.Schema):
+    # The rules our extensions add, for the compiled fast path to validate with.
+    extra_rules: tuple[type[ASTValidationRule], ...] = ()
+
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         """Client errors are answers, not incidents: ErrorCodes logs the unexpected ones."""
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> Schema:
     s = settings or Settings()
     # Validation rule classes are made once per schema: the validation cache is
     # keyed by the rules, so new classes per request would never hit it. Rule
@@ -62,13 +65,15 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not s.graphql_introspection:
         extensions.append(DisableIntrospection)
-    return Schema(
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not s.graphql_introspection),
         scalar_overrides={datetime: DATETIME_Z},
     )
+    schema.extra_rules = tuple(rules)
+    return schema
 
 
 def export_sdl() -> str:

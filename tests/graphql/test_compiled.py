@@ -1,0 +1,193 @@
+"""The compiled fast path answers exactly as the standard executor does.
+
+Every document runs through two apps on the same database: one with compiled
+plans (the default) and one with GRAPHQL_COMPILED off. The response bodies
+must be byte-for-byte equal; the test also checks which documents the plans
+answered and which they left to the standard executor.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.main import create_app
+from tests.api import Api
+from tests.conftest import bearer, make_settings, make_token
+
+FULL = """
+  id userId status startedAt endedAt createdAt
+  jobContext { title company description requirements interviewType seniority }
+  settings { transcriptionEnabled responseGeneration confidenceThreshold
+             preferredLanguage enabledFeatures }
+"""
+DETAILS = """
+  interactions { id sessionId question selectedResponse userFeedback timestamp
+    questionClassification { type category difficulty requiresSTAR }
+    generatedResponses { id content structure estimatedDuration confidence tags } }
+  metrics { id sessionId transcriptionLatencyMs responseGenerationMs totalLatencyMs
+    transcriptionAccuracy userSatisfaction createdAt }
+"""
+
+COMPILED = [
+    (f"{{ sessions {{ {FULL} }} }}", None, None),
+    (f"{{ sessions(limit: 2) {{ {FULL} {DETAILS} }} }}", None, None),
+    (
+        "query($n: Int, $s: SessionStatus) { sessions(limit: $n, status: $s) { id status } }",
+        {"n": 5, "s": "PAUSED"},
+        None,
+    ),
+    (
+        "{ a: sessions(limit: 1) { id x: id __typename } b: activeSessions { id } __typename }",
+        None,
+        None,
+    ),
+    (
+        "{ sessions { ...S jobContext { ...J } } } fragment S on InterviewSession { id status "
+        "jobContext { title } } fragment J on JobContext { company title }",
+        None,
+        None,
+    ),
+    ("{ sessions { ... on InterviewSession { id } ... { status } } }", None, None),
+    (
+        "{ sessions { id status @skip(if: true) endedAt @include(if: false) createdAt @include(if: true) } }",
+        None,
+        None,
+    ),
+    ("query($id: ID!) { session(id: $id) { " + FULL + DETAILS + " } }", "SESSION", None),
+    (
+        "{ analytics { totalSessions averageSessionDuration averageLatency averageAccuracy "
+        "averageSatisfaction mostCommonQuestionTypes { type count } "
+        "performanceTrends { date metrics { latency accuracy satisfaction } } } }",
+        None,
+        None,
+    ),
+    (
+        "query($a: Date, $b: Date) { analytics(startDate: $a, endDate: $b) { totalSessions "
+        "performanceTrends { date } } }",
+        {"a": "2000-01-01", "b": "2100-01-01"},
+        None,
+    ),
+    ('{ analytics(startDate: "2000-01-01") { totalSessions averageLatency } }', None, None),
+    ("query One { sessions { id } } query Two { activeSessions { status } }", None, "Two"),
+    (
+        "{ sessions(limit: 1) { interactions { id } metrics { id } } activeSessions { metrics { id } } }",
+        None,
+        None,
+    ),
+]
+
+STANDARD_ONLY = [
+    ("query($x: Boolean!) { sessions { id status @include(if: $x) } }", {"x": False}, None),
+    ('{ session(id: "00000000-0000-4000-8000-000000000000") { id } }', None, None),
+    ('{ session(id: "nope") { id } }', None, None),
+    ("{ sessions(limit: 0) { id } }", None, None),
+    ("{ sessions { nope } }", None, None),
+    ("{ sessions { id }", None, None),
+    ("query($n: Int) { sessions(limit: $n) { id } }", {"n": "ten"}, None),
+    ("query One { sessions { id } } query Two { activeSessions { id } }", None, None),
+    ("{ __schema { queryType { name } } }", None, None),
+    (
+        'mutation { createSession(input: {jobContext: {title: "", company: "C"}}) { id } }',
+        None,
+        None,
+    ),
+    ('{ analytics(startDate: "2024-02-01", endDate: "2024-01-01") { totalSessions } }', None, None),
+]
+
+
+@pytest.fixture
+async def two_clients(db_url):
+    async def start(compiled: bool):
+        app = create_app(make_settings(db_url, graphql_compiled=compiled))
+        manager = LifespanManager(app)
+        await manager.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+        return app, manager, client
+
+    fast = await start(True)
+    slow = await start(False)
+    yield fast, slow
+    for _app, manager, client in (fast, slow):
+        await client.aclose()
+        await manager.__aexit__(None, None, None)
+
+
+async def seed(client: httpx.AsyncClient, user: str) -> str:
+    api = Api(client, user)
+    a = await api.new_session(
+        jobContext={
+            "title": "A",
+            "company": "C",
+            "interviewType": "technical",
+            "requirements": ["x", "y"],
+            "description": "d",
+        }
+    )
+    b = await api.new_session(settings={"confidenceThreshold": 1, "preferredLanguage": "de"})
+    await api.add_interaction(
+        a["id"],
+        questionClassification={"type": "behavioral", "requiresSTAR": True},
+        generatedResponses=[
+            {
+                "id": "r",
+                "content": "c",
+                "structure": "STAR",
+                "estimatedDuration": 3,
+                "confidence": 1,
+            }
+        ],
+    )
+    await api.add_interaction(a["id"])
+    await api.record_metrics(a["id"], totalLatencyMs=1000, transcriptionAccuracy=0.96)
+    await api.record_metrics(a["id"], userSatisfaction=4)
+    await api.status(b["id"], "pause")
+    await api.status(a["id"], "complete")
+    return a["id"]
+
+
+@pytest.mark.parametrize(("query", "variables", "operation"), COMPILED)
+async def test_compiled_answers_match_the_standard_executor(
+    two_clients, new_user, query, variables, operation
+):
+    (fast_app, _m, fast), (_slow_app, _n, slow) = two_clients
+    user = new_user()
+    sid = await seed(fast, user)
+    if variables == "SESSION":
+        variables = {"id": sid}
+    body = {"query": query, "variables": variables, "operationName": operation}
+    headers = bearer(make_token(user))
+    compiled = fast_app.graphql
+    before = compiled.answered
+    a = await fast.post("/graphql", json=body, headers=headers)
+    b = await slow.post("/graphql", json=body, headers=headers)
+    assert a.status_code == b.status_code == 200
+    assert "errors" not in b.json(), b.json()
+    assert a.content == b.content
+    assert compiled.answered == before + 1, "the compiled plan should have answered"
+
+
+@pytest.mark.parametrize(("query", "variables", "operation"), STANDARD_ONLY)
+async def test_what_plans_do_not_cover_is_answered_by_the_standard_executor(
+    two_clients, new_user, query, variables, operation
+):
+    (fast_app, _m, fast), (_slow_app, _n, slow) = two_clients
+    user = new_user()
+    await seed(fast, user)
+    body = {"query": query, "variables": variables, "operationName": operation}
+    headers = bearer(make_token(user))
+    compiled = fast_app.graphql
+    before = compiled.answered
+    a = await fast.post("/graphql", json=body, headers=headers)
+    b = await slow.post("/graphql", json=body, headers=headers)
+    assert a.status_code == b.status_code
+    assert a.json() == b.json()
+    assert compiled.answered == before
+
+
+async def test_anonymous_requests_are_left_to_the_standard_executor(two_clients):
+    (fast_app, _m, fast), _ = two_clients
+    r = await fast.post("/graphql", json={"query": "{ sessions { id } }"})
+    assert r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert fast_app.graphql.answered == 0
