@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -129,6 +130,29 @@ def _passes_through(t: GraphQLScalarType) -> Callable[[Any], bool] | None:
 
 
 _INF = float("inf")
+
+# The same tests as source, inlined into generated builders (``v`` is the value).
+_LEAF_TESTS = {
+    "String": "type(v) is str",
+    "Boolean": "type(v) is bool",
+    "Int": "type(v) is int and -2147483648 <= v <= 2147483647",
+    "Float": "type(v) is float and v - v == 0.0",
+    "ID": "type(v) is str or isinstance(v, UUID)",
+    "DateTime": "type(v) is datetime and v.tzinfo is UTC",
+}
+
+
+def _unwrap(t: Any) -> Any:
+    return t.of_type if isinstance(t, GraphQLNonNull) else t
+
+
+def _names_are_member_names(t: GraphQLEnumType) -> bool:
+    """True when Strawberry serialises each member of the Python enum as its name
+    (it looks the GraphQL value up by the member's value)."""
+    members = getattr(t, "wrapped_cls", None)
+    if members is None or len(t.values) != len(members):
+        return False
+    return all(m.name in t.values and t.values[m.name].value == m.value for m in members)
 
 
 def _scalar(t: GraphQLScalarType) -> Completer:
@@ -271,82 +295,98 @@ class Plan:
         return lambda v, p: None if v is None else leaf(v, p)
 
     def _object(self, t: GraphQLObjectType, nodes: Sequence[FieldNode]) -> Completer:
+        """Generate the builder of this selection as Python source, once.
+
+        Each response key becomes one entry of a dict display: the attribute
+        read, a type test inlined for leaves msgspec writes as is, and the
+        general completer for everything else (None included, so nulls in
+        non-null fields fall back).
+        """
         fields: dict[str, list[FieldNode]] = {}
         for node in nodes:
             if node.selection_set is not None:
                 self._collect(node.selection_set, t.name, fields)
-        steps: list[tuple[str, int, Any, Any]] = []
-        for key, group in fields.items():
+        env: dict[str, Any] = {
+            "UUID": uuid.UUID,
+            "datetime": datetime,
+            "UTC": UTC,
+            "Enum": enum.Enum,
+            "ensure_future": asyncio.ensure_future,
+        }
+        entries: list[str] = []
+        later: list[str] = []
+        for n, (key, group) in enumerate(fields.items()):
             name = group[0].name.value
+            k = repr(key)
             if name == "__typename":
-                steps.append((key, 0, t.name, _same))
+                entries.append(f"{k}: {t.name!r}")
                 continue
-            if name.startswith("__") or any(n.arguments for n in group):
+            if name.startswith("__") or any(node.arguments for node in group):
                 raise NotCompilable(name)
             definition: GraphQLField = t.fields[name]
             field = self.schema.get_field_for_type(name, t.name)
             if field is None:
                 raise NotCompilable(name)
-            completer = self._completer(definition.type, group)
-            nonnull = isinstance(definition.type, GraphQLNonNull)
-            named: Any = definition.type.of_type if nonnull else definition.type  # type: ignore[union-attr]
-            test = _passes_through(named) if isinstance(named, GraphQLScalarType) else None
-            if field.base_resolver is None and test is not None:
-                steps.append((key, 3, field.python_name, (test, nonnull, completer)))
-            elif field.base_resolver is None:
-                steps.append((key, 1, field.python_name, completer))
-            elif field.arguments:
-                raise NotCompilable(name)
+            env[f"F{n}"] = self._completer(definition.type, group)
+            if field.base_resolver is not None:
+                if field.arguments:
+                    raise NotCompilable(name)
+                env[f"R{n}"] = field.base_resolver.wrapped_func
+                entries.append(f"{k}: None")  # keeps the key's place; filled in later
+                later.append(
+                    f"run.pending.append((out, {k}, ensure_future(R{n}(obj, run.info)), F{n}))"
+                )
+                continue
+            read = f"(v := obj.{field.python_name})"
+            named: Any = definition.type
+            if isinstance(named, GraphQLNonNull):
+                named = named.of_type
+            if isinstance(named, GraphQLScalarType) and named.name in _LEAF_TESTS:
+                test = _LEAF_TESTS[named.name]
+                entries.append(f"{k}: (v if {read} is not None and ({test}) else F{n}(v, run))")
+            elif isinstance(named, GraphQLEnumType) and _names_are_member_names(named):
+                env[f"E{n}"] = named.wrapped_cls  # type: ignore[attr-defined]
+                entries.append(f"{k}: (v._name_ if type({read}) is E{n} else F{n}(v, run))")
+            elif (
+                isinstance(named, GraphQLList)
+                and isinstance(item := _unwrap(named.of_type), GraphQLScalarType)
+                and item.name in _LEAF_TESTS
+            ):
+                # A list of plain scalars is written as it is when every item is.
+                test = re.sub(r"\bv\b", "x", _LEAF_TESTS[item.name])
+                entries.append(
+                    f"{k}: (v if type({read}) is list and all({test} for x in v) else F{n}(v, run))"
+                )
+            elif isinstance(named, GraphQLObjectType):
+                env[f"B{n}"] = self._object(named, group)
+                entries.append(f"{k}: (B{n}(v, run) if {read} is not None else F{n}(v, run))")
             else:
-                steps.append((key, 2, field.base_resolver.wrapped_func, completer))
-
-        def build(obj: Any, run: Run) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for key, kind, how, complete in steps:
-                if kind == 3:  # a scalar msgspec writes as the serialiser would
-                    v = getattr(obj, how)
-                    test, nonnull, full = complete
-                    if v is None:
-                        if nonnull:
-                            raise Fallback("null in a non-null field")
-                        out[key] = None
-                    else:
-                        out[key] = v if test(v) else full(v, run)
-                elif kind == 1:
-                    out[key] = complete(getattr(obj, how), run)
-                elif kind == 0:
-                    out[key] = how
-                else:
-                    out[key] = None  # keeps the key's place; filled in below
-                    run.pending.append(
-                        (out, key, asyncio.ensure_future(how(obj, run.info)), complete)
-                    )
-            return out
-
+                entries.append(f"{k}: F{n}(obj.{field.python_name}, run)")
+        body = ",\n        ".join(entries)
+        tail = "".join(f"\n    {line}" for line in later)
+        source = (
+            f"def build(obj, run):\n    out = {{\n        {body}\n    }}{tail}\n    return out\n"
+        )
+        exec(compile(source, f"<graphql plan for {t.name}>", "exec"), env)  # noqa: S102
+        build: Completer = env["build"]
         return build
 
     # ---------------------------------------------------------------- executing
 
     async def execute(self, context: Context, variables: Any) -> dict[str, Any]:
         run = Run(_Info(context))
-        calls: list[asyncio.Future[Any] | None] = []
         try:
-            return await self._execute(run, calls, variables)
+            return await self._execute(run, variables)
         except BaseException:
             # Nothing of a failed run may linger: the standard path starts afresh.
-            for future in [
-                *(c for c in calls if c is not None),
-                *(f for _o, _k, f, _c in run.pending),
-            ]:
+            for _o, _k, future, _c in run.pending:
                 future.cancel()
             raise
 
-    async def _execute(
-        self, run: Run, calls: list[asyncio.Future[Any] | None], variables: Any
-    ) -> dict[str, Any]:
+    async def _execute(self, run: Run, variables: Any) -> dict[str, Any]:
+        calls: list[Any] = []
         for _key, node, how, _complete in self.roots:
             if how is None:
-                calls.append(None)
                 continue
             definition, resolver, arg_names, fixed = how
             if fixed is not None:
@@ -354,18 +394,22 @@ class Plan:
             else:
                 args = get_argument_values(definition, node, variables)
                 kwargs = {arg_names[k]: v for k, v in args.items()}
-            calls.append(asyncio.ensure_future(resolver(None, run.info, **kwargs)))
+            calls.append(resolver(None, run.info, **kwargs))
         # Root fields of a query run concurrently, as graphql-core runs them.
-        values = iter(await asyncio.gather(*(c for c in calls if c is not None)))
+        if len(calls) == 1:
+            results = [await calls[0]]
+        else:
+            results = await asyncio.gather(*calls)
+        values = iter(results)
         data: dict[str, Any] = {}
-        for (key, _node, _how, complete), call in zip(self.roots, calls, strict=True):
-            data[key] = complete(None if call is None else next(values), run)
+        for key, _node, how, complete in self.roots:
+            data[key] = complete(None if how is None else next(values), run)
         while run.pending:
             batch, run.pending = run.pending, []
             # All loads of a round are started before any is awaited: the
             # DataLoaders batch them into one statement each.
-            results = await asyncio.gather(*(f for _o, _k, f, _c in batch))
-            for (out, key, _f, complete), value in zip(batch, results, strict=True):
+            loaded = await asyncio.gather(*(f for _o, _k, f, _c in batch))
+            for (out, key, _f, complete), value in zip(batch, loaded, strict=True):
                 out[key] = complete(value, run)
         return data
 
