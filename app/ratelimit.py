@@ -30,12 +30,12 @@ class Verdict:
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         out = [
-            (b"ratelimit-limit", str(self.limit).encode()),
-            (b"ratelimit-remaining", str(self.remaining).encode()),
-            (b"ratelimit-reset", str(self.reset).encode()),
+            (b"ratelimit-limit", b"%d" % self.limit),
+            (b"ratelimit-remaining", b"%d" % self.remaining),
+            (b"ratelimit-reset", b"%d" % self.reset),
         ]
         if not self.allowed:
-            out.append((b"retry-after", str(max(self.reset, 1)).encode()))
+            out.append((b"retry-after", b"%d" % max(self.reset, 1)))
         return out
 
     def message(self) -> str:
@@ -83,7 +83,7 @@ class LeanMemoryStorage(MemoryStorage):
         if len(stamps) - bisect.bisect_right(stamps, now - expiry) + amount > limit:
             return False
         stamps.extend([now] * amount)
-        self._prune_if_due(now)
+        self.prune_if_due(now)
         return True
 
     def window_now(self, key: str, expiry: int) -> tuple[float, int]:
@@ -97,7 +97,7 @@ class LeanMemoryStorage(MemoryStorage):
                 return stamps[first], len(stamps) - first
         return now, 0
 
-    def _prune_if_due(self, now: float) -> None:
+    def prune_if_due(self, now: float) -> None:
         if now - self._last_prune < PRUNE_EVERY_SECONDS:
             return
         self._last_prune = now
@@ -124,31 +124,56 @@ class RateLimiter:
         self.storage = make_storage(storage_uri)
         self.strategy = MovingWindowRateLimiter(self.storage)  # type: ignore[arg-type]
         self.namespace = namespace
+        self._window_keys: dict[str, list[tuple[int, str, int]]] = {}
 
     async def hit(self, key: str) -> Verdict:
         if isinstance(self.storage, LeanMemoryStorage):
             return await self._hit_in_memory(self.storage, key)
         return await self._hit(key)
 
+    def _windows_of(self, key: str) -> list[tuple[int, str, int]]:
+        """(limit, storage key, seconds) per configured window, memoised per client."""
+        windows = self._window_keys.get(key)
+        if windows is None:
+            if len(self._window_keys) >= 100_000:
+                self._window_keys.clear()
+            windows = [
+                (item.amount, item.key_for(self.namespace, key), item.get_expiry())
+                for item in self.items
+            ]
+            self._window_keys[key] = windows
+        return windows
+
     async def _hit_in_memory(self, storage: LeanMemoryStorage, key: str) -> Verdict:
-        """The same algorithm as ``_hit`` on the in-process storage, without awaits
-        between the check and the hit (so no other request can slip in)."""
+        """``_hit`` on the in-process storage, inlined: nothing awaits between the
+        check and the hit, so no other request can slip in between."""
         now = time.time()
-        keys = [(item, item.key_for(self.namespace, key), item.get_expiry()) for item in self.items]
-        windows = []
-        for item, skey, expiry in keys:
-            start, count = storage.window_now(skey, expiry)
-            if count >= item.amount:
-                return Verdict(False, item.amount, 0, math.ceil(start + expiry - now))
-            windows.append((start, count))
-        tightest: Verdict | None = None
-        for (item, skey, expiry), (start, count) in zip(keys, windows, strict=True):
-            storage.acquire_now(skey, item.amount, expiry)
-            remaining = item.amount - count - 1
-            if tightest is None or remaining < tightest.remaining:
-                tightest = Verdict(True, item.amount, remaining, math.ceil(start + expiry - now))
-        assert tightest is not None
-        return tightest
+        stores = storage.windows
+        seen = []
+        for limit, skey, expiry in self._windows_of(key):
+            window = stores.get(skey)
+            start, count = now, 0
+            if window is not None:
+                stamps = window[1]
+                first = bisect.bisect_right(stamps, now - expiry)
+                count = len(stamps) - first
+                if count:
+                    start = stamps[first]
+            if count >= limit:
+                return Verdict(False, limit, 0, math.ceil(start + expiry - now))
+            seen.append((limit, skey, expiry, start, count))
+        best: tuple[int, int, int] | None = None
+        for limit, skey, expiry, start, count in seen:
+            window = stores.get(skey)
+            if window is None:
+                window = stores[skey] = (float(expiry), [])
+            window[1].append(now)
+            remaining = limit - count - 1
+            if best is None or remaining < best[1]:
+                best = (limit, remaining, math.ceil(start + expiry - now))
+        storage.prune_if_due(now)
+        assert best is not None
+        return Verdict(True, *best)
 
     async def _hit(self, key: str) -> Verdict:
         now = time.time()

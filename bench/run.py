@@ -191,7 +191,7 @@ class Servers:
         port = free_port()
         argv = [a.replace("{port}", str(port)) for a in argv]
         log = WORK / f"{name}.log"
-        out = self.stack.enter_context(open(log, "wb"))
+        out = self.stack.enter_context(open(log, "wb"))  # noqa: SIM115 - closed by the stack
         proc = subprocess.Popen(
             [*pinned(0), *argv],
             cwd=ROOT,

@@ -124,6 +124,21 @@ def pg_template() -> Iterator[str]:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _fresh_pg_database(template_name: str) -> Iterator[str]:
+    name = f"interview_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    try:
+        yield _sqlalchemy_pg_url(PG_ADMIN_DSN, name)
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pg_db_url(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, for tests about PostgreSQL only."""
+    yield from _fresh_pg_database(pg_template)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database of the parametrised backend, for this test only."""
@@ -133,13 +148,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copyfile(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template_name: str = request.getfixturevalue("pg_template")
-    name = f"interview_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    try:
-        yield _sqlalchemy_pg_url(PG_ADMIN_DSN, name)
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield from _fresh_pg_database(request.getfixturevalue("pg_template"))
 
 
 @pytest.fixture

@@ -72,12 +72,11 @@ class Proxy:
 
 
 @pytest.fixture
-async def pg_proxy(backend, db_url):
-    if backend != "postgres":
-        pytest.skip("PostgreSQL-only: SQLite is a file, it cannot become unreachable")
+async def pg_proxy(pg_db_url):
+    """PostgreSQL only: SQLite is a file, it cannot become unreachable."""
     proxy = Proxy(5432)
     await proxy.start()
-    yield proxy, db_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    yield proxy, pg_db_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     with contextlib.suppress(Exception):
         await proxy.stop()
 
