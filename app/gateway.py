@@ -13,6 +13,7 @@ import itertools
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.auth import Authenticator
@@ -57,6 +58,7 @@ class Gateway:
         protected: tuple[str, ...] = (),
         graphql: FastGraphQL | None = None,
         max_body_bytes: int = 1024 * 1024,
+        fix_options: Callable[[dict[str, Any], Scope], None] | None = None,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
@@ -66,6 +68,7 @@ class Gateway:
         # Compiled GraphQL queries answered here; anything else goes on to Strawberry.
         self.graphql = graphql
         self.max_body_bytes = max_body_bytes
+        self.fix_options = fix_options  # applied to OPTIONS answers only
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -126,8 +129,12 @@ class Gateway:
                     return
                 receive = _replay(body)
 
+            fix = self.fix_options if scope["method"] == "OPTIONS" else None
+
             async def send_with_headers(message: dict[str, Any]) -> None:
                 if message["type"] == "http.response.start":
+                    if fix is not None:
+                        fix(message, scope)
                     message["headers"] = [*message.get("headers", []), *extra_headers]
                 await send(message)
 

@@ -65,7 +65,6 @@ def create_litestar(settings: Settings, service: Service, schema: Schema) -> Lit
         logging_config=None,
         debug=False,
     )
-    app.before_send.append(allow_header_fixer(app))
     refine_openapi(app)
     return app
 
@@ -92,6 +91,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Gateway:
         protected=(InterviewSessionController.path,),
         graphql=compiled,
         max_body_bytes=settings.max_body_bytes,
+        fix_options=allow_header_fixer(litestar),
     )
 
 

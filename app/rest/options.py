@@ -2,8 +2,9 @@
 
 Litestar builds an OPTIONS handler per route handler; when several handlers
 share a path (GET, PUT and DELETE on /interview-sessions/{id}) the one that
-answers lists only some of the methods. This hook rewrites ``Allow`` from the
-merged route, so clients (and schemathesis) see every supported method.
+answers lists only some of the methods. The gateway calls this fix on OPTIONS
+answers only, rewriting ``Allow`` from the merged route, so clients (and
+schemathesis) see every supported method.
 """
 
 from __future__ import annotations
@@ -23,13 +24,11 @@ def allow_header_fixer(app: Litestar) -> Any:
                 if "OPTIONS" in handler.http_methods:
                     allowed[id(handler)] = methods
 
-    async def before_send(message: Any, scope: Any) -> None:
-        if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
-            return
+    def fix(message: Any, scope: Any) -> None:
         methods = allowed.get(id(scope.get("route_handler")))
         if methods is not None:
             message["headers"] = [
                 (k, methods if k.lower() == b"allow" else v) for k, v in message["headers"]
             ]
 
-    return before_send
+    return fix
