@@ -60,6 +60,7 @@ from strawberry.schema.schema import validate_document
 from app.domain.records import Principal
 from app.domain.service import Service
 from app.resolvers.context import Context, build_context
+from app.schema.types import LOADER
 
 Completer = Callable[[Any, "Run"], Any]
 
@@ -82,13 +83,20 @@ class _Info:
 
 
 class Run:
-    """One execution: the resolvers' info, and field resolvers still running."""
+    """One execution: the resolvers' info, field resolvers still running, and
+    batched fields waiting for their DataLoader."""
 
-    __slots__ = ("info", "pending")
+    __slots__ = ("info", "loads", "pending")
 
     def __init__(self, info: _Info) -> None:
         self.info = info
         self.pending: list[tuple[dict[str, Any], str, asyncio.Future[Any], Completer]] = []
+        self.loads: dict[tuple[str, Completer], list[tuple[dict[str, Any], str, Any]]] = {}
+
+    def load(
+        self, loader: str, key: Any, out: dict[str, Any], field: str, complete: Completer
+    ) -> None:
+        self.loads.setdefault((loader, complete), []).append((out, field, key))
 
 
 class GraphQLRequest(msgspec.Struct):
@@ -328,6 +336,12 @@ class Plan:
             if field is None:
                 raise NotCompilable(name)
             env[f"F{n}"] = self._completer(definition.type, group)
+            loader = field.metadata.get(LOADER) if field.metadata else None
+            if loader is not None:
+                # A DataLoader field: its keys are gathered and loaded together.
+                entries.append(f"{k}: None")
+                later.append(f"run.load({loader!r}, obj.id, out, {k}, F{n})")
+                continue
             if field.base_resolver is not None:
                 if field.arguments:
                     raise NotCompilable(name)
@@ -404,13 +418,25 @@ class Plan:
         data: dict[str, Any] = {}
         for key, _node, how, complete in self.roots:
             data[key] = complete(None if how is None else next(values), run)
-        while run.pending:
+        context = run.info.context
+        while run.pending or run.loads:
             batch, run.pending = run.pending, []
-            # All loads of a round are started before any is awaited: the
-            # DataLoaders batch them into one statement each.
-            loaded = await asyncio.gather(*(f for _o, _k, f, _c in batch))
-            for (out, key, _f, complete), value in zip(batch, loaded, strict=True):
+            loads, run.loads = run.loads, {}
+            # Everything of a round starts before anything is awaited, so each
+            # DataLoader answers its keys with one statement.
+            waits = [f for _o, _k, f, _c in batch]
+            waits += [
+                getattr(context, loader).load_many([e[2] for e in entries])
+                for (loader, _c), entries in loads.items()
+            ]
+            results = await asyncio.gather(*waits)
+            for (out, key, _f, complete), value in zip(batch, results, strict=False):
                 out[key] = complete(value, run)
+            for ((_loader, complete), entries), values in zip(
+                loads.items(), results[len(batch) :], strict=True
+            ):
+                for (out, key, _id), value in zip(entries, values, strict=True):
+                    out[key] = complete(value, run)
         return data
 
 

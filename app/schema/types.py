@@ -8,7 +8,6 @@ names (``ACTIVE``), REST their values (``active``).
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -115,6 +114,21 @@ class SessionMetric:
     created_at: datetime
 
 
+LOADER = "loader"  # field metadata: the context attribute holding the field's DataLoader
+
+
+def batched(loader: str, description: str) -> Any:
+    """A field resolved by the request's DataLoader ``info.context.<loader>``,
+    keyed by the parent's id. The metadata says so to the compiled query plans,
+    which then load all parents' values with one ``load_many``."""
+
+    async def resolve(root: Any, info: Info) -> list[Any]:
+        result: list[Any] = await getattr(info.context, loader).load(root.id)
+        return result
+
+    return strawberry.field(resolver=resolve, description=description, metadata={LOADER: loader})
+
+
 @strawberry.type(description="An interview session")
 class InterviewSession:
     id: strawberry.ID
@@ -126,20 +140,12 @@ class InterviewSession:
     ended_at: datetime | None = strawberry.field(description="Set when completed")
     created_at: datetime
 
-    @strawberry.field(description="Oldest first; batched per request by a DataLoader")
-    async def interactions(self, info: Info) -> list[Interaction]:
-        result: list[Any] = await info.context.interactions.load(_id(self))
-        return result
-
-    @strawberry.field(description="Oldest first; batched per request by a DataLoader")
-    async def metrics(self, info: Info) -> list[SessionMetric]:
-        result: list[Any] = await info.context.metrics.load(_id(self))
-        return result
-
-
-def _id(root: object) -> uuid.UUID:
-    value: uuid.UUID = root.id  # type: ignore[attr-defined]
-    return value
+    interactions: list[Interaction] = batched(
+        "interactions", "Oldest first; batched per request by a DataLoader"
+    )
+    metrics: list[SessionMetric] = batched(
+        "metrics", "Oldest first; batched per request by a DataLoader"
+    )
 
 
 @strawberry.type
