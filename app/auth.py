@@ -32,6 +32,11 @@ class Authenticator:
         if not key:
             raise ValueError("no JWT verification key configured")
         self.key: str = key
+        for algorithm in self.algorithms:
+            try:
+                jwt.get_algorithm_by_name(algorithm).prepare_key(key)
+            except Exception as exc:
+                raise ValueError(f"the JWT key does not suit {algorithm}: {exc}") from None
         self.audience = settings.jwt_audience
         self.issuer = settings.jwt_issuer
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
@@ -67,7 +72,8 @@ class Authenticator:
                     "verify_iss": self.issuer is not None,
                 },
             )
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError, TypeError):
+            # PyJWTError covers bad tokens; the others, tokens the key library chokes on.
             raise Unauthorized() from None
         sub = claims["sub"]
         if (

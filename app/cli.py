@@ -8,19 +8,7 @@ import sys
 from pathlib import Path
 
 from app.config import ConfigError, Settings, load_settings
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-
-
-def configure_logging(level: str) -> None:
-    from app.gateway import RequestIdFilter
-
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+from app.logs import configure_logging
 
 
 def _settings() -> Settings:
@@ -42,9 +30,15 @@ def cmd_migrate(_: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from app.auth import Authenticator
     from app.db.migrate import upgrade_sync
 
     settings = _settings()
+    try:
+        Authenticator(settings)  # a key that cannot verify tokens stops us here
+    except ValueError as exc:
+        print(f"interview-api: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     configure_logging(settings.log_level)
     upgrade_sync(settings.database_url)
     log = logging.getLogger("app")

@@ -153,8 +153,10 @@ def _resolve_secret(env: Mapping[str, str], secret_file: str, app_env: str) -> s
     if app_env == "development":
         path.parent.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_urlsafe(48)
-        path.write_text(secret + "\n")
-        path.chmod(0o600)
+        # Created readable by the owner only, from the first byte.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret + "\n")
         return secret
     return None
 

@@ -8,25 +8,30 @@ anonymous request may do), and the rate limit (see :mod:`app.ratelimit`).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import itertools
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.auth import Authenticator
 from app.domain.records import Principal
-from app.errors import DomainError
-from app.ratelimit import RateLimiter
+from app.errors import INTERNAL_ERROR, DomainError
+from app.ratelimit import RateLimiter, Verdict
 from app.rest.errors import error_bytes
 
 Scope = dict[str, Any]
 ASGIApp = Any
 
+log = logging.getLogger("app.gateway")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-_SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+# Echoed ids: printable ASCII without spaces, so they cannot break a log line.
+_SAFE_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
+_SLASHES = re.compile(r"/{2,}")
 
 EXEMPT_PATHS = frozenset({"/health"})
 
@@ -69,6 +74,7 @@ class Gateway:
         self.graphql = graphql
         self.max_body_bytes = max_body_bytes
         self.fix_options = fix_options  # applied to OPTIONS answers only
+        self._limiter_failure_logged = -1e9
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -89,58 +95,95 @@ class Gateway:
         if request_id is None:
             request_id = next_request_id()
 
-        principal: Principal | None = None
-        if authorization is not None:
-            try:
-                principal = self.authenticator.principal_from_header(authorization)
-            except DomainError:
-                principal = None
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        state["principal"] = principal
-
+        state["principal"] = None
         extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
         token = request_id_var.set(request_id)
         try:
-            if self.limiter is not None and scope["path"] not in EXEMPT_PATHS:
-                key = f"user:{principal.user_id}" if principal else f"ip:{_client(scope)}"
-                verdict = await self.limiter.hit(key)
+            principal: Principal | None = None
+            if authorization is not None:
+                try:
+                    principal = self.authenticator.principal_from_header(authorization)
+                except DomainError:
+                    principal = None
+            state["principal"] = principal
+            await self._handle(
+                scope, receive, send, principal, request_id, json_body, extra_headers
+            )
+        except Exception:
+            # Litestar answers for everything below it; this catches what fails
+            # here, so even that answer has the contract's body and our headers.
+            log.exception("unhandled error in the gateway")
+            with contextlib.suppress(Exception):  # fails if the response had started
+                await _send_error(send, 500, INTERNAL_ERROR, extra_headers)
+        finally:
+            request_id_var.reset(token)
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Any,
+        send: Any,
+        principal: Principal | None,
+        request_id: str,
+        json_body: bool,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        path = scope["path"]
+        if "//" in path:
+            path = _SLASHES.sub("/", path)
+        if self.limiter is not None and path not in EXEMPT_PATHS:
+            key = f"user:{principal.user_id}" if principal else f"ip:{_client(scope)}"
+            verdict = await self._limit(key)
+            if verdict is not None:
                 extra_headers.extend(verdict.headers())
                 if not verdict.allowed:
                     await _send_error(send, 429, verdict.message(), extra_headers)
                     return
-            if principal is None and scope["path"].startswith(self.protected):
-                await _send_error(send, 401, "Unauthorized", extra_headers)
+        if principal is None and path.startswith(self.protected):
+            await _send_error(send, 401, "Unauthorized", extra_headers)
+            return
+
+        if (
+            self.graphql is not None
+            and json_body
+            and scope["method"] == "POST"
+            and scope["path"] == GRAPHQL_PATH
+        ):
+            body = await _read_body(receive, self.max_body_bytes)
+            if body is None:
+                await _send_error(send, 413, "Request Entity Too Large", extra_headers)
                 return
+            answer = await self.graphql.answer(body, principal, request_id)
+            if answer is not None:
+                await _send_json(send, answer, extra_headers)
+                return
+            receive = _replay(body)
 
-            if (
-                self.graphql is not None
-                and json_body
-                and scope["method"] == "POST"
-                and scope["path"] == GRAPHQL_PATH
-            ):
-                body = await _read_body(receive, self.max_body_bytes)
-                if body is None:
-                    await _send_error(send, 413, "Request Entity Too Large", extra_headers)
-                    return
-                answer = await self.graphql.answer(body, principal, request_id)
-                if answer is not None:
-                    await _send_json(send, answer, extra_headers)
-                    return
-                receive = _replay(body)
+        fix = self.fix_options if scope["method"] == "OPTIONS" else None
 
-            fix = self.fix_options if scope["method"] == "OPTIONS" else None
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                if fix is not None:
+                    fix(message, scope)
+                message["headers"] = [*message.get("headers", []), *extra_headers]
+            await send(message)
 
-            async def send_with_headers(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start":
-                    if fix is not None:
-                        fix(message, scope)
-                    message["headers"] = [*message.get("headers", []), *extra_headers]
-                await send(message)
+        await self.app(scope, receive, send_with_headers)
 
-            await self.app(scope, receive, send_with_headers)
-        finally:
-            request_id_var.reset(token)
+    async def _limit(self, key: str) -> Verdict | None:
+        """The limiter's verdict; None (let the request through) when its storage
+        fails: an unreachable Redis must not take the API down with it."""
+        assert self.limiter is not None
+        try:
+            return await self.limiter.hit(key)
+        except Exception:
+            now = time.monotonic()
+            if now - self._limiter_failure_logged > 10:
+                self._limiter_failure_logged = now
+                log.exception("rate limit storage failed; requests are not being limited")
+            return None
 
 
 _ID_PREFIX = uuid.uuid4().hex[:12]

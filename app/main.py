@@ -14,6 +14,7 @@ from app.config import Settings, load_settings
 from app.db.engine import Database
 from app.domain.service import Service
 from app.gateway import Gateway
+from app.logs import configure_logging
 from app.ratelimit import RateLimiter
 from app.resolvers.compiled import CompiledQueries
 from app.resolvers.endpoint import graphql_controller
@@ -102,5 +103,8 @@ def create_app(settings: Settings, database: Database | None = None) -> Gateway:
 
 
 def create_app_from_env() -> Gateway:
-    """Factory for uvicorn workers: settings from the environment."""
-    return create_app(load_settings())
+    """Factory for uvicorn workers: settings from the environment. Workers are
+    fresh processes, so logging is set up here too."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

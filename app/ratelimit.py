@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage
@@ -17,6 +18,39 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 PRUNE_EVERY_SECONDS = 1.0
+
+# KEYS: one list per window, newest timestamp first (limits' layout).
+# ARGV: now, then limit and length in seconds per window.
+# Returns: allowed (1/0), then per window: hits in it before this one, its start.
+_ALL_WINDOWS_LUA = """
+local now = tonumber(ARGV[1])
+local out = {1}
+for i = 1, #KEYS do
+  local limit = tonumber(ARGV[2 * i])
+  local expiry = tonumber(ARGV[2 * i + 1])
+  local low, high, found = 0, limit - 1, -1
+  while low <= high do
+    local mid = math.floor((low + high) / 2)
+    local stamp = tonumber(redis.call('lindex', KEYS[i], mid))
+    if stamp and stamp > now - expiry then found = mid; low = mid + 1 else high = mid - 1 end
+  end
+  local count = found + 1
+  local start = now
+  if count > 0 then start = tonumber(redis.call('lindex', KEYS[i], found)) end
+  if count >= limit then out[1] = 0 end
+  out[#out + 1] = count
+  out[#out + 1] = string.format('%.17g', start)
+end
+if out[1] == 1 then
+  for i = 1, #KEYS do
+    local limit = tonumber(ARGV[2 * i])
+    redis.call('lpush', KEYS[i], now)
+    redis.call('ltrim', KEYS[i], 0, limit - 1)
+    redis.call('expire', KEYS[i], tonumber(ARGV[2 * i + 1]))
+  end
+end
+return out
+"""
 
 
 class Verdict:
@@ -125,6 +159,7 @@ class RateLimiter:
         self.strategy = MovingWindowRateLimiter(self.storage)  # type: ignore[arg-type]
         self.namespace = namespace
         self._window_keys: dict[str, list[tuple[int, str, int]]] = {}
+        self._script: Any = None
 
     async def hit(self, key: str) -> Verdict:
         if isinstance(self.storage, LeanMemoryStorage):
@@ -176,25 +211,32 @@ class RateLimiter:
         return Verdict(True, *best)
 
     async def _hit(self, key: str) -> Verdict:
-        now = time.time()
-        stats = []
-        for item in self.items:
-            window = await self.strategy.get_window_stats(item, self.namespace, key)
-            if window.remaining < 1:
-                return Verdict(False, item.amount, 0, math.ceil(window.reset_time - now))
-            stats.append((item, window))
-        tightest: Verdict | None = None
-        for item, window in stats:
-            if not await self.strategy.hit(item, self.namespace, key):
-                # Lost a race with a concurrent request for the last slot.
-                fresh = await self.strategy.get_window_stats(item, self.namespace, key)
-                return Verdict(False, item.amount, 0, math.ceil(fresh.reset_time - now))
-            remaining = max(window.remaining - 1, 0)
-            reset = math.ceil(window.reset_time - now)
-            if tightest is None or remaining < tightest.remaining:
-                tightest = Verdict(True, item.amount, remaining, reset)
-        assert tightest is not None
-        return tightest
+        """Every window checked and, only if all have room, hit: in one script on
+        Redis, so processes racing for the last places cannot spend a window for
+        a request another window then refuses. The lists are limits' own
+        moving-window lists (newest first), under limits' key names."""
+        bridge = self.storage.bridge  # type: ignore[attr-defined]
+        if self._script is None:
+            self._script = bridge.get_connection().register_script(_ALL_WINDOWS_LUA)
+        windows = self._windows_of(key)
+        keys = [bridge.prefixed_key(skey) for _limit, skey, _expiry in windows]
+        args: list[float] = [time.time()]
+        for limit, _skey, expiry in windows:
+            args += [limit, expiry]
+        allowed, *flat = await self._script(keys, args)
+        best: tuple[int, int, int] | None = None
+        for (limit, _skey, expiry), count, start in zip(
+            windows, flat[0::2], flat[1::2], strict=True
+        ):
+            count = int(count)
+            reset = max(math.ceil(float(start) + expiry - args[0]), 0)
+            if not allowed and count >= limit:
+                return Verdict(False, limit, 0, reset)
+            remaining = max(limit - count - 1, 0)
+            if best is None or remaining < best[1]:
+                best = (limit, remaining, reset)
+        assert best is not None
+        return Verdict(True, *best)
 
     async def reset(self) -> None:
         await self.storage.reset()  # type: ignore[attr-defined]

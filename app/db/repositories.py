@@ -204,6 +204,9 @@ _INTERACTION_WITH_OWNER = (
     select(*_INTERACTION_COLS, st.c.user_id)
     .join(st, st.c.id == it.c.session_id)
     .where(it.c.id == bindparam("id"))
+    # Concurrent updates of one interaction queue up behind this row lock
+    # (PostgreSQL); SQLite's BEGIN IMMEDIATE already serialises writers.
+    .with_for_update(of=it)
 )
 _INTERACTIONS_OF_SESSION = (
     select(*_INTERACTION_COLS)
@@ -330,11 +333,10 @@ class InteractionRepository:
         rows = await self.ex.rows(_INTERACTION_WITH_OWNER, {"id": interaction_id})
         return (_interaction(rows[0]), rows[0][8]) if rows else None
 
-    async def save(self, i: Interaction) -> None:
+    async def save(self, i: Interaction, fields: Iterable[str]) -> None:
+        """Write only the given fields of the interaction."""
         await self.ex.execute(
-            update(it)
-            .where(it.c.id == i.id)
-            .values(selected_response=i.selected_response, user_feedback=i.user_feedback)
+            update(it).where(it.c.id == i.id).values({f: getattr(i, f) for f in fields})
         )
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Interaction]:

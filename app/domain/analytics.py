@@ -17,7 +17,12 @@ def window(start: date | None, end: date | None) -> tuple[datetime | None, datet
     if start is not None and end is not None and start > end:
         raise BadRequest(WINDOW_ORDER_MESSAGE)
     lo = None if start is None else datetime.combine(start, time.min, UTC)
-    hi = None if end is None else datetime.combine(end + timedelta(days=1), time.min, UTC)
+    # The last representable day has no "next day": it bounds nothing.
+    hi = (
+        None
+        if end is None or end == date.max
+        else datetime.combine(end + timedelta(days=1), time.min, UTC)
+    )
     return lo, hi
 
 

@@ -93,7 +93,7 @@ class InteractionService(ServiceBase):
             if not changes:
                 return current
             updated = msgspec.structs.replace(current, **changes)
-            await uow.interactions.save(updated)
+            await uow.interactions.save(updated, changes)
             return updated
 
         return await self.db.write(work)

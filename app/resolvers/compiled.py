@@ -60,6 +60,7 @@ from strawberry.schema.schema import validate_document
 from app.domain.records import Principal
 from app.domain.service import Service
 from app.resolvers.context import Context, build_context
+from app.schema.guard import MAX_QUERY_CHARS, document_problem
 from app.schema.types import LOADER
 
 Completer = Callable[[Any, "Run"], Any]
@@ -468,7 +469,7 @@ class CompiledQueries:
         *,
         max_tokens: int,
         extra_rules: Sequence[Any],
-        cache_size: int = 1024,
+        cache_size: int = 256,
     ) -> None:
         self.schema = schema
         self.service = service
@@ -480,6 +481,8 @@ class CompiledQueries:
         self.passed_on = 0  # requests left to the standard executor
 
     def plan(self, query: str, operation_name: str | None) -> Plan | None:
+        if len(query) > MAX_QUERY_CHARS:
+            return None  # refused by the standard path; never cached here
         key = (query, operation_name)
         plans = self.plans
         if key in plans:
@@ -495,6 +498,8 @@ class CompiledQueries:
         try:
             document = parse(query, max_tokens=self.max_tokens)
         except GraphQLError:
+            return None
+        if document_problem(document) is not None:
             return None
         if validate_document(self.schema._schema, document, self.rules):
             return None

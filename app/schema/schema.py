@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import strawberry
@@ -12,7 +12,6 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxTokensLimiter,
     ParserCache,
-    ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import IgnoreContext
@@ -22,15 +21,16 @@ from strawberry.schema.config import StrawberryConfig
 from app.config import Settings
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
+from app.schema.guard import GuardedValidationCache, QueryLength
 from app.schema.limits import total_depth_rule
-from app.schema.types import DATETIME_Z
+from app.schema.types import DATE_STRICT, DATETIME_Z
 
 # The standard introspection query (what GraphiQL sends) nests ``ofType`` to a
 # depth of 15; introspection fields get their own, larger depth budget so it
 # passes, while graphql-core's MaxIntrospectionDepthRule stops the multiplying
 # ``fields { type { fields … } }`` nesting and a hand-made deep query is refused.
 INTROSPECTION_MAX_DEPTH = 20
-CACHE_SIZE = 1024
+CACHE_SIZE = 256  # documents, each at most MAX_QUERY_CHARS of text
 
 
 def _is_introspection(ctx: IgnoreContext) -> bool:
@@ -58,10 +58,11 @@ def build_schema(settings: Settings | None = None) -> Schema:
         alias_validator(s.graphql_max_aliases),
     ]
     extensions: list[Any] = [
+        QueryLength,
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: GuardedValidationCache(maxsize=CACHE_SIZE),
     ]
     if not s.graphql_introspection:
         extensions.append(DisableIntrospection)
@@ -70,7 +71,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not s.graphql_introspection),
-        scalar_overrides={datetime: DATETIME_Z},
+        scalar_overrides={datetime: DATETIME_Z, date: DATE_STRICT},
     )
     schema.extra_rules = tuple(rules)
     return schema

@@ -8,10 +8,12 @@ names (``ACTIVE``), REST their values (``active``).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
 import strawberry
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
 from app.domain.records import Difficulty, QuestionType, ResponseStructure, SessionStatus
@@ -32,12 +34,16 @@ def serialize_datetime(value: datetime) -> str:
 
 
 def _parse_datetime(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError("DateTime must be an RFC 3339 string")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError("DateTime needs a time zone (use Z for UTC)")
-    return parsed.astimezone(UTC)
+    try:
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)
+    except ValueError:
+        pass
+    raise StrawberryInputCoercionError(
+        f'Value cannot represent a DateTime: "{value}". Use RFC 3339 with a zone, e.g. Z.'
+    )
 
 
 DATETIME_Z = ScalarDefinition(
@@ -48,6 +54,30 @@ DATETIME_Z = ScalarDefinition(
     parse_value=_parse_datetime,
     parse_literal=None,
     origin=datetime,
+)
+
+
+_YYYY_MM_DD = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+
+
+def _parse_date(value: object) -> date:
+    """Only YYYY-MM-DD, as REST accepts (fromisoformat alone also takes 20240101)."""
+    try:
+        if isinstance(value, str) and _YYYY_MM_DD.match(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise StrawberryInputCoercionError(f'Value cannot represent a Date: "{value}". Use YYYY-MM-DD.')
+
+
+DATE_STRICT = ScalarDefinition(
+    name="Date",
+    description="A calendar day, YYYY-MM-DD",
+    specified_by_url=None,
+    serialize=lambda value: value.isoformat(),
+    parse_value=_parse_date,
+    parse_literal=None,
+    origin=date,
 )
 
 

@@ -247,3 +247,24 @@ async def test_unexpected_errors_are_masked(owner, service, monkeypatch, caplog)
     assert body["errors"][0]["extensions"]["statusCode"] == 500
     assert "secret" not in str(body) and "RuntimeError" not in str(body)
     assert any("SELECT secret" in str(r.exc_info) for r in caplog.records if r.exc_info)
+
+
+async def test_dates_are_strictly_yyyy_mm_dd_like_rest(owner):
+    for bad in ("20240101", "2024-1-01", "2024-13-01"):
+        body = await owner.graphql(
+            "query($d: Date) { analytics(startDate: $d) { totalSessions } }", {"d": bad}
+        )
+        assert errors_of(body)[0][0] == "BAD_REQUEST", bad
+        r = await owner.request("GET", "/interview-sessions/analytics", params={"startDate": bad})
+        assert r.status_code == 400, bad
+
+
+async def test_the_last_representable_day_is_a_valid_window_end(owner):
+    await owner.new_session()
+    r = await owner.request(
+        "GET", "/interview-sessions/analytics", params={"endDate": "9999-12-31"}
+    )
+    assert r.status_code == 200
+    assert r.json()["totalSessions"] == 1
+    body = await owner.graphql('{ analytics(endDate: "9999-12-31") { totalSessions } }')
+    assert body == {"data": {"analytics": {"totalSessions": 1}}}

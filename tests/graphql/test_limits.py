@@ -143,3 +143,40 @@ async def test_batched_queries_are_refused(api):
     r = await api.request("POST", "/graphql", json=[{"query": "{ sessions { id } }"}] * 2)
     assert r.status_code == 200
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+def doubling_fragments(levels: int) -> str:
+    doc = "query { sessions { ...F0 } }"
+    for i in range(levels):
+        doc += f" fragment F{i} on InterviewSession {{ ...F{i + 1} ...F{i + 1} }}"
+    return doc + f" fragment F{levels} on InterviewSession {{ id }}"
+
+
+async def test_fragment_bombs_are_refused_before_validation(client, api):
+    # 2^40 expanded fields in a few hundred tokens: refused at once, not computed.
+    for headers in ({}, api.headers):
+        r = await client.post("/graphql", json={"query": doubling_fragments(40)}, headers=headers)
+        assert r.status_code == 200
+        [(code, message)] = errors_of(r.json())
+        assert code == "BAD_REQUEST"
+        assert "too large once fragments are expanded" in message
+    await assert_still_serving(api)
+
+
+async def test_fragment_cycles_are_refused(api):
+    doc = (
+        "{ sessions { ...A } } fragment A on InterviewSession { id ...B } "
+        "fragment B on InterviewSession { status ...A }"
+    )
+    [(code, _message)] = errors_of(await api.graphql(doc))
+    assert code == "BAD_REQUEST"
+    await assert_still_serving(api)
+
+
+async def test_padded_query_text_is_refused(client, api):
+    padded = "#" + "x" * 40_000 + "\n{ __typename }"
+    r = await client.post("/graphql", json={"query": padded}, headers=api.headers)
+    [(code, message)] = errors_of(r.json())
+    assert code == "BAD_REQUEST"
+    assert "too long" in message
+    await assert_still_serving(api)

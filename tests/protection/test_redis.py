@@ -73,3 +73,23 @@ def test_two_server_processes_share_one_budget(redis_url, tmp_path):
         assert all(r.json()["statusCode"] == 429 for r in refused)
         other = bearer(make_token(f"user-{uuid.uuid4()}"))
         assert httpx.get(f"{b}/interview-sessions", headers=other, timeout=10).status_code == 200
+
+
+async def test_a_refused_request_spends_no_window_even_under_races(redis_url):
+    limiter = RateLimiter("100/minute;10/second", redis_url)
+    key = f"test:{uuid.uuid4()}"
+    verdicts = await asyncio.gather(*(limiter.hit(key) for _ in range(30)))
+    assert sum(v.allowed for v in verdicts) == 10
+    refused = [v for v in verdicts if not v.allowed]
+    assert all(v.limit == 10 and v.remaining == 0 for v in refused)
+    # Only the 10 allowed requests count against the minute.
+    after = await RateLimiter("100/minute", redis_url).hit(key)
+    assert after.remaining == 100 - 10 - 1
+
+
+async def test_redis_headers_describe_the_tightest_window(redis_url):
+    limiter = RateLimiter("5/minute;3/second", redis_url)
+    key = f"test:{uuid.uuid4()}"
+    first = await limiter.hit(key)
+    assert (first.limit, first.remaining) == (3, 2)
+    assert 1 <= first.reset <= 1

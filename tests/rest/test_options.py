@@ -21,6 +21,9 @@ async def test_405_says_what_is_allowed(client, new_user):
     api = Api(client, new_user())
     r = await api.request("PATCH", "/interview-sessions")
     assert r.status_code == 405
-    assert r.json() == {"statusCode": 405, "message": "Method PATCH is not allowed here",
-                        "error": "Method Not Allowed"}
+    assert r.json() == {
+        "statusCode": 405,
+        "message": "Method PATCH is not allowed here",
+        "error": "Method Not Allowed",
+    }
     assert methods(r.headers["Allow"]) == {"GET", "OPTIONS", "POST"}
