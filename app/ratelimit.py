@@ -3,6 +3,10 @@
 Every configured window is checked before any is spent, so a request refused by
 the burst limit does not use up the minute budget. The moving window is exact:
 at most N requests in any span of the window's length.
+
+Storages: ``memory://`` (:class:`LeanMemoryStorage`, one process) and
+``redis://`` (limits' redis-py storage, shared by processes; one Lua script
+checks and hits all windows atomically, on limits' own key names and layout).
 """
 
 from __future__ import annotations
@@ -156,6 +160,8 @@ class RateLimiter:
     ) -> None:
         self.items: list[RateLimitItem] = parse_many(rate_limits)
         self.storage = make_storage(storage_uri)
+        # limits' moving-window strategy over this storage: also the check that
+        # the storage supports moving windows at all (it raises otherwise).
         self.strategy = MovingWindowRateLimiter(self.storage)  # type: ignore[arg-type]
         self.namespace = namespace
         self._window_keys: dict[str, list[tuple[int, str, int]]] = {}
