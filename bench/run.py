@@ -24,6 +24,7 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -374,8 +375,14 @@ RATIOS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 5)))
-    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)))
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 5)))
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=int(os.environ.get("BENCH_WARMUP", 5)),
+        help="seconds of load per job before measuring",
+    )
     parser.add_argument("--no-postgraphile", action="store_true")
     args = parser.parse_args()
 
@@ -464,10 +471,12 @@ def main() -> None:
             f"warming up, then {args.rounds} rounds of {args.seconds}s per workload ...", flush=True
         )
         for _w, _s, url, script in jobs:
-            run_wrk(wrk, url, script, 2, args.connections)
+            run_wrk(wrk, url, script, args.warmup, args.connections)
         samples: dict[tuple[str, str], list[dict[str, float]]] = {}
         for r in range(args.rounds):
-            for wname, sname, url, script in jobs:
+            # Every other round runs the jobs in reverse, so a machine that
+            # drifts faster or slower during a round favours neither side.
+            for wname, sname, url, script in jobs if r % 2 == 0 else jobs[::-1]:
                 samples.setdefault((wname, sname), []).append(
                     run_wrk(wrk, url, script, args.seconds, args.connections)
                 )
@@ -498,7 +507,9 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         spec = RATIOS.get(r.workload)
         if spec and r.server == spec[0] and (r.workload, spec[1]) in by:
             other = by[(r.workload, spec[1])]
-            value = r.rps / other.rps
+            # Paired: each round's ratio (the two ran back to back), then the
+            # median, so a slow stretch of the machine cancels out.
+            value = statistics.median(a / b for a, b in zip(r.rounds, other.rounds, strict=True))
             target = f" (target >= {spec[2]:.1f})" if spec[2] else ""
             ratio = f"{value:.2f}x {spec[1]}{target}"
         rows.append(
