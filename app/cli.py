@@ -81,7 +81,7 @@ def cmd_token(args: argparse.Namespace) -> None:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
-    from app.schema.schema import export_sdl
+    from app.resolvers.schema import export_sdl
 
     sdl = export_sdl()
     if args.output:

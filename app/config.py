@@ -46,11 +46,15 @@ class Settings:
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
     graphql_compiled: bool = True
+    # Tests and debugging: every answer of a compiled plan is compared with the
+    # standard executor's (twice the work; never in production).
+    graphql_verify_plans: bool = False
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 10.0
     db_command_timeout: float = 15.0
     db_connect_timeout: float = 5.0
+    db_breaker_seconds: float = 1.0
     log_level: str = "INFO"
 
     @property
@@ -201,6 +205,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "GRAPHQL_MAX_TOKENS", env.get("GRAPHQL_MAX_TOKENS", str(d.graphql_max_tokens))
         ),
         graphql_compiled=_bool("GRAPHQL_COMPILED", env.get("GRAPHQL_COMPILED", "true")),
+        graphql_verify_plans=_bool(
+            "GRAPHQL_VERIFY_PLANS", env.get("GRAPHQL_VERIFY_PLANS", "false")
+        ),
         db_pool_size=_int("DB_POOL_SIZE", env.get("DB_POOL_SIZE", str(d.db_pool_size))),
         db_max_overflow=_int(
             "DB_MAX_OVERFLOW", env.get("DB_MAX_OVERFLOW", str(d.db_max_overflow)), 0
@@ -213,6 +220,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         db_connect_timeout=_float(
             "DB_CONNECT_TIMEOUT", env.get("DB_CONNECT_TIMEOUT", str(d.db_connect_timeout))
+        ),
+        db_breaker_seconds=_float(
+            "DB_BREAKER_SECONDS", env.get("DB_BREAKER_SECONDS", str(d.db_breaker_seconds))
         ),
         log_level=env.get("LOG_LEVEL", d.log_level).strip().upper(),
     )

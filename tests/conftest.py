@@ -196,7 +196,7 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def service(app: Any) -> Service:
-    svc: Service = app.app.state.service
+    svc: Service = app.service
     return svc
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from app.cli import main as cli
-from app.schema.schema import export_sdl
+from app.resolvers.schema import export_sdl
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,8 +13,10 @@ a database that cannot be reached becomes :class:`app.errors.Unavailable`.
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.config import Settings
 from app.db.executor import AsyncpgExecutor, SQLAlchemyExecutor, StatementListener
 from app.db.repositories import UnitOfWork
+from app.domain.ports import Work
 from app.errors import MODIFIED_CONCURRENTLY, Conflict, Unavailable
 
 log = logging.getLogger(__name__)
@@ -100,11 +103,76 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def is_unavailable(exc: BaseException) -> bool:
-    """Errors that mean "the database is not reachable now", not a bug of ours."""
+class Failure(enum.Enum):
+    """What a driver error means for the unit of work that raised it."""
+
+    BUG = "bug"  # ours, or bad data: propagate
+    CONFLICT = "conflict"  # a lost race (serialization failure, deadlock): 409
+    UNAVAILABLE = "unavailable"  # the database is not reachable now: 503
+    DISCONNECTED = "disconnected"  # a dead connection: unreachable, but worth one retry
+
+
+def classify_sqlalchemy(exc: BaseException) -> Failure:
+    """SQLAlchemy (aiosqlite, asyncpg underneath) errors."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    if code in {"40001", "40P01"}:
+        return Failure.CONFLICT
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError)
+        return Failure.DISCONNECTED
+    if isinstance(exc, ConnectionError):
+        return Failure.DISCONNECTED
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError):
+        return Failure.UNAVAILABLE
+    return Failure.BUG
+
+
+def classify_asyncpg(exc: BaseException) -> Failure:
+    """Errors of the raw asyncpg read path."""
+    e = asyncpg.exceptions
+    if isinstance(
+        exc,
+        ConnectionError
+        | e.ConnectionDoesNotExistError
+        | e.AdminShutdownError
+        | e.CrashShutdownError,
+    ):
+        return Failure.DISCONNECTED
+    if isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | e.PostgresConnectionError
+        | e.InterfaceError
+        | e.OperatorInterventionError
+        | e.QueryCanceledError
+        | e.TooManyConnectionsError,
+    ):
+        return Failure.UNAVAILABLE
+    return Failure.BUG
+
+
+class Breaker:
+    """A small circuit breaker: once the database is found unavailable, further
+    units of work fail at once (503) for ``window`` seconds instead of each
+    waiting for its own timeout. The first attempt after the window goes to
+    the database again; it closes the breaker or opens it anew."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self.open_until = 0.0
+
+    def check(self) -> None:
+        if self.open_until and time.monotonic() < self.open_until:
+            raise Unavailable()
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + self.window
+
+    def close(self) -> None:
+        self.open_until = 0.0
 
 
 class Database:
@@ -126,6 +194,10 @@ class Database:
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
         self.raw_reads = self.dialect == "postgresql"
+        self.breaker = Breaker(settings.db_breaker_seconds)
+        # A unit of work, retry included, never outlives the statement timeout:
+        # a stalled database answers 503 within DB_COMMAND_TIMEOUT.
+        self.deadline = settings.db_command_timeout
 
     # ---------------------------------------------------------------- statement listeners
 
@@ -149,24 +221,51 @@ class Database:
         return await self._run(self._write_engine, work)
 
     async def _run(self, engine: AsyncEngine, work: Work[T]) -> T:
-        for attempt in (1, 2):
-            committing = False
+        async def once(attempt: Attempt) -> T:
+            async with engine.connect() as conn:
+                trans = await conn.begin()
+                result = await work(UnitOfWork(SQLAlchemyExecutor(conn)))
+                # A connection that dies during COMMIT may have committed: no retry.
+                attempt.committing = True
+                await trans.commit()
+                return result
+
+        return await self._attempt(once, classify_sqlalchemy)
+
+    async def _attempt(
+        self, once: Callable[[Attempt], Awaitable[T]], classify: Callable[[BaseException], Failure]
+    ) -> T:
+        """Run ``once`` under the breaker, with the unit of work's deadline; a
+        dead connection is retried once on a fresh one (the pool drops the
+        others), an unreachable database is :class:`Unavailable`."""
+        self.breaker.check()
+        try:
+            async with asyncio.timeout(self.deadline):
+                result = await self._attempts(once, classify)
+        except TimeoutError as exc:  # the whole unit of work ran out of time
+            self.breaker.trip()
+            log.error("database unavailable: no answer within %ss", self.deadline)
+            raise Unavailable() from exc
+        self.breaker.close()
+        return result
+
+    async def _attempts(
+        self, once: Callable[[Attempt], Awaitable[T]], classify: Callable[[BaseException], Failure]
+    ) -> T:
+        for retry in (True, False):
+            attempt = Attempt()
             try:
-                async with engine.connect() as conn:
-                    trans = await conn.begin()
-                    result = await work(UnitOfWork(SQLAlchemyExecutor(conn)))
-                    committing = True
-                    await trans.commit()
-                    return result
+                return await once(attempt)
             except Exception as exc:
-                if _is_conflict(exc):
-                    raise Conflict(MODIFIED_CONCURRENTLY) from exc
-                if not is_unavailable(exc):
+                failure = classify(exc)
+                if failure is Failure.BUG:
                     raise
-                # A connection that died before COMMIT changed nothing: retry once.
-                if attempt == 1 and not committing and _is_disconnect(exc):
+                if failure is Failure.CONFLICT:
+                    raise Conflict(MODIFIED_CONCURRENTLY) from exc
+                if retry and failure is Failure.DISCONNECTED and not attempt.committing:
                     log.warning("database connection lost; retrying once: %r", exc)
                     continue
+                self.breaker.trip()
                 log.error("database unavailable: %r", exc)
                 raise Unavailable() from exc
         raise AssertionError("unreachable")  # pragma: no cover
@@ -192,31 +291,23 @@ class Database:
         return self._pool
 
     async def _run_raw(self, work: Work[T], consistent: bool) -> T:
-        for attempt in (1, 2):
-            try:
-                pool = await self._raw_pool()
-                # Waiting needs a deadline (then 503); an idle connection does not,
-                # and skipping the timer saves real time on every read.
-                timeout = None if pool.get_idle_size() else self.settings.db_pool_timeout
-                async with pool.acquire(timeout=timeout) as conn:
-                    uow = UnitOfWork(AsyncpgExecutor(conn, self.listeners))
-                    if not consistent:
-                        return await work(uow)
-                    async with conn.transaction(isolation="repeatable_read", readonly=True):
-                        return await work(uow)
-            except Exception as exc:
-                if not _raw_unavailable(exc):
-                    raise
-                if attempt == 1 and _raw_disconnect(exc):
-                    log.warning("database connection lost; retrying once: %r", exc)
-                    continue
-                log.error("database unavailable: %r", exc)
-                raise Unavailable() from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        async def once(attempt: Attempt) -> T:
+            pool = await self._raw_pool()
+            # Waiting needs a deadline (then 503); an idle connection does not,
+            # and skipping the timer saves real time on every read.
+            timeout = None if pool.get_idle_size() else self.settings.db_pool_timeout
+            async with pool.acquire(timeout=timeout) as conn:
+                uow = UnitOfWork(AsyncpgExecutor(conn, self.listeners))
+                if not consistent:
+                    return await work(uow)
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    return await work(uow)
+
+        return await self._attempt(once, classify_asyncpg)
 
     async def ping(self) -> bool:
-        async def select_one(uow: UnitOfWork) -> None:
-            await uow.ex.rows(_PING, {})
+        async def select_one(uow: Any) -> None:
+            await uow.ex.rows(_PING, {})  # this module's UnitOfWork: its executor
 
         try:
             await self.read(select_one)
@@ -231,7 +322,11 @@ class Database:
         await self.engine.dispose()
 
 
-Work = Callable[[UnitOfWork], Awaitable[T]]
+class Attempt:
+    __slots__ = ("committing",)
+
+    def __init__(self) -> None:
+        self.committing = False
 
 
 async def _keep_connection_state(conn: Any) -> None:
@@ -247,40 +342,3 @@ def _adapt(listener: StatementListener) -> Callable[..., None]:
         listener(statement)
 
     return on_execute
-
-
-def _raw_unavailable(exc: BaseException) -> bool:
-    return isinstance(
-        exc,
-        OSError
-        | TimeoutError
-        | asyncpg.exceptions.PostgresConnectionError
-        | asyncpg.exceptions.InterfaceError
-        | asyncpg.exceptions.OperatorInterventionError
-        | asyncpg.exceptions.QueryCanceledError
-        | asyncpg.exceptions.TooManyConnectionsError,
-    )
-
-
-def _raw_disconnect(exc: BaseException) -> bool:
-    return isinstance(
-        exc,
-        ConnectionError
-        | asyncpg.exceptions.ConnectionDoesNotExistError
-        | asyncpg.exceptions.AdminShutdownError
-        | asyncpg.exceptions.CrashShutdownError,
-    )
-
-
-def _is_disconnect(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated)
-    return isinstance(exc, ConnectionError)
-
-
-def _is_conflict(exc: BaseException) -> bool:
-    """Serialization failure or deadlock: the request lost a race."""
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(
-        getattr(getattr(exc, "orig", None), "__cause__", None), "sqlstate", None
-    )
-    return code in {"40001", "40P01"}

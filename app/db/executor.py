@@ -10,6 +10,7 @@ the database's listeners (tests count them).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -35,7 +36,8 @@ class SQLAlchemyExecutor:
         self.dialect = conn.dialect.name
 
     async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
-        return (await self.conn.execute(stmt, params)).all()
+        # Mappings: rows are read by column name, never by position.
+        return (await self.conn.execute(stmt, params)).mappings().all()
 
     async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
         await self.conn.execute(stmt, params or {})
@@ -56,15 +58,26 @@ class CompiledStatement:
         return [params[n] if n in params else self.defaults[n] for n in self.names]
 
 
-_compiled: dict[int, tuple[ClauseElement, CompiledStatement]] = {}
+STATEMENT_CACHE_SIZE = 256
+_compiled: OrderedDict[int, tuple[ClauseElement, CompiledStatement]] = OrderedDict()
 
 
 def compiled_for_asyncpg(stmt: ClauseElement) -> CompiledStatement:
-    """Compile once per statement object (statements are built once and cached)."""
-    entry = _compiled.get(id(stmt))
+    """Compile once per statement object (statements are built once and cached).
+
+    Bounded (least recently used out): a statement built per request by
+    mistake costs a compile each time, never memory without end. asyncpg's
+    own prepared-statement cache is bounded per connection as well.
+    """
+    key = id(stmt)
+    entry = _compiled.get(key)
     if entry is None or entry[0] is not stmt:
         entry = (stmt, CompiledStatement(stmt))
-        _compiled[id(stmt)] = entry
+        _compiled[key] = entry
+        if len(_compiled) > STATEMENT_CACHE_SIZE:
+            _compiled.popitem(last=False)
+    else:
+        _compiled.move_to_end(key)
     return entry[1]
 
 

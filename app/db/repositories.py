@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy import (
     ColumnElement,
     Float,
@@ -39,124 +38,26 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.db.executor import Executor
+from app.db.mapping import RowMap
 from app.db.models import UTCDateTime
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
 from app.domain.records import (
     Analytics,
-    GeneratedResponse,
     Interaction,
-    JobContext,
     Metric,
     PerformanceTrend,
-    QuestionClassification,
     QuestionType,
     QuestionTypeCount,
     Session,
-    SessionSettings,
     SessionStatus,
     TrendMetrics,
 )
 
-_SESSION_COLS = (
-    st.c.id,
-    st.c.user_id,
-    st.c.job_context,
-    st.c.status,
-    st.c.settings,
-    st.c.started_at,
-    st.c.ended_at,
-    st.c.created_at,
-)
-_INTERACTION_COLS = (
-    it.c.id,
-    it.c.session_id,
-    it.c.question,
-    it.c.question_classification,
-    it.c.generated_responses,
-    it.c.selected_response,
-    it.c.user_feedback,
-    it.c.timestamp,
-)
-_METRIC_COLS = (
-    mt.c.id,
-    mt.c.session_id,
-    mt.c.transcription_latency_ms,
-    mt.c.response_generation_ms,
-    mt.c.total_latency_ms,
-    mt.c.transcription_accuracy,
-    mt.c.user_satisfaction,
-    mt.c.created_at,
-)
-
-_STATUS = {s.value: s for s in SessionStatus}  # faster than SessionStatus(value)
-_responses_type = list[GeneratedResponse]
-_classification_type = QuestionClassification | None  # older rows hold JSON null
-
-
-class _JsonColumn:
-    """A JSON column's value as a record: from text (raw asyncpg) or a decoded
-    document (SQLAlchemy). Decoders are built once per type."""
-
-    __slots__ = ("decode", "kind")
-
-    def __init__(self, kind: Any) -> None:
-        self.kind = kind
-        self.decode = msgspec.json.Decoder(kind).decode
-
-    def __call__(self, value: Any) -> Any:
-        if type(value) is str:
-            return self.decode(value)
-        return msgspec.convert(value, self.kind)
-
-
-_job_context = _JsonColumn(JobContext)
-_settings = _JsonColumn(SessionSettings)
-
-
-def _session(row: Any) -> Session:
-    return Session(
-        id=row[0],
-        user_id=row[1],
-        job_context=_job_context(row[2]),
-        status=_STATUS[row[3]],
-        settings=_settings(row[4]),
-        started_at=row[5],
-        ended_at=row[6],
-        created_at=row[7],
-    )
-
-
-def _interaction(row: Any) -> Interaction:
-    qc = row[3]
-    return Interaction(
-        id=row[0],
-        session_id=row[1],
-        question=row[2],
-        question_classification=None if qc is None else _classification(qc),
-        generated_responses=_responses(row[4]),
-        selected_response=row[5],
-        user_feedback=row[6],
-        timestamp=row[7],
-    )
-
-
-_classification = _JsonColumn(_classification_type)
-_responses = _JsonColumn(_responses_type)
-
-
-def _metric(row: Any) -> Metric:
-    return Metric(
-        id=row[0],
-        session_id=row[1],
-        transcription_latency_ms=row[2],
-        response_generation_ms=row[3],
-        total_latency_ms=row[4],
-        transcription_accuracy=row[5],
-        user_satisfaction=row[6],
-        created_at=row[7],
-    )
+SESSIONS: RowMap[Session] = RowMap(Session, st)
+INTERACTIONS: RowMap[Interaction] = RowMap(Interaction, it)
+METRICS: RowMap[Metric] = RowMap(Metric, mt)
 
 
 def _grouped(records: Iterable[Any], keys: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
@@ -180,7 +81,7 @@ def _ids_param(col: Any, dialect: str) -> ColumnElement[bool]:
 
 @functools.cache
 def _get_session(lock: str | None) -> Select[Any]:
-    stmt = select(*_SESSION_COLS).where(st.c.id == bindparam("id"))
+    stmt = select(*SESSIONS.columns).where(st.c.id == bindparam("id"))
     if lock is not None:
         # PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already serialises writers.
         stmt = stmt.with_for_update(read=lock == "share")
@@ -189,19 +90,19 @@ def _get_session(lock: str | None) -> Select[Any]:
 
 @functools.cache
 def _list_sessions(by_status: bool) -> Select[Any]:
-    stmt = select(*_SESSION_COLS).where(st.c.user_id == bindparam("user_id"))
+    stmt = select(*SESSIONS.columns).where(st.c.user_id == bindparam("user_id"))
     if by_status:
         stmt = stmt.where(st.c.status == bindparam("status"))
     return stmt.order_by(st.c.created_at.desc(), st.c.id.desc()).limit(bindparam("limit"))
 
 
 _COUNT_ACTIVE = (
-    select(func.count())
+    select(func.count().label("n"))
     .select_from(st)
     .where(st.c.user_id == bindparam("user_id"), st.c.status == SessionStatus.ACTIVE.value)
 )
 _INTERACTION_WITH_OWNER = (
-    select(*_INTERACTION_COLS, st.c.user_id)
+    select(*INTERACTIONS.columns, st.c.user_id.label("owner_id"))
     .join(st, st.c.id == it.c.session_id)
     .where(it.c.id == bindparam("id"))
     # Concurrent updates of one interaction queue up behind this row lock
@@ -209,34 +110,30 @@ _INTERACTION_WITH_OWNER = (
     .with_for_update(of=it)
 )
 _INTERACTIONS_OF_SESSION = (
-    select(*_INTERACTION_COLS)
+    select(*INTERACTIONS.columns)
     .where(it.c.session_id == bindparam("session_id"))
     .order_by(it.c.timestamp, it.c.id)
 )
 _METRICS_OF_SESSION = (
-    select(*_METRIC_COLS)
+    select(*METRICS.columns)
     .where(mt.c.session_id == bindparam("session_id"))
     .order_by(mt.c.created_at, mt.c.id)
 )
 
 
 @functools.cache
-def _interactions_of_sessions(dialect: str) -> Select[Any]:
-    return (
-        select(*_INTERACTION_COLS)
-        .join(st, st.c.id == it.c.session_id)
-        .where(_ids_param(it.c.session_id, dialect), st.c.user_id == bindparam("user_id"))
-        .order_by(it.c.session_id, it.c.timestamp, it.c.id)
+def _of_sessions(table: str, dialect: str) -> Select[Any]:
+    """Interactions or metrics of many sessions, only the user's, oldest first."""
+    t, cols, when = (
+        (it, INTERACTIONS.columns, it.c.timestamp)
+        if table == "interactions"
+        else (mt, METRICS.columns, mt.c.created_at)
     )
-
-
-@functools.cache
-def _metrics_of_sessions(dialect: str) -> Select[Any]:
     return (
-        select(*_METRIC_COLS)
-        .join(st, st.c.id == mt.c.session_id)
-        .where(_ids_param(mt.c.session_id, dialect), st.c.user_id == bindparam("user_id"))
-        .order_by(mt.c.session_id, mt.c.created_at, mt.c.id)
+        select(*cols)
+        .join(st, st.c.id == t.c.session_id)
+        .where(_ids_param(t.c.session_id, dialect), st.c.user_id == bindparam("user_id"))
+        .order_by(t.c.session_id, when, t.c.id)
     )
 
 
@@ -248,25 +145,14 @@ class SessionRepository:
         self.ex = ex
 
     async def add(self, s: Session) -> None:
-        await self.ex.execute(
-            insert(st).values(
-                id=s.id,
-                user_id=s.user_id,
-                job_context=msgspec.to_builtins(s.job_context),
-                status=s.status.value,
-                settings=msgspec.to_builtins(s.settings),
-                started_at=s.started_at,
-                ended_at=s.ended_at,
-                created_at=s.created_at,
-            )
-        )
+        await self.ex.execute(insert(st).values(SESSIONS.to_row(s)))
 
     async def get(
         self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
     ) -> Session | None:
         mode = "update" if lock else "share" if share else None
         rows = await self.ex.rows(_get_session(mode), {"id": session_id})
-        return _session(rows[0]) if rows else None
+        return SESSIONS.from_row(rows[0]) if rows else None
 
     async def list_for_user(
         self, user_id: str, *, limit: int, status: SessionStatus | None = None
@@ -275,11 +161,11 @@ class SessionRepository:
         if status is not None:
             params["status"] = status.value
         rows = await self.ex.rows(_list_sessions(status is not None), params)
-        return [_session(r) for r in rows]
+        return [SESSIONS.from_row(r) for r in rows]
 
     async def count_active(self, user_id: str) -> int:
         rows = await self.ex.rows(_COUNT_ACTIVE, {"user_id": user_id})
-        return int(rows[0][0])
+        return int(rows[0]["n"])
 
     async def lock_user(self, user_id: str) -> None:
         """Serialise activations of one user's sessions until the transaction ends.
@@ -294,19 +180,15 @@ class SessionRepository:
             )
 
     async def save(self, s: Session) -> None:
-        await self.ex.execute(
-            update(st)
-            .where(st.c.id == s.id)
-            .values(
-                job_context=msgspec.to_builtins(s.job_context),
-                status=s.status.value,
-                settings=msgspec.to_builtins(s.settings),
-                ended_at=s.ended_at,
-            )
-        )
+        # Everything but the identity and creation fields, which never change.
+        fields = [f for f in SESSIONS.fields if f not in _FIXED]
+        await self.ex.execute(update(st).where(st.c.id == s.id).values(SESSIONS.values(s, fields)))
 
     async def delete(self, session_id: uuid.UUID) -> None:
         await self.ex.execute(delete(st).where(st.c.id == session_id))
+
+
+_FIXED = frozenset({"id", "user_id", "session_id", "created_at"})
 
 
 class InteractionRepository:
@@ -314,44 +196,32 @@ class InteractionRepository:
         self.ex = ex
 
     async def add(self, i: Interaction) -> None:
-        await self.ex.execute(
-            insert(it).values(
-                id=i.id,
-                session_id=i.session_id,
-                question=i.question,
-                question_classification=None
-                if i.question_classification is None
-                else msgspec.to_builtins(i.question_classification),
-                generated_responses=msgspec.to_builtins(i.generated_responses),
-                selected_response=i.selected_response,
-                user_feedback=i.user_feedback,
-                timestamp=i.timestamp,
-            )
-        )
+        await self.ex.execute(insert(it).values(INTERACTIONS.to_row(i)))
 
     async def get_with_owner(self, interaction_id: uuid.UUID) -> tuple[Interaction, str] | None:
         rows = await self.ex.rows(_INTERACTION_WITH_OWNER, {"id": interaction_id})
-        return (_interaction(rows[0]), rows[0][8]) if rows else None
+        if not rows:
+            return None
+        return INTERACTIONS.from_row(rows[0]), rows[0]["owner_id"]
 
     async def save(self, i: Interaction, fields: Iterable[str]) -> None:
         """Write only the given fields of the interaction."""
-        await self.ex.execute(
-            update(it).where(it.c.id == i.id).values({f: getattr(i, f) for f in fields})
-        )
+        values = INTERACTIONS.values(i, fields)
+        await self.ex.execute(update(it).where(it.c.id == i.id).values(values))
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Interaction]:
         rows = await self.ex.rows(_INTERACTIONS_OF_SESSION, {"session_id": session_id})
-        return [_interaction(r) for r in rows]
+        return [INTERACTIONS.from_row(r) for r in rows]
 
     async def list_for_sessions(
         self, session_ids: Sequence[uuid.UUID], user_id: str
     ) -> dict[uuid.UUID, list[Interaction]]:
         """One statement for many sessions, restricted to the user's own."""
         rows = await self.ex.rows(
-            _interactions_of_sessions(self.ex.dialect),
+            _of_sessions("interactions", self.ex.dialect),
             {"ids": list(session_ids), "user_id": user_id},
         )
-        return _grouped((_interaction(r) for r in rows), session_ids)
+        return _grouped((INTERACTIONS.from_row(r) for r in rows), session_ids)
 
 
 class MetricRepository:
@@ -359,31 +229,20 @@ class MetricRepository:
         self.ex = ex
 
     async def add(self, m: Metric) -> None:
-        await self.ex.execute(
-            insert(mt).values(
-                id=m.id,
-                session_id=m.session_id,
-                transcription_latency_ms=m.transcription_latency_ms,
-                response_generation_ms=m.response_generation_ms,
-                total_latency_ms=m.total_latency_ms,
-                transcription_accuracy=m.transcription_accuracy,
-                user_satisfaction=m.user_satisfaction,
-                created_at=m.created_at,
-            )
-        )
+        await self.ex.execute(insert(mt).values(METRICS.to_row(m)))
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]:
         rows = await self.ex.rows(_METRICS_OF_SESSION, {"session_id": session_id})
-        return [_metric(r) for r in rows]
+        return [METRICS.from_row(r) for r in rows]
 
     async def list_for_sessions(
         self, session_ids: Sequence[uuid.UUID], user_id: str
     ) -> dict[uuid.UUID, list[Metric]]:
         rows = await self.ex.rows(
-            _metrics_of_sessions(self.ex.dialect),
+            _of_sessions("metrics", self.ex.dialect),
             {"ids": list(session_ids), "user_id": user_id},
         )
-        return _grouped((_metric(r) for r in rows), session_ids)
+        return _grouped((METRICS.from_row(r) for r in rows), session_ids)
 
 
 # ---------------------------------------------------------------- analytics
@@ -443,15 +302,14 @@ def _analytics_statements(
             _minutes_between(dialect, st.c.started_at, st.c.ended_at),
         )
     )
-    totals = select(func.count(), _avg(duration)).where(in_window)
+    totals = select(func.count().label("n"), _avg(duration).label("duration")).where(in_window)
+    metric_means = (
+        _avg(mt.c.total_latency_ms).label("latency"),
+        _avg(mt.c.transcription_accuracy).label("accuracy"),
+        _avg(mt.c.user_satisfaction).label("satisfaction"),
+    )
     means = (
-        select(
-            _avg(mt.c.total_latency_ms),
-            _avg(mt.c.transcription_accuracy),
-            _avg(mt.c.user_satisfaction),
-        )
-        .select_from(mt.join(st, st.c.id == mt.c.session_id))
-        .where(in_window)
+        select(*metric_means).select_from(mt.join(st, st.c.id == mt.c.session_id)).where(in_window)
     )
     qtype = it.c.question_classification["type"].as_string()
     types = (
@@ -463,12 +321,7 @@ def _analytics_statements(
     )
     day = _utc_day(dialect, mt.c.created_at).label("trend_day")
     trends = (
-        select(
-            day,
-            _avg(mt.c.total_latency_ms),
-            _avg(mt.c.transcription_accuracy),
-            _avg(mt.c.user_satisfaction),
-        )
+        select(day, *metric_means)
         .select_from(mt.join(st, st.c.id == mt.c.session_id))
         .where(in_window)
         .group_by(literal_column("trend_day"))
@@ -499,19 +352,22 @@ class AnalyticsRepository:
         type_rows = await self.ex.rows(types_q, params)
         trend_rows = await self.ex.rows(trends_q, params)
         return Analytics(
-            total_sessions=int(totals[0]),
-            average_session_duration=_float(totals[1]),
-            average_latency=_float(means[0]),
-            average_accuracy=_float(means[1]),
-            average_satisfaction=_float(means[2]),
+            total_sessions=int(totals["n"]),
+            average_session_duration=_float(totals["duration"]),
+            average_latency=_float(means["latency"]),
+            average_accuracy=_float(means["accuracy"]),
+            average_satisfaction=_float(means["satisfaction"]),
             most_common_question_types=[
-                QuestionTypeCount(type=QuestionType(r[0]), count=int(r[1])) for r in type_rows
+                QuestionTypeCount(type=QuestionType(r["qtype"]), count=int(r["n"]))
+                for r in type_rows
             ],
             performance_trends=[
                 PerformanceTrend(
-                    date=date.fromisoformat(r[0]),
+                    date=date.fromisoformat(r["trend_day"]),
                     metrics=TrendMetrics(
-                        latency=_float(r[1]), accuracy=_float(r[2]), satisfaction=_float(r[3])
+                        latency=_float(r["latency"]),
+                        accuracy=_float(r["accuracy"]),
+                        satisfaction=_float(r["satisfaction"]),
                     ),
                 )
                 for r in trend_rows

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from app.db.repositories import UnitOfWork
 from app.domain.base import ServiceBase
+from app.domain.ports import UnitOfWork
 from app.domain.records import Analytics, Principal
 from app.errors import BadRequest
 

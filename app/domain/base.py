@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from app.db.engine import Database
+import msgspec
+
+from app.domain.ports import Database
 from app.domain.records import Principal, Session
 from app.errors import ACCESS_DENIED, SESSION_NOT_FOUND, Forbidden, NotFound
 
@@ -21,13 +24,36 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+def ensure_owner(user: Principal, owner_id: str) -> None:
+    """The ownership rule, written once: someone else's is 403."""
+    if owner_id != user.user_id:
+        raise Forbidden(ACCESS_DENIED)
+
+
 def owned(user: Principal, session: Session | None) -> Session:
-    """The ownership rule, written once: missing is 404, someone else's is 403."""
+    """A session the caller may use: missing is 404, someone else's is 403."""
     if session is None:
         raise NotFound(SESSION_NOT_FOUND)
-    if session.user_id != user.user_id:
-        raise Forbidden(ACCESS_DENIED)
+    ensure_owner(user, session.user_id)
     return session
+
+
+def settable(cmd: msgspec.Struct) -> dict[str, Any]:
+    """A create command's values, named as the record's fields. The command
+    names what a client may set; ``session_id`` (a string there, a UUID in the
+    record) is set by the service after the UUID check."""
+    values = msgspec.structs.asdict(cmd)
+    values.pop("session_id", None)
+    return values
+
+
+def given(cmd: msgspec.Struct, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An update command's fields that were given (absent ones stay UNSET)."""
+    return {
+        name: value
+        for name, value in msgspec.structs.asdict(cmd).items()
+        if name not in exclude and value is not msgspec.UNSET
+    }
 
 
 class ServiceBase:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from app.db.repositories import UnitOfWork
-from app.domain.base import ServiceBase, new_id, owned
+from app.domain.base import ServiceBase, ensure_owner, given, new_id, owned, settable
+from app.domain.ports import UnitOfWork
 from app.domain.records import (
     CreateInteraction,
     Interaction,
@@ -17,28 +17,14 @@ from app.domain.records import (
     UpdateInteraction,
 )
 from app.domain.validation import parse_uuid
-from app.errors import (
-    ACCESS_DENIED,
-    COMPLETED_NO_INTERACTIONS,
-    INTERACTION_NOT_FOUND,
-    BadRequest,
-    Forbidden,
-    NotFound,
-)
+from app.errors import COMPLETED_NO_INTERACTIONS, INTERACTION_NOT_FOUND, BadRequest, NotFound
 
 
 class InteractionService(ServiceBase):
     async def create(self, user: Principal, cmd: CreateInteraction) -> Interaction:
         sid = parse_uuid(cmd.session_id)
         interaction = Interaction(
-            id=new_id(),
-            session_id=sid,
-            question=cmd.question,
-            question_classification=cmd.question_classification,
-            generated_responses=cmd.generated_responses,
-            selected_response=None,
-            user_feedback=None,
-            timestamp=self.clock(),
+            **settable(cmd), id=new_id(), session_id=sid, timestamp=self.clock()
         )
 
         async def work(uow: UnitOfWork) -> Interaction:
@@ -83,13 +69,8 @@ class InteractionService(ServiceBase):
             if found is None:
                 raise NotFound(INTERACTION_NOT_FOUND)
             current, owner = found
-            if owner != user.user_id:
-                raise Forbidden(ACCESS_DENIED)
-            changes = {
-                name: value
-                for name in ("selected_response", "user_feedback")
-                if not isinstance(value := getattr(cmd, name), msgspec.UnsetType)
-            }
+            ensure_owner(user, owner)
+            changes = given(cmd)
             if not changes:
                 return current
             updated = msgspec.structs.replace(current, **changes)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from app.db.repositories import UnitOfWork
-from app.domain.base import ServiceBase, new_id, owned
+from app.domain.base import ServiceBase, new_id, owned, settable
+from app.domain.ports import UnitOfWork
 from app.domain.records import Metric, Principal, RecordMetrics
 from app.domain.validation import parse_uuid
 
@@ -14,16 +14,7 @@ from app.domain.validation import parse_uuid
 class MetricService(ServiceBase):
     async def record(self, user: Principal, cmd: RecordMetrics) -> Metric:
         sid = parse_uuid(cmd.session_id)
-        metric = Metric(
-            id=new_id(),
-            session_id=sid,
-            transcription_latency_ms=cmd.transcription_latency_ms,
-            response_generation_ms=cmd.response_generation_ms,
-            total_latency_ms=cmd.total_latency_ms,
-            transcription_accuracy=cmd.transcription_accuracy,
-            user_satisfaction=cmd.user_satisfaction,
-            created_at=self.clock(),
-        )
+        metric = Metric(**settable(cmd), id=new_id(), session_id=sid, created_at=self.clock())
 
         async def work(uow: UnitOfWork) -> Metric:
             owned(user, await uow.sessions.get(sid, share=True))

@@ -133,7 +133,7 @@ class GeneratedResponse(_Input):
 # ---------------------------------------------------------------- records
 
 
-class Session(_Camel):
+class Session(_Camel, kw_only=True):
     """An interview session as clients see it."""
 
     id: uuid.UUID
@@ -142,37 +142,37 @@ class Session(_Camel):
     status: SessionStatus
     settings: SessionSettings
     started_at: datetime
-    ended_at: datetime | None
+    ended_at: datetime | None = None
     created_at: datetime
 
 
-class Interaction(_Camel):
+class Interaction(_Camel, kw_only=True):
     """A question asked during a session and what the assistant did with it."""
 
     id: uuid.UUID
     session_id: uuid.UUID
     question: str
-    question_classification: QuestionClassification | None
-    generated_responses: list[GeneratedResponse]
-    selected_response: str | None
-    user_feedback: int | None
+    question_classification: QuestionClassification | None = None
+    generated_responses: list[GeneratedResponse] = field(default_factory=list)
+    selected_response: str | None = None
+    user_feedback: int | None = None
     timestamp: datetime
 
 
-class Metric(_Camel):
+class Metric(_Camel, kw_only=True):
     """One performance sample recorded for a session."""
 
     id: uuid.UUID
     session_id: uuid.UUID
-    transcription_latency_ms: int | None
-    response_generation_ms: int | None
-    total_latency_ms: int | None
-    transcription_accuracy: float | None
-    user_satisfaction: int | None
+    transcription_latency_ms: int | None = None
+    response_generation_ms: int | None = None
+    total_latency_ms: int | None = None
+    transcription_accuracy: float | None = None
+    user_satisfaction: int | None = None
     created_at: datetime
 
 
-class SessionDetails(Session):
+class SessionDetails(Session, kw_only=True):
     """A session with all its interactions and metrics."""
 
     interactions: list[Interaction]

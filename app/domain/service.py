@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.db.engine import Database
 from app.domain.analytics import AnalyticsService
 from app.domain.base import Clock, utcnow
 from app.domain.interactions import InteractionService
 from app.domain.metrics import MetricService
+from app.domain.ports import Database
 from app.domain.sessions import SessionService
 
 

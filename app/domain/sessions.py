@@ -7,9 +7,8 @@ from datetime import datetime
 
 import msgspec
 
-from app.db.engine import Database
-from app.db.repositories import UnitOfWork
-from app.domain.base import Clock, ServiceBase, new_id, owned, utcnow
+from app.domain.base import Clock, ServiceBase, given, new_id, owned, settable, utcnow
+from app.domain.ports import Database, UnitOfWork
 from app.domain.records import (
     MAX_LIST_LIMIT,
     CreateSession,
@@ -63,13 +62,11 @@ class SessionService(ServiceBase):
     async def create(self, user: Principal, cmd: CreateSession) -> Session:
         now = self.clock()
         session = Session(
+            **settable(cmd),
             id=new_id(),
             user_id=user.user_id,
-            job_context=cmd.job_context,
             status=ACTIVE,
-            settings=cmd.settings,
             started_at=now,
-            ended_at=None,
             created_at=now,
         )
 
@@ -128,11 +125,7 @@ class SessionService(ServiceBase):
                     if moved.status is ACTIVE:
                         await self._ensure_room_for_one_more_active(uow, user)
                     updated = moved
-            changes = {
-                name: value
-                for name in ("job_context", "settings")
-                if not isinstance(value := getattr(cmd, name), msgspec.UnsetType)
-            }
+            changes = given(cmd, exclude=("status",))  # status: the state machine above
             if changes:
                 updated = msgspec.structs.replace(updated, **changes)
             if updated is not current:

@@ -1,34 +1,43 @@
-"""A compiled fast path for GraphQL queries (in the spirit of graphql-jit).
+"""Compiled query plans: an execution strategy inside the GraphQL endpoint.
 
-A query document is parsed and validated once, with exactly the rules the
-Strawberry schema applies, then compiled into a plan: for each response key,
-how to get the value (an attribute of the record, or the field's own resolver)
-and how to complete it (scalar serialisers, enum names, nested plans). The
-plan calls the same resolvers with the same per-request context, so the same
-service, rules and DataLoaders answer; it only skips graphql-core's generic,
-per-field executor and builds the response dicts directly.
+A valid query operation (see :mod:`app.resolvers.documents`) can be compiled
+into a plan: for each response key, how to get the value (an attribute of the
+record, the field's own resolver, or the field's DataLoader) and how to
+complete it (leaf tests inlined, enum names, nested builders generated as
+Python source once). The plan calls the same resolvers with the same
+per-request context, so the same service, rules and DataLoaders answer; it
+only skips graphql-core's generic per-field executor.
 
-Anything the plan does not cover falls back to the standard executor, which
-then answers the request exactly as it always would: mutations, subscriptions,
-introspection, documents with ``@skip``/``@include`` on variables, invalid
-documents or variables, and *every* error (a domain error, a null in a
-non-null field, an unexpected exception). Queries have no side effects, so a
-request that fails half-way through the plan is simply executed again.
+Plans **fail closed**. A plan is built only from what it models, and the
+compiler refuses (``NotCompilable``: the standard executor answers) anything
+else, at compile time: abstract types, fragments whose type condition is not
+the object's own type, fields with permission classes or extensions, scalars
+whose serializer is not one of the known functions (compared by identity, not
+name), enums whose GraphQL names are not the members' names, resolvers that
+are not ``async def (root, info, **arguments)``, list fields whose resolver is
+not annotated to return a list, directives other than literal
+``@skip``/``@include``. At run time, a value the plan cannot write exactly as
+the standard executor would (a null in a non-null field, a list field holding
+something that is not a list) raises :class:`Fallback`: the request is then
+answered by the standard executor. The generated source of every builder is
+kept on the plan (``Plan.sources``; ``interview-api plan`` prints it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
+import logging
 import re
+import time
+import typing
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-import msgspec
-import strawberry
 from graphql import (
     BooleanValueNode,
     DocumentNode,
@@ -36,14 +45,12 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLEnumType,
-    GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
-    GraphQLSchema,
     InlineFragmentNode,
     ListValueNode,
     ObjectValueNode,
@@ -51,27 +58,118 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     VariableNode,
-    parse,
-    specified_rules,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
-from strawberry.schema.schema import validate_document
+from graphql.execution.values import VariableValues, get_argument_values
+from graphql.type import scalars as graphql_scalars
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
+from strawberry.types.field import StrawberryField
 
-from app.domain.records import Principal
-from app.domain.service import Service
-from app.resolvers.context import Context, build_context
-from app.schema.guard import MAX_QUERY_CHARS, document_problem
+from app.resolvers.context import Context
+from app.resolvers.schema import Schema
+from app.schema import types as schema_types
+from app.schema.guard import GuardedValidationCache, QueryLength
 from app.schema.types import LOADER
+
+log = logging.getLogger("app.graphql.plans")
 
 Completer = Callable[[Any, "Run"], Any]
 
 
 class Fallback(Exception):
-    """Let the standard executor answer this request."""
+    """At run time: let the standard executor answer this request."""
 
 
 class NotCompilable(Exception):
-    pass
+    """At compile time: this document is not something plans model."""
+
+
+# ---------------------------------------------------------------- what plans know
+
+# Serializers whose output msgspec writes identically when the value passes the
+# inline test; keyed by the function itself, so a scalar with another
+# serializer (whatever its name) is refused.
+KNOWN_LEAVES: dict[Callable[..., Any], str] = {
+    graphql_scalars.serialize_string: "type(v) is str",
+    graphql_scalars.serialize_boolean: "type(v) is bool",
+    graphql_scalars.serialize_int: "type(v) is int and -2147483648 <= v <= 2147483647",
+    graphql_scalars.serialize_float: "type(v) is float and v - v == 0.0",
+    graphql_scalars.serialize_id: "type(v) is str or isinstance(v, UUID)",
+    schema_types.serialize_datetime: "type(v) is datetime and v.tzinfo is UTC",
+    schema_types.serialize_date: "type(v) is date",
+}
+# Schema extensions whose effect plans reproduce: the document checks (run by
+# the endpoint for both strategies). Any other extension turns plans off.
+KNOWN_EXTENSIONS: tuple[type, ...] = (
+    QueryLength,
+    ParserCache,
+    MaxTokensLimiter,
+    AddValidationRules,
+    GuardedValidationCache,
+)
+_RESERVED = ("self", "root", "parent")
+
+
+def _unwrap(t: Any) -> Any:
+    return t.of_type if isinstance(t, GraphQLNonNull) else t
+
+
+def _leaf_test(t: GraphQLScalarType) -> str:
+    test = KNOWN_LEAVES.get(t.serialize)
+    if test is None:
+        raise NotCompilable(f"scalar {t.name} has a serializer plans do not know")
+    return test
+
+
+def _check_enum(t: GraphQLEnumType) -> type[enum.Enum]:
+    """The Python enum, when Strawberry writes each member as its own name."""
+    members = getattr(t, "wrapped_cls", None)
+    if members is None or len(t.values) != len(members):
+        raise NotCompilable(f"enum {t.name}")
+    for m in members:
+        value = t.values.get(m.name)
+        if value is None or value.value != m.value:
+            raise NotCompilable(f"enum {t.name}: a value is named differently from its member")
+    return typing.cast(type[enum.Enum], members)
+
+
+def _check_field(field: StrawberryField, name: str) -> None:
+    if field.permission_classes:
+        raise NotCompilable(f"{name}: permission classes")
+    if field.extensions:
+        raise NotCompilable(f"{name}: field extensions")
+
+
+def _resolver_of(field: StrawberryField, name: str, arguments: bool) -> Callable[..., Any]:
+    """The field's resolver, when the plan can call it as Strawberry would:
+    ``async def resolver(root, info, **arguments)``."""
+    resolver = field.base_resolver
+    assert resolver is not None
+    func = resolver.wrapped_func
+    if not inspect.iscoroutinefunction(func):
+        raise NotCompilable(f"{name}: the resolver is not async")
+    params = list(inspect.signature(func).parameters.values())
+    expected = {a.python_name for a in field.arguments} if arguments else set()
+    if (
+        len(params) < 2
+        or params[0].name not in _RESERVED
+        or params[1].name != "info"
+        or {p.name for p in params[2:]} != expected
+        or any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
+    ):
+        raise NotCompilable(f"{name}: a resolver signature plans do not call")
+    return func
+
+
+def _returns_list(field: StrawberryField) -> bool:
+    """Whether a resolver's own annotation promises a list."""
+    func = field.base_resolver.wrapped_func if field.base_resolver else None
+    if func is None:
+        return True
+    try:
+        hint = typing.get_type_hints(func).get("return")
+    except Exception:
+        return False
+    return typing.get_origin(hint) is list or hint is list
 
 
 class _Info:
@@ -100,89 +198,11 @@ class Run:
         self.loads.setdefault((loader, complete), []).append((out, field, key))
 
 
-class GraphQLRequest(msgspec.Struct):
-    query: str
-    variables: dict[str, Any] | None = None
-    operationName: str | None = None
-    extensions: Any = None
+def _not_list(v: Any) -> Any:
+    raise Fallback("a list field holds something else")
 
 
-_decode_request = msgspec.json.Decoder(GraphQLRequest).decode
-
-
-# ---------------------------------------------------------------- leaf serialisers
-#
-# The response is encoded by msgspec, which writes str, bool, int, float, UUID
-# and UTC datetimes exactly as the standard path's serialisers do (datetimes as
-# RFC 3339 with "Z"). Leaves of those kinds are stored as they are; only values
-# that need converting (enum members to their names, an int in a Float field)
-# go through a serialiser.
-
-IDENTITY = "identity"
-
-
-def _passes_through(t: GraphQLScalarType) -> Callable[[Any], bool] | None:
-    """A test for values msgspec encodes exactly as ``t.serialize`` would."""
-    if t.name == "String":
-        return lambda v: type(v) is str
-    if t.name == "Boolean":
-        return lambda v: type(v) is bool
-    if t.name == "Int":
-        return lambda v: type(v) is int and -(2**31) <= v < 2**31
-    if t.name == "Float":
-        return lambda v: type(v) is float and v == v and v not in (_INF, -_INF)
-    if t.name == "ID":
-        return lambda v: type(v) is str or isinstance(v, uuid.UUID)
-    if t.name == "DateTime":
-        return lambda v: isinstance(v, datetime) and v.tzinfo is UTC
-    return None
-
-
-_INF = float("inf")
-
-# The same tests as source, inlined into generated builders (``v`` is the value).
-_LEAF_TESTS = {
-    "String": "type(v) is str",
-    "Boolean": "type(v) is bool",
-    "Int": "type(v) is int and -2147483648 <= v <= 2147483647",
-    "Float": "type(v) is float and v - v == 0.0",
-    "ID": "type(v) is str or isinstance(v, UUID)",
-    "DateTime": "type(v) is datetime and v.tzinfo is UTC",
-}
-
-
-def _unwrap(t: Any) -> Any:
-    return t.of_type if isinstance(t, GraphQLNonNull) else t
-
-
-def _names_are_member_names(t: GraphQLEnumType) -> bool:
-    """True when Strawberry serialises each member of the Python enum as its name
-    (it looks the GraphQL value up by the member's value)."""
-    members = getattr(t, "wrapped_cls", None)
-    if members is None or len(t.values) != len(members):
-        return False
-    return all(m.name in t.values and t.values[m.name].value == m.value for m in members)
-
-
-def _scalar(t: GraphQLScalarType) -> Completer:
-    serialize = t.serialize
-    name = t.name
-    if name == "String":
-        return lambda v, _p: v if type(v) is str else serialize(v)
-    if name == "Boolean":
-        return lambda v, _p: v if type(v) is bool else serialize(v)
-    if name == "Int":
-        return lambda v, _p: v if type(v) is int and -(2**31) <= v < 2**31 else serialize(v)
-    if name == "ID":
-        return lambda v, _p: (
-            v if type(v) is str else str(v) if isinstance(v, uuid.UUID) else serialize(v)
-        )
-    return lambda v, _p: serialize(v)
-
-
-def _enum(t: GraphQLEnumType) -> Completer:
-    serialize = t.serialize
-    return lambda v, _p: v.name if isinstance(v, enum.Enum) else serialize(v)
+# ---------------------------------------------------------------- the plan
 
 
 class Plan:
@@ -190,17 +210,19 @@ class Plan:
 
     def __init__(
         self,
-        schema: strawberry.Schema,
+        schema: Schema,
         document: DocumentNode,
         operation: OperationDefinitionNode,
     ) -> None:
         self.schema = schema
-        self.gql: GraphQLSchema = schema._schema
         self.operation = operation
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        root = self.gql.query_type
+        self.sources: dict[str, str] = {}
+        if operation.directives:
+            raise NotCompilable("directives on the operation")
+        root = schema._schema.query_type
         assert root is not None
         self.roots = self._root_fields(root)
 
@@ -221,15 +243,19 @@ class Plan:
                 out.setdefault(key, []).append(sel)
             elif isinstance(sel, InlineFragmentNode):
                 cond = sel.type_condition
-                if cond is None or cond.name.value == type_name:
-                    self._collect(sel.selection_set, type_name, out, seen)
+                if cond is not None and cond.name.value != type_name:
+                    raise NotCompilable(f"a fragment on {cond.name.value} inside {type_name}")
+                self._collect(sel.selection_set, type_name, out, seen)
             elif isinstance(sel, FragmentSpreadNode):
                 name = sel.name.value
                 frag = self.fragments.get(name)
                 if frag is None or name in seen:
                     raise NotCompilable(name)
-                if frag.type_condition.name.value == type_name:
-                    self._collect(frag.selection_set, type_name, out, seen | {name})
+                if frag.directives:
+                    raise NotCompilable(f"directives on fragment {name}")
+                if frag.type_condition.name.value != type_name:
+                    raise NotCompilable(f"fragment {name} on another type than {type_name}")
+                self._collect(frag.selection_set, type_name, out, seen | {name})
         return out
 
     @staticmethod
@@ -245,9 +271,17 @@ class Plan:
                 return False
         return True
 
+    def _field(self, name: str, type_name: str) -> StrawberryField:
+        field = self.schema.get_field_for_type(name, type_name)
+        if field is None:
+            raise NotCompilable(f"{type_name}.{name}")
+        _check_field(field, f"{type_name}.{name}")
+        return field
+
     def _root_fields(self, root: GraphQLObjectType) -> list[tuple[str, FieldNode, Any, Completer]]:
         fields = self._collect(self.operation.selection_set, root.name, {})
         roots: list[tuple[str, FieldNode, Any, Completer]] = []
+        names = self.schema.config.name_converter
         for key, nodes in fields.items():
             node = nodes[0]
             name = node.name.value
@@ -257,11 +291,12 @@ class Plan:
             if name.startswith("__") or len(nodes) > 1:
                 raise NotCompilable(name)
             definition = root.fields[name]
-            field = self.schema.get_field_for_type(name, root.name)
-            if field is None or field.base_resolver is None:
+            field = self._field(name, root.name)
+            if field.base_resolver is None:
                 raise NotCompilable(name)
-            resolver = field.base_resolver.wrapped_func
-            names = self.schema.config.name_converter
+            resolver = _resolver_of(field, name, arguments=True)
+            if _is_list(definition.type) and not _returns_list(field):
+                raise NotCompilable(f"{name}: not annotated to return a list")
             arg_names = {names.get_graphql_name(a): a.python_name for a in field.arguments}
             fixed = None
             if not any(_uses_variables(a.value) for a in node.arguments or ()):
@@ -283,25 +318,23 @@ class Plan:
 
             return non_null
         if isinstance(t, GraphQLList):
-            of = t.of_type.of_type if isinstance(t.of_type, GraphQLNonNull) else t.of_type
             item = self._completer(t.of_type, nodes)
-            test = _passes_through(of) if isinstance(of, GraphQLScalarType) else None
-            if test is not None:
-                # A list of plain scalars is encoded as it is when every item is.
-                return lambda v, p: (
-                    None if v is None else v if all(map(test, v)) else [item(x, p) for x in v]
-                )
-            return lambda v, p: None if v is None else [item(x, p) for x in v]
+            return lambda v, p: (
+                None if v is None else [item(x, p) for x in v] if type(v) is list else _not_list(v)
+            )
         if isinstance(t, GraphQLScalarType):
-            leaf = _scalar(t)
-        elif isinstance(t, GraphQLEnumType):
-            leaf = _enum(t)
-        elif isinstance(t, GraphQLObjectType):
+            _leaf_test(t)
+            serialize = t.serialize
+            return lambda v, _p: None if v is None else serialize(v)
+        if isinstance(t, GraphQLEnumType):
+            members = _check_enum(t)
+            return lambda v, _p: (
+                None if v is None else v._name_ if type(v) is members else t.serialize(v)
+            )
+        if isinstance(t, GraphQLObjectType):
             build = self._object(t, nodes)
             return lambda v, p: None if v is None else build(v, p)
-        else:  # pragma: no cover - the schema has no interfaces or unions
-            raise NotCompilable(str(t))
-        return lambda v, p: None if v is None else leaf(v, p)
+        raise NotCompilable(f"abstract type {t}")
 
     def _object(self, t: GraphQLObjectType, nodes: Sequence[FieldNode]) -> Completer:
         """Generate the builder of this selection as Python source, once.
@@ -318,8 +351,8 @@ class Plan:
         env: dict[str, Any] = {
             "UUID": uuid.UUID,
             "datetime": datetime,
+            "date": date,
             "UTC": UTC,
-            "Enum": enum.Enum,
             "ensure_future": asyncio.ensure_future,
         }
         entries: list[str] = []
@@ -333,42 +366,37 @@ class Plan:
             if name.startswith("__") or any(node.arguments for node in group):
                 raise NotCompilable(name)
             definition: GraphQLField = t.fields[name]
-            field = self.schema.get_field_for_type(name, t.name)
-            if field is None:
-                raise NotCompilable(name)
+            field = self._field(name, t.name)
             env[f"F{n}"] = self._completer(definition.type, group)
+            if _is_list(definition.type) and not _returns_list(field):
+                raise NotCompilable(f"{t.name}.{name}: not annotated to return a list")
             loader = field.metadata.get(LOADER) if field.metadata else None
             if loader is not None:
+                _resolver_of(field, name, arguments=False)  # the same checks as any resolver
                 # A DataLoader field: its keys are gathered and loaded together.
                 entries.append(f"{k}: None")
                 later.append(f"run.load({loader!r}, obj.id, out, {k}, F{n})")
                 continue
             if field.base_resolver is not None:
-                if field.arguments:
-                    raise NotCompilable(name)
-                env[f"R{n}"] = field.base_resolver.wrapped_func
+                env[f"R{n}"] = _resolver_of(field, name, arguments=False)
                 entries.append(f"{k}: None")  # keeps the key's place; filled in later
                 later.append(
                     f"run.pending.append((out, {k}, ensure_future(R{n}(obj, run.info)), F{n}))"
                 )
                 continue
             read = f"(v := obj.{field.python_name})"
-            named: Any = definition.type
-            if isinstance(named, GraphQLNonNull):
-                named = named.of_type
-            if isinstance(named, GraphQLScalarType) and named.name in _LEAF_TESTS:
-                test = _LEAF_TESTS[named.name]
+            named: Any = _unwrap(definition.type)
+            if isinstance(named, GraphQLScalarType):
+                test = _leaf_test(named)
                 entries.append(f"{k}: (v if {read} is not None and ({test}) else F{n}(v, run))")
-            elif isinstance(named, GraphQLEnumType) and _names_are_member_names(named):
-                env[f"E{n}"] = named.wrapped_cls  # type: ignore[attr-defined]
+            elif isinstance(named, GraphQLEnumType):
+                env[f"E{n}"] = _check_enum(named)
                 entries.append(f"{k}: (v._name_ if type({read}) is E{n} else F{n}(v, run))")
-            elif (
-                isinstance(named, GraphQLList)
-                and isinstance(item := _unwrap(named.of_type), GraphQLScalarType)
-                and item.name in _LEAF_TESTS
+            elif isinstance(named, GraphQLList) and isinstance(
+                item := _unwrap(named.of_type), GraphQLScalarType
             ):
                 # A list of plain scalars is written as it is when every item is.
-                test = re.sub(r"\bv\b", "x", _LEAF_TESTS[item.name])
+                test = re.sub(r"\bv\b", "x", _leaf_test(item))
                 entries.append(
                     f"{k}: (v if type({read}) is list and all({test} for x in v) else F{n}(v, run))"
                 )
@@ -382,23 +410,31 @@ class Plan:
         source = (
             f"def build(obj, run):\n    out = {{\n        {body}\n    }}{tail}\n    return out\n"
         )
-        exec(compile(source, f"<graphql plan for {t.name}>", "exec"), env)  # noqa: S102
+        label = f"{t.name}#{len(self.sources)}"
+        self.sources[label] = source
+        exec(compile(source, f"<graphql plan for {label}>", "exec"), env)  # noqa: S102
         build: Completer = env["build"]
         return build
 
     # ---------------------------------------------------------------- executing
 
-    async def execute(self, context: Context, variables: Any) -> dict[str, Any]:
+    async def execute(self, context: Context, variables: VariableValues) -> dict[str, Any]:
+        """The ``data`` of the answer. Whatever fails, nothing this run started is
+        left running: every resolver task and DataLoader future is cancelled."""
         run = Run(_Info(context))
+        started: list[asyncio.Future[Any]] = []
         try:
-            return await self._execute(run, variables)
+            return await self._execute(run, variables, started)
         except BaseException:
-            # Nothing of a failed run may linger: the standard path starts afresh.
+            for future in started:
+                future.cancel()
             for _o, _k, future, _c in run.pending:
                 future.cancel()
             raise
 
-    async def _execute(self, run: Run, variables: Any) -> dict[str, Any]:
+    async def _execute(
+        self, run: Run, variables: VariableValues, started: list[asyncio.Future[Any]]
+    ) -> dict[str, Any]:
         calls: list[Any] = []
         for _key, node, how, _complete in self.roots:
             if how is None:
@@ -414,7 +450,9 @@ class Plan:
         if len(calls) == 1:
             results = [await calls[0]]
         else:
-            results = await asyncio.gather(*calls)
+            tasks = [asyncio.ensure_future(c) for c in calls]
+            started.extend(tasks)
+            results = await asyncio.gather(*tasks)
         values = iter(results)
         data: dict[str, Any] = {}
         for key, _node, how, complete in self.roots:
@@ -425,11 +463,12 @@ class Plan:
             loads, run.loads = run.loads, {}
             # Everything of a round starts before anything is awaited, so each
             # DataLoader answers its keys with one statement.
-            waits = [f for _o, _k, f, _c in batch]
+            waits: list[asyncio.Future[Any]] = [f for _o, _k, f, _c in batch]
             waits += [
-                getattr(context, loader).load_many([e[2] for e in entries])
+                asyncio.ensure_future(getattr(context, loader).load_many([e[2] for e in entries]))
                 for (loader, _c), entries in loads.items()
             ]
+            started.extend(waits)
             results = await asyncio.gather(*waits)
             for (out, key, _f, complete), value in zip(batch, results, strict=False):
                 out[key] = complete(value, run)
@@ -439,6 +478,10 @@ class Plan:
                 for (out, key, _id), value in zip(entries, values, strict=True):
                     out[key] = complete(value, run)
         return data
+
+
+def _is_list(t: Any) -> bool:
+    return isinstance(_unwrap(t), GraphQLList)
 
 
 def _uses_variables(value: Any) -> bool:
@@ -451,106 +494,85 @@ def _uses_variables(value: Any) -> bool:
     return False
 
 
-def _same(v: Any, _r: Run) -> Any:
-    return v
-
-
 def _constant(value: Any) -> Completer:
     return lambda _v, _r: value
 
 
-class CompiledQueries:
-    """Plans per document, and the request entry point the gateway calls."""
+# ---------------------------------------------------------------- the strategy
 
-    def __init__(
-        self,
-        schema: strawberry.Schema,
-        service: Service,
-        *,
-        max_tokens: int,
-        extra_rules: Sequence[Any],
-        cache_size: int = 256,
-    ) -> None:
+
+class CompiledQueries:
+    """Plans per (document, operation), and the reasons plans may be off."""
+
+    def __init__(self, schema: Schema, cache_size: int = 256) -> None:
         self.schema = schema
-        self.service = service
-        self.max_tokens = max_tokens
-        self.rules = (*specified_rules, *extra_rules)
         self.cache_size = cache_size
         self.plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
         self.answered = 0  # requests the plans answered (tests and operators read these)
         self.passed_on = 0  # requests left to the standard executor
+        self.failed = 0  # plans that failed at run time (then the standard executor answered)
+        self._last_failure_log = -1e9
+        self.enabled = True
+        unknown = unknown_extensions(schema)
+        if unknown:
+            self.enabled = False
+            log.warning(
+                "compiled GraphQL plans are off: the schema has extensions they do not model (%s)",
+                ", ".join(sorted(unknown)),
+            )
 
-    def plan(self, query: str, operation_name: str | None) -> Plan | None:
-        if len(query) > MAX_QUERY_CHARS:
-            return None  # refused by the standard path; never cached here
-        key = (query, operation_name)
+    def plan(
+        self, query: str, document: DocumentNode, operation: OperationDefinitionNode
+    ) -> Plan | None:
+        """The plan of a valid query operation, or None (standard executor)."""
+        if not self.enabled or operation.operation is not OperationType.QUERY:
+            return None
+        name = operation.name.value if operation.name else None
+        key = (query, name)
         plans = self.plans
         if key in plans:
             plans.move_to_end(key)
             return plans[key]
-        plan = self._compile(query, operation_name)
+        try:
+            plan: Plan | None = Plan(self.schema, document, operation)
+        except NotCompilable as reason:
+            log.debug("not compiled: %s", reason)
+            plan = None
         plans[key] = plan
         if len(plans) > self.cache_size:
             plans.popitem(last=False)
         return plan
 
-    def _compile(self, query: str, operation_name: str | None) -> Plan | None:
-        try:
-            document = parse(query, max_tokens=self.max_tokens)
-        except GraphQLError:
-            return None
-        if document_problem(document) is not None:
-            return None
-        if validate_document(self.schema._schema, document, self.rules):
-            return None
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if operation_name is None:
-            if len(operations) != 1:
-                return None
-            operation = operations[0]
-        else:
-            named = [o for o in operations if o.name and o.name.value == operation_name]
-            if len(named) != 1:
-                return None
-            operation = named[0]
-        if operation.operation is not OperationType.QUERY:
-            return None
-        try:
-            return Plan(self.schema, document, operation)
-        except NotCompilable:
-            return None
+    def refuse_middleware(self, names: Sequence[str]) -> None:
+        """Called at start with the middleware around the GraphQL route: plans
+        run inside the route, so they see what it sees, but one they do not know
+        might expect graphql-core's executor (per-field hooks): plans turn off."""
+        if names:
+            self.enabled = False
+            log.warning(
+                "compiled GraphQL plans are off: middleware they do not model (%s)",
+                ", ".join(names),
+            )
 
-    async def answer(
-        self, body: bytes, principal: Principal | None, request_id: str
-    ) -> bytes | None:
-        """The response body, or None when the standard executor must answer."""
-        result = await self._answer(body, principal, request_id)
-        if result is None:
-            self.passed_on += 1
-        else:
-            self.answered += 1
-        return result
+    def failure(self, exc: BaseException, request_id: str) -> None:
+        """A plan failed at run time: counted, and logged at most once a second
+        (a bug in a plan must be seen, but must not flood the log)."""
+        self.failed += 1
+        now = time.monotonic()
+        if now - self._last_failure_log >= 1.0:
+            self._last_failure_log = now
+            log.warning(
+                "a compiled plan failed (request %s); the standard executor answered: %r",
+                request_id,
+                exc,
+                exc_info=exc,
+            )
 
-    async def _answer(
-        self, body: bytes, principal: Principal | None, request_id: str
-    ) -> bytes | None:
-        if principal is None:
-            return None
-        try:
-            request = _decode_request(body)
-        except (msgspec.DecodeError, RecursionError):
-            return None
-        plan = self.plan(request.query, request.operationName)
-        if plan is None:
-            return None
-        variables = get_variable_values(
-            self.schema._schema, plan.operation.variable_definitions or (), request.variables or {}
-        )
-        if isinstance(variables, list):  # coercion errors: the standard path reports them
-            return None
-        context = build_context(self.service, principal, request_id)
-        try:
-            data = await plan.execute(context, variables)
-        except Exception:
-            return None
-        return msgspec.json.encode({"data": data})
+
+def unknown_extensions(schema: Schema) -> set[str]:
+    names = set()
+    for factory in schema.extensions:
+        ext = factory() if callable(factory) else factory
+        if not isinstance(ext, KNOWN_EXTENSIONS):
+            names.add(type(ext).__name__)
+    return names

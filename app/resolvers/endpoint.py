@@ -1,80 +1,267 @@
-"""/graphql on the Litestar app: Strawberry's controller with our context.
+"""``/graphql``: one Litestar route for GraphQL over HTTP, GraphiQL and the socket.
 
-Everything the GraphQL face answers is HTTP 200 with an ``errors`` list
-(graphql.md), including requests Strawberry itself rejects before execution
-(no query, bad JSON, a mutation over GET); only the gateway's 429 and
-Litestar's 413 use an HTTP error status.
+Every request passes the same pipeline as the REST routes (request id, CORS,
+auth, rate limit, compression) and then this route, which checks the
+document once (:mod:`app.resolvers.documents`) and picks an execution
+strategy: a compiled plan when one models the operation, Strawberry's
+standard executor otherwise. Both strategies answer through the same code
+below, so status codes, media types and headers cannot differ between them.
+
+When a plan fails at run time its work is cancelled and the standard
+executor answers the request (a failure that is not a domain error is logged,
+rate-limited, with the request id); a database outage is not paid twice,
+because the database's circuit breaker fails the second attempt at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import strawberry
-from cross_web import HTTPException as StrawberryHTTPException
-from litestar import MediaType, Request, Response
+from graphql import GraphQLError, OperationType
+from graphql.execution.values import get_variable_values
+from litestar.handlers import asgi
 from strawberry.http import process_result
-from strawberry.litestar import make_graphql_controller
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from app.context import (
+    BodyTooLarge,
+    error_bytes,
+    header,
+    principal_of,
+    read_body,
+    request_id_of,
+)
 from app.domain.service import Service
-from app.gateway import principal_of, request_id_of
-from app.resolvers.context import Context, build_context
+from app.errors import DomainError
+from app.resolvers.compiled import CompiledQueries, Fallback
+from app.resolvers.context import build_context
+from app.resolvers.documents import Documents
+from app.resolvers.over_http import (
+    CONTENT_TYPES,
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    Params,
+    RequestError,
+    has_graphql_params,
+    is_json_content_type,
+    negotiate,
+    params_from_body,
+    params_from_query_string,
+)
+from app.resolvers.schema import Schema
 from app.schema.errors import format_error
 
-
-async def get_context(request: Request[Any, Any, Any]) -> Context:
-    service: Service = request.app.state.service
-    scope: Any = request.scope
-    return build_context(service, principal_of(scope), request_id_of(scope))
+GRAPHQL_PATH = "/graphql"
+Send = Callable[[dict[str, Any]], Any]
 
 
-def graphql_controller(schema: strawberry.Schema, *, graphiql: bool = True) -> type:
-    base: Any = make_graphql_controller(
-        schema,
-        path="/graphql",
-        context_getter=get_context,
-        graphql_ide="graphiql" if graphiql else None,
-        allow_queries_via_get=True,
-    )
+class Answer:
+    """An HTTP answer of the GraphQL route: status, body, extra headers."""
 
-    class GraphQLController(base):  # type: ignore[misc, valid-type]
-        # Described by schema.graphql and introspection, not by OpenAPI.
-        include_in_schema = False
+    __slots__ = ("body", "headers", "media", "status")
 
-        async def execute_request(
-            self, request: Request[Any, Any, Any], context: Any, root_value: Any
-        ) -> Response[Any]:
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        media: bytes = CONTENT_TYPES[JSON],
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.media = media
+        self.headers = headers or []
+
+    async def send(self, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [
+                    (b"content-type", self.media),
+                    (b"content-length", b"%d" % len(self.body)),
+                    *self.headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body})
+
+
+class GraphQLEndpoint:
+    """The GraphQL face over HTTP: parse, check, execute (plan or standard), shape."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        service: Service,
+        *,
+        max_body_bytes: int,
+        plans: CompiledQueries | None = None,
+        verify_plans: bool = False,
+        graphiql_html: str | None = None,
+    ) -> None:
+        self.schema = schema
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+        self.documents = Documents(schema)
+        self.plans = plans
+        # Tests: every answer of a plan is checked against the standard executor.
+        self.verify_plans = verify_plans
+        self.mismatches: list[tuple[str, bytes, bytes]] = []
+        self.graphiql_html = graphiql_html
+        self.suggestions = schema.introspection
+
+    # ---------------------------------------------------------------- ASGI
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # Until the live-sessions work: the socket speaks no protocol here.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        answer = await self.answer_http(scope, receive)
+        await answer.send(send)
+
+    async def answer_http(self, scope: dict[str, Any], receive: Any) -> Answer:
+        media = negotiate(header(scope, b"accept"))
+        method = scope["method"]
+        try:
+            if method == "GET" or method == "HEAD":
+                query_string = scope.get("query_string", b"")
+                if (
+                    self.graphiql_html
+                    and _wants_html(scope)
+                    and not has_graphql_params(query_string)
+                ):
+                    return Answer(200, self.graphiql_html.encode(), b"text/html; charset=utf-8")
+                params = params_from_query_string(query_string)
+            elif method == "POST":
+                if not is_json_content_type(header(scope, b"content-type")):
+                    raise RequestError(
+                        415, "Content-Type must be application/json for GraphQL POST requests"
+                    )
+                try:
+                    body = await read_body(receive, self.max_body_bytes)
+                except BodyTooLarge:
+                    return Answer(413, error_bytes(413, "Request Entity Too Large"))
+                params = params_from_body(body)
+            elif method == "OPTIONS":
+                return Answer(204, b"", headers=[(b"allow", b"GET, HEAD, POST, OPTIONS")])
+            else:
+                return Answer(
+                    405,
+                    error_bytes(405, f"Method {method} is not allowed here"),
+                    headers=[(b"allow", b"GET, HEAD, POST, OPTIONS")],
+                )
+            return await self.run(scope, params, media, get=method in ("GET", "HEAD"))
+        except RequestError as exc:
+            return self._request_error(exc, media)
+
+    # ---------------------------------------------------------------- one request
+
+    async def run(self, scope: dict[str, Any], params: Params, media: str, *, get: bool) -> Answer:
+        query = params.query
+        if query is None:
+            raise RequestError(400, "No GraphQL query found in the request")
+        prepared = self.documents.get(query)
+        if prepared.errors:
+            return self._document_errors(prepared.errors, media)
+        assert prepared.document is not None
+        operation = prepared.operation(params.operation_name)
+        if isinstance(operation, str):
+            return self._document_errors([GraphQLError(operation)], media)
+        kind = operation.operation
+        if get and kind is not OperationType.QUERY:
+            raise RequestError(
+                405,
+                f"{kind.value.capitalize()}s are only allowed over POST",
+                headers=[(b"allow", b"POST")],
+            )
+        if kind is OperationType.SUBSCRIPTION:
+            raise RequestError(
+                400, "Subscriptions run over the WebSocket protocol graphql-transport-ws"
+            )
+        coerced = get_variable_values(
+            self.schema._schema, operation.variable_definitions or (), params.variables or {}
+        )
+        if isinstance(coerced, list):
+            return self._document_errors(coerced, media)
+
+        principal = principal_of(scope)
+        request_id = request_id_of(scope)
+        plan = None
+        if self.plans is not None and principal is not None:
+            plan = self.plans.plan(query, prepared.document, operation)
+        if plan is not None:
+            context = build_context(self.service, principal, request_id)
             try:
-                return await self.run(request, context=context, root_value=root_value)  # type: ignore[no-any-return]
-            except StrawberryHTTPException as exc:
-                body = {
-                    "data": None,
-                    "errors": [
-                        {
-                            "message": exc.reason,
-                            "extensions": {"code": "BAD_REQUEST", "statusCode": 400},
-                        }
-                    ],
-                }
-                return Response(msgspec.json.encode(body), media_type=MediaType.JSON)
+                data = await plan.execute(context, coerced)
+            except (DomainError, Fallback):
+                pass  # an answer with errors: the standard executor writes it
+            except Exception as exc:
+                self.plans.failure(exc, request_id)  # type: ignore[union-attr]
+            else:
+                self.plans.answered += 1  # type: ignore[union-attr]
+                body = msgspec.json.encode({"data": data})
+                if self.verify_plans:
+                    await self._verify(scope, params, query, body)
+                return Answer(200, body, CONTENT_TYPES[media])
+            if self.plans is not None:
+                self.plans.passed_on += 1
+        body = await self.standard(scope, params, mutations=not get)
+        return Answer(200, body, CONTENT_TYPES[media])
 
-        async def process_result(self, request: Any, result: Any) -> Any:
-            # Here rather than in a schema extension: parse errors escape the
-            # extensions' operation hook, and every error must carry a code.
-            if result.errors:
-                result.errors = [format_error(e) for e in result.errors]
-            return process_result(result)
+    async def standard(self, scope: dict[str, Any], params: Params, *, mutations: bool) -> bytes:
+        """Strawberry's executor, with a fresh per-request context."""
+        context = build_context(self.service, principal_of(scope), request_id_of(scope))
+        allowed = {StrawberryOperationType.QUERY}
+        if mutations:
+            allowed.add(StrawberryOperationType.MUTATION)
+        result = await self.schema.execute(
+            params.query,
+            variable_values=params.variables,
+            context_value=context,
+            operation_name=params.operation_name,
+            allowed_operation_types=allowed,
+        )
+        if result.errors:
+            result.errors = [format_error(e, suggestions=self.suggestions) for e in result.errors]
+        return msgspec.json.encode(process_result(result))
 
-        def decode_json(self, data: str | bytes) -> object:
-            try:
-                return msgspec.json.decode(data)
-            except msgspec.DecodeError:
-                raise StrawberryHTTPException(400, "Unable to parse request body as JSON") from None
-            except RecursionError:
-                raise StrawberryHTTPException(400, "JSON body is nested too deeply") from None
+    async def _verify(self, scope: dict[str, Any], params: Params, query: str, body: bytes) -> None:
+        reference = await self.standard(scope, params, mutations=False)
+        if reference != body:
+            self.mismatches.append((query, body, reference))
 
-        def encode_json(self, data: object) -> bytes:
-            return msgspec.json.encode(data)
+    # ---------------------------------------------------------------- errors
 
-    return GraphQLController
+    def _errors_body(self, errors: list[GraphQLError]) -> bytes:
+        formatted = [format_error(e, suggestions=self.suggestions).formatted for e in errors]
+        return msgspec.json.encode({"errors": formatted})
+
+    def _document_errors(self, errors: list[GraphQLError], media: str) -> Answer:
+        """Parse, validation and variable errors: no ``data``; 400 under
+        graphql-response+json, 200 under application/json (older clients)."""
+        status = 400 if media == GRAPHQL_RESPONSE_JSON else 200
+        return Answer(status, self._errors_body(errors), CONTENT_TYPES[media])
+
+    def _request_error(self, exc: RequestError, media: str) -> Answer:
+        error = GraphQLError(exc.message, extensions={"code": exc.code, "statusCode": exc.status})
+        body = msgspec.json.encode({"errors": [error.formatted]})
+        return Answer(exc.status, body, CONTENT_TYPES[media], exc.headers)
+
+
+def _wants_html(scope: dict[str, Any]) -> bool:
+    accept = header(scope, b"accept") or b""
+    return b"text/html" in accept
+
+
+def graphql_route(endpoint: GraphQLEndpoint) -> Any:
+    """The Litestar route: every method and the WebSocket upgrade of /graphql."""
+
+    @asgi(GRAPHQL_PATH, is_mount=False, copy_scope=False, include_in_schema=False)
+    async def graphql(scope: Any, receive: Any, send: Any) -> None:
+        await endpoint(scope, receive, send)
+
+    return graphql

@@ -6,9 +6,11 @@ from datetime import date
 from typing import Annotated, Any, NamedTuple, TypeVar
 
 from litestar import Controller, Request, delete, get, post, put
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, Parameter, SkipValidation
 
+from app.context import ErrorBody, principal_of
 from app.domain.records import (
     Analytics,
     CreateInteraction,
@@ -26,8 +28,7 @@ from app.domain.records import (
 from app.domain.service import Service
 from app.domain.validation import parse
 from app.errors import BadRequest, Unauthorized
-from app.gateway import principal_of
-from app.rest.errors import MISSING_BODY, ErrorBody
+from app.rest.errors import MISSING_BODY
 
 T = TypeVar("T")
 
@@ -40,12 +41,17 @@ class Call(NamedTuple):
 
 
 def caller(request: Request[Any, Any, Any]) -> Call:
-    # The gateway refuses anonymous requests to these routes before they get
-    # here (so a malformed body from a stranger is a 401, not a 400).
+    """The ``call`` dependency of every route. The pipeline refuses anonymous
+    requests to these routes before they get here (so a malformed body from a
+    stranger is a 401, not a 400); this is the second lock on the door."""
     principal = principal_of(request.scope)  # type: ignore[arg-type]
     if principal is None:
         raise Unauthorized()
     return Call(principal, request.app.state.service)
+
+
+# The handlers' ``call`` parameter: injected by Litestar from ``caller``.
+Caller = NamedDependency[Call]
 
 
 def body(kind: type[T], data: Any) -> T:
@@ -79,7 +85,6 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-Req = Request[Any, Any, Any]
 # Typed as str so a malformed id reaches the domain's contract message; the
 # OpenAPI document still says what a valid one looks like.
 SessionId = Annotated[
@@ -94,21 +99,21 @@ class InterviewSessionController(Controller):
     path = "/interview-sessions"
     tags = ["interview-sessions"]
     security = [{"BearerToken": []}]
+    dependencies = {"call": Provide(caller, sync_to_thread=False)}
 
     # ---------------------------------------------------------------- sessions
 
     @post("/", summary="Create interview session", responses=errors(409))
     async def create_session(
-        self, request: Req, data: SkipValidation[JSONBody[CreateSession]]
+        self, call: Caller, data: SkipValidation[JSONBody[CreateSession]]
     ) -> Session:
         """Creates a new, active session for the authenticated user."""
-        call = caller(request)
         return await call.service.sessions.create(call.user, body(CreateSession, data))
 
     @get("/", summary="Get user sessions", responses=errors())
     async def list_sessions(
         self,
-        request: Req,
+        call: Caller,
         limit: Annotated[
             int | None,
             Parameter(
@@ -118,31 +123,27 @@ class InterviewSessionController(Controller):
         ] = None,
     ) -> list[Session]:
         """The user's sessions, newest first."""
-        call = caller(request)
         return await call.service.sessions.list_sessions(call.user, limit=limit)
 
     @get("/active", summary="Get active sessions", responses=errors())
-    async def active_sessions(self, request: Req) -> list[Session]:
+    async def active_sessions(self, call: Caller) -> list[Session]:
         """Only the user's active sessions, newest first."""
-        call = caller(request)
         return await call.service.sessions.active(call.user)
 
     @get("/analytics", summary="Get user analytics", responses=errors())
     async def analytics(
         self,
-        request: Req,
+        call: Caller,
         startDate: Annotated[
             date | None, Parameter(description="First UTC day (YYYY-MM-DD)")
         ] = None,
         endDate: Annotated[date | None, Parameter(description="Last UTC day (YYYY-MM-DD)")] = None,
     ) -> Analytics:
         """Aggregates over the sessions created in the window (both days inclusive)."""
-        call = caller(request)
         return await call.service.analytics.for_user(call.user, startDate, endDate)
 
     @get("/{session_id:str}", summary="Get session by id", responses=errors(403, 404))
-    async def get_session(self, request: Req, session_id: SessionId) -> Session:
-        call = caller(request)
+    async def get_session(self, call: Caller, session_id: SessionId) -> Session:
         return await call.service.sessions.get(call.user, session_id)
 
     @get(
@@ -150,16 +151,14 @@ class InterviewSessionController(Controller):
         summary="Get session with interactions and metrics",
         responses=errors(403, 404),
     )
-    async def session_details(self, request: Req, session_id: SessionId) -> SessionDetails:
-        call = caller(request)
+    async def session_details(self, call: Caller, session_id: SessionId) -> SessionDetails:
         return await call.service.sessions.details(call.user, session_id)
 
     @put("/{session_id:str}", summary="Update session", responses=errors(403, 404, 409))
     async def update_session(
-        self, request: Req, session_id: SessionId, data: SkipValidation[JSONBody[UpdateSession]]
+        self, call: Caller, session_id: SessionId, data: SkipValidation[JSONBody[UpdateSession]]
     ) -> Session:
         """Replaces each top-level field given; a status change follows the state machine."""
-        call = caller(request)
         return await call.service.sessions.update(call.user, session_id, body(UpdateSession, data))
 
     @put(
@@ -167,35 +166,30 @@ class InterviewSessionController(Controller):
         summary="Start or resume session",
         responses=errors(403, 404, 409),
     )
-    async def start_session(self, request: Req, session_id: SessionId) -> Session:
-        call = caller(request)
+    async def start_session(self, call: Caller, session_id: SessionId) -> Session:
         return await call.service.sessions.set_status(call.user, session_id, SessionStatus.ACTIVE)
 
     @put("/{session_id:str}/pause", summary="Pause session", responses=errors(403, 404, 409))
-    async def pause_session(self, request: Req, session_id: SessionId) -> Session:
-        call = caller(request)
+    async def pause_session(self, call: Caller, session_id: SessionId) -> Session:
         return await call.service.sessions.set_status(call.user, session_id, SessionStatus.PAUSED)
 
     @put("/{session_id:str}/complete", summary="Complete session", responses=errors(403, 404, 409))
-    async def complete_session(self, request: Req, session_id: SessionId) -> Session:
-        call = caller(request)
+    async def complete_session(self, call: Caller, session_id: SessionId) -> Session:
         return await call.service.sessions.set_status(
             call.user, session_id, SessionStatus.COMPLETED
         )
 
     @delete("/{session_id:str}", summary="Delete session", responses=errors(403, 404))
-    async def delete_session(self, request: Req, session_id: SessionId) -> None:
+    async def delete_session(self, call: Caller, session_id: SessionId) -> None:
         """Permanently deletes the session with its interactions and metrics."""
-        call = caller(request)
         await call.service.sessions.delete(call.user, session_id)
 
     # ---------------------------------------------------------------- interactions
 
     @post("/interactions", summary="Create interaction", responses=errors(403, 404))
     async def create_interaction(
-        self, request: Req, data: SkipValidation[JSONBody[CreateInteraction]]
+        self, call: Caller, data: SkipValidation[JSONBody[CreateInteraction]]
     ) -> Interaction:
-        call = caller(request)
         return await call.service.interactions.create(call.user, body(CreateInteraction, data))
 
     @get(
@@ -203,9 +197,8 @@ class InterviewSessionController(Controller):
         summary="Get session interactions",
         responses=errors(403, 404),
     )
-    async def list_interactions(self, request: Req, session_id: SessionId) -> list[Interaction]:
+    async def list_interactions(self, call: Caller, session_id: SessionId) -> list[Interaction]:
         """Oldest first."""
-        call = caller(request)
         return await call.service.interactions.list_for_session(call.user, session_id)
 
     @put(
@@ -215,11 +208,10 @@ class InterviewSessionController(Controller):
     )
     async def update_interaction(
         self,
-        request: Req,
+        call: Caller,
         interaction_id: InteractionId,
         data: SkipValidation[JSONBody[UpdateInteraction]],
     ) -> Interaction:
-        call = caller(request)
         return await call.service.interactions.update(
             call.user, interaction_id, body(UpdateInteraction, data)
         )
@@ -228,13 +220,11 @@ class InterviewSessionController(Controller):
 
     @post("/metrics", summary="Record metrics", responses=errors(403, 404))
     async def record_metrics(
-        self, request: Req, data: SkipValidation[JSONBody[RecordMetrics]]
+        self, call: Caller, data: SkipValidation[JSONBody[RecordMetrics]]
     ) -> Metric:
-        call = caller(request)
         return await call.service.metrics.record(call.user, body(RecordMetrics, data))
 
     @get("/{session_id:str}/metrics", summary="Get session metrics", responses=errors(403, 404))
-    async def list_metrics(self, request: Req, session_id: SessionId) -> list[Metric]:
+    async def list_metrics(self, call: Caller, session_id: SessionId) -> list[Metric]:
         """Oldest first."""
-        call = caller(request)
         return await call.service.metrics.list_for_session(call.user, session_id)

@@ -8,10 +8,8 @@ which is logged with the request id and answered with a masked 500.
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
-import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -21,41 +19,19 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from app.context import ErrorBody, error_body, reason
 from app.domain.validation import field_message
 from app.errors import INTERNAL_ERROR, DomainError, TooManyRequests
 
 log = logging.getLogger("app.errors")
 
 
-class ErrorBody(msgspec.Struct):
-    """The error format of every non-2xx answer."""
-
-    statusCode: int
-    message: str | list[str]
-    error: str
-
-
-def reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
 def error_response(
     status: int, message: str | list[str], headers: dict[str, str] | None = None
 ) -> Response[ErrorBody]:
     return Response(
-        ErrorBody(statusCode=status, message=message, error=reason(status)),
-        status_code=status,
-        media_type=MediaType.JSON,
-        headers=headers,
+        error_body(status, message), status_code=status, media_type=MediaType.JSON, headers=headers
     )
-
-
-def error_bytes(status: int, message: str | list[str]) -> bytes:
-    """The same body for code that answers below Litestar (ASGI middleware)."""
-    return msgspec.json.encode(ErrorBody(statusCode=status, message=message, error=reason(status)))
 
 
 MISSING_BODY = "Request body is required: a JSON object"

@@ -17,7 +17,6 @@ from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
 from app.domain.records import Difficulty, QuestionType, ResponseStructure, SessionStatus
-from app.resolvers.context import Info
 
 # Registering the domain enums makes them GraphQL enums in place.
 strawberry.enum(SessionStatus, description="Lifecycle of a session")
@@ -70,11 +69,15 @@ def _parse_date(value: object) -> date:
     raise StrawberryInputCoercionError(f'Value cannot represent a Date: "{value}". Use YYYY-MM-DD.')
 
 
+def serialize_date(value: date) -> str:
+    return value.isoformat()
+
+
 DATE_STRICT = ScalarDefinition(
     name="Date",
     description="A calendar day, YYYY-MM-DD",
     specified_by_url=None,
-    serialize=lambda value: value.isoformat(),
+    serialize=serialize_date,
     parse_value=_parse_date,
     parse_literal=None,
     origin=date,
@@ -152,7 +155,7 @@ def batched(loader: str, description: str) -> Any:
     keyed by the parent's id. The metadata says so to the compiled query plans,
     which then load all parents' values with one ``load_many``."""
 
-    async def resolve(root: Any, info: Info) -> list[Any]:
+    async def resolve(root: Any, info: strawberry.Info) -> list[Any]:
         result: list[Any] = await getattr(info.context, loader).load(root.id)
         return result
 

@@ -158,7 +158,7 @@ async def test_compiled_answers_match_the_standard_executor(
         variables = {"id": sid}
     body = {"query": query, "variables": variables, "operationName": operation}
     headers = bearer(make_token(user))
-    compiled = fast_app.graphql
+    compiled = fast_app.graphql.plans
     before = compiled.answered
     a = await fast.post("/graphql", json=body, headers=headers)
     b = await slow.post("/graphql", json=body, headers=headers)
@@ -177,7 +177,7 @@ async def test_what_plans_do_not_cover_is_answered_by_the_standard_executor(
     await seed(fast, user)
     body = {"query": query, "variables": variables, "operationName": operation}
     headers = bearer(make_token(user))
-    compiled = fast_app.graphql
+    compiled = fast_app.graphql.plans
     before = compiled.answered
     a = await fast.post("/graphql", json=body, headers=headers)
     b = await slow.post("/graphql", json=body, headers=headers)
@@ -190,4 +190,4 @@ async def test_anonymous_requests_are_left_to_the_standard_executor(two_clients)
     (fast_app, _m, fast), _ = two_clients
     r = await fast.post("/graphql", json={"query": "{ sessions { id } }"})
     assert r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    assert fast_app.graphql.answered == 0
+    assert fast_app.graphql.plans.answered == 0

@@ -200,17 +200,20 @@ async def test_limit_out_of_range(owner):
     assert errors_of(body) == [("BAD_REQUEST", "limit: must be an integer between 1 and 1000")]
 
 
-async def test_malformed_http_requests_still_answer_with_coded_errors(owner):
+async def test_malformed_http_requests_answer_4xx_with_coded_errors_and_no_data(owner):
     r = await owner.request(
         "POST", "/graphql", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert r.status_code == 200
+    assert r.status_code == 400
+    assert "data" not in r.json()
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     r = await owner.request("POST", "/graphql", json={"variables": {}})
+    assert r.status_code == 400
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     r = await owner.request(
         "GET", "/graphql", params={"query": 'mutation { deleteSession(id: "x") }'}
     )
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 

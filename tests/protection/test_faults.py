@@ -112,6 +112,11 @@ async def test_database_down_gives_503_and_recovers(pg_proxy, new_user):
         assert h.status_code == 503 and h.json()["database"] == "unavailable"
 
         await proxy.start()  # the database is back, on the same port
+        # For DB_BREAKER_SECONDS after the last failure, requests fail at once
+        # (the circuit breaker); then the next one reaches the database again.
+        r = await api.request("GET", f"/interview-sessions/{s['id']}")
+        assert r.status_code == 503
+        await asyncio.sleep(1.1)
         r = await api.request("GET", f"/interview-sessions/{s['id']}")
         assert r.status_code == 200 and r.json()["id"] == s["id"]
         assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}

@@ -1,0 +1,85 @@
+"""Request context, framework-free: the request id, the caller, the error body.
+
+The pipeline (:mod:`app.pipeline`) fills these in once per request; both
+faces and the log formatter read them from here. Nothing in this module knows
+Litestar or Strawberry: an ASGI scope is a plain dict.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+
+from app.domain.records import Principal
+
+Scope = dict[str, Any]
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def principal_of(scope: Scope) -> Principal | None:
+    """The verified caller of this request, or None (anonymous or a bad token)."""
+    state = scope.get("state") or {}
+    principal = state.get("principal")
+    return principal if isinstance(principal, Principal) else None
+
+
+def request_id_of(scope: Scope) -> str:
+    return str((scope.get("state") or {}).get("request_id", "-"))
+
+
+class ErrorBody(msgspec.Struct):
+    """The error format of every non-2xx answer: ``{statusCode, message, error}``."""
+
+    statusCode: int
+    message: str | list[str]
+    error: str
+
+
+def reason(status: int) -> str:
+    """The HTTP reason phrase (``Not Found``) of a status code."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def error_body(status: int, message: str | list[str]) -> ErrorBody:
+    return ErrorBody(statusCode=status, message=message, error=reason(status))
+
+
+def error_bytes(status: int, message: str | list[str]) -> bytes:
+    return msgspec.json.encode(error_body(status, message))
+
+
+class BodyTooLarge(Exception):
+    """The request body grew past the cap while it was read."""
+
+
+async def read_body(receive: Any, limit: int) -> bytes:
+    """The whole request body of an ASGI HTTP request, at most ``limit`` bytes."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a request header (``name`` in lower case)."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None

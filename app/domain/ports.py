@@ -1,0 +1,109 @@
+"""The ports the service owns: what it needs from storage, as typing Protocols.
+
+``app.db`` implements them with SQL (on SQLite and PostgreSQL); the rule tests
+implement them in memory (``tests/domain/fakes.py``). The service never learns
+which one it talks to, so nothing here names a database, a driver or SQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from app.domain.records import Analytics, Interaction, Metric, Session, SessionStatus
+
+T = TypeVar("T")
+
+
+class SessionRepository(Protocol):
+    async def add(self, s: Session) -> None: ...
+
+    async def get(
+        self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
+    ) -> Session | None:
+        """``lock``: held until the transaction ends (no other writer may
+        change it); ``share``: other sharers may proceed, writers wait."""
+
+    async def list_for_user(
+        self, user_id: str, *, limit: int, status: SessionStatus | None = None
+    ) -> list[Session]:
+        """Newest first (``created_at``, then ``id``, descending)."""
+
+    async def count_active(self, user_id: str) -> int: ...
+
+    async def lock_user(self, user_id: str) -> None:
+        """Serialise the user's activations until the transaction ends."""
+
+    async def save(self, s: Session) -> None: ...
+
+    async def delete(self, session_id: uuid.UUID) -> None:
+        """With every interaction and metric of the session."""
+
+
+class InteractionRepository(Protocol):
+    async def add(self, i: Interaction) -> None: ...
+
+    async def get_with_owner(self, interaction_id: uuid.UUID) -> tuple[Interaction, str] | None:
+        """The interaction, locked for update, and the user id owning its session."""
+
+    async def save(self, i: Interaction, fields: Iterable[str]) -> None:
+        """Write only the named fields."""
+
+    async def list_for_session(self, session_id: uuid.UUID) -> list[Interaction]:
+        """Oldest first."""
+
+    async def list_for_sessions(
+        self, session_ids: Sequence[uuid.UUID], user_id: str
+    ) -> dict[uuid.UUID, list[Interaction]]:
+        """Every key present (empty when the session is missing or someone else's)."""
+
+
+class MetricRepository(Protocol):
+    async def add(self, m: Metric) -> None: ...
+
+    async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]: ...
+
+    async def list_for_sessions(
+        self, session_ids: Sequence[uuid.UUID], user_id: str
+    ) -> dict[uuid.UUID, list[Metric]]: ...
+
+
+class AnalyticsRepository(Protocol):
+    async def compute(
+        self, user_id: str, start: datetime | None, end: datetime | None
+    ) -> Analytics:
+        """Aggregates over the user's sessions created in ``[start, end)``."""
+
+
+class UnitOfWork(Protocol):
+    """The repositories of one transaction (a write) or one read."""
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def interactions(self) -> InteractionRepository: ...
+
+    @property
+    def metrics(self) -> MetricRepository: ...
+
+    @property
+    def analytics(self) -> AnalyticsRepository: ...
+
+
+Work = Callable[[UnitOfWork], Awaitable[T]]
+
+
+class Database(Protocol):
+    """Runs units of work. A failure to reach the storage raises
+    :class:`app.errors.Unavailable`; a lost race, :class:`app.errors.Conflict`."""
+
+    async def read(self, work: Work[T], *, consistent: bool = False) -> T:
+        """``consistent``: every read of ``work`` sees one snapshot."""
+
+    async def write(self, work: Work[T]) -> T:
+        """One transaction: committed when ``work`` returns, rolled back when it raises."""
+
+    async def ping(self) -> bool: ...

@@ -1,0 +1,68 @@
+"""The GraphQL schema, composed at the top of the GraphQL face.
+
+Types, inputs and limits come from :mod:`app.schema`; the resolvers from this
+package. ``validation_rules`` is the one list of rules every path validates
+with: Strawberry's executor (through its extensions), the HTTP endpoint's
+pre-checks and the compiled plans.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import strawberry
+from graphql import ASTValidationRule
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
+from strawberry.schema.config import StrawberryConfig
+
+from app.config import Settings
+from app.resolvers.mutation import Mutation
+from app.resolvers.query import Query
+from app.schema.guard import GuardedValidationCache, QueryLength
+from app.schema.limits import validation_rules
+from app.schema.types import DATE_STRICT, DATETIME_Z
+
+CACHE_SIZE = 256  # documents, each at most MAX_QUERY_CHARS of text
+
+
+class Schema(strawberry.Schema):
+    # Every rule beyond GraphQL's own: for the endpoint's checks and the plans.
+    validation_rules: tuple[type[ASTValidationRule], ...] = ()
+    max_tokens: int = 2000
+    introspection: bool = True
+
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        """Client errors are answers, not incidents: the error formatter logs the
+        unexpected ones (with the request id)."""
+
+
+def build_schema(settings: Settings | None = None) -> Schema:
+    s = settings or Settings()
+    rules = validation_rules(s)
+    extensions: list[Any] = [
+        QueryLength,
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
+        lambda: AddValidationRules(list(rules)),
+        lambda: GuardedValidationCache(maxsize=CACHE_SIZE),
+    ]
+    schema = Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not s.graphql_introspection),
+        scalar_overrides={datetime: DATETIME_Z, date: DATE_STRICT},
+    )
+    schema.validation_rules = rules
+    schema.max_tokens = s.graphql_max_tokens
+    schema.introspection = s.graphql_introspection
+    return schema
+
+
+def export_sdl() -> str:
+    """The SDL that ``schema.graphql`` must equal."""
+    return build_schema().as_str() + "\n"
+
+
+__all__ = ["Schema", "build_schema", "export_sdl"]
