@@ -21,6 +21,10 @@ run: install
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# SQLite only, no Redis, no long fuzz runs: the quick loop while editing.
+test-fast: install
+	$(BIN)/pytest -m "not postgres and not redis and not slow" $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench

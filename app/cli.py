@@ -1,4 +1,4 @@
-"""interview-api serve | migrate | token | export-schema"""
+"""interview-api serve | migrate | token | export-schema | plan"""
 
 from __future__ import annotations
 
@@ -90,6 +90,26 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
         sys.stdout.write(sdl)
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    """Print the compiled plan of a query (its generated source), or why it has none."""
+    from app.resolvers.compiled import CompiledQueries
+    from app.resolvers.documents import Documents
+    from app.resolvers.schema import build_schema
+
+    schema = build_schema()  # the default limits: the plans do not depend on the rest
+    prepared = Documents(schema).get(args.query)
+    if prepared.errors:
+        for error in prepared.errors:
+            print(f"invalid: {error.message}")
+        raise SystemExit(1)
+    assert prepared.document is not None
+    operation = prepared.operation(args.operation_name)
+    if isinstance(operation, str):
+        print(f"invalid: {operation}")
+        raise SystemExit(1)
+    print(CompiledQueries(schema).explain(prepared.document, operation))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interview-api", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--private-key", default=None, help="PEM file to sign with (RS256/ES256 setups)"
     )
     token.set_defaults(func=cmd_token)
+
+    plan = sub.add_parser("plan", help="print the compiled plan of a GraphQL query")
+    plan.add_argument("query", help="the query document")
+    plan.add_argument("--operation-name", default=None)
+    plan.set_defaults(func=cmd_plan)
 
     export = sub.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", default=None, help="write to this file instead of stdout")

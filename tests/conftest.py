@@ -83,6 +83,18 @@ def require_postgres() -> None:
     pytest.skip(f"{problem} (set REQUIRE_POSTGRES=1 to make this a failure)")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs a server, so ``make test-fast`` can leave it out."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("db_url") == "postgres"
+        if on_postgres or fixtures & {"pg_db_url", "pg_template", "pg_proxy"}:
+            item.add_marker(pytest.mark.postgres)
+        if "redis" in item.nodeid.lower():
+            item.add_marker(pytest.mark.redis)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     problem = postgres_problem()
     if problem is None:
@@ -165,6 +177,9 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         jwt_secret=TEST_SECRET,
         rate_limits="100000/second",
         rate_limit_storage="memory://",
+        # Every GraphQL document a test sends that a compiled plan answers is
+        # replayed through the standard executor; ``app`` checks they agreed.
+        graphql_verify_plans=True,
     )
     return base.with_overrides(**overrides) if overrides else base.validated()
 
@@ -185,6 +200,8 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
     application = create_app(settings)
     async with LifespanManager(application):
         yield application
+    mismatches = application.graphql.mismatches
+    assert mismatches == [], f"plan and standard executor disagreed: {mismatches[:3]}"
 
 
 @pytest.fixture

@@ -543,6 +543,18 @@ class CompiledQueries:
             plans.popitem(last=False)
         return plan
 
+    def explain(self, document: DocumentNode, operation: OperationDefinitionNode) -> str:
+        """The generated source of the operation's plan, or why there is none."""
+        if not self.enabled:
+            return "plans are off for this schema"
+        if operation.operation is not OperationType.QUERY:
+            return f"not compiled: a {operation.operation.value} (plans answer queries only)"
+        try:
+            plan = Plan(self.schema, document, operation)
+        except NotCompilable as reason:
+            return f"not compiled: {reason}"
+        return "\n".join(f"# {label}\n{source}" for label, source in plan.sources.items())
+
     def refuse_middleware(self, names: Sequence[str]) -> None:
         """Called at start with the middleware around the GraphQL route: plans
         run inside the route, so they see what it sees, but one they do not know

@@ -1,4 +1,7 @@
-"""The domain service called directly (no HTTP), on both databases, with a controlled clock."""
+"""The domain service called directly (no HTTP), with a controlled clock.
+
+Rules run on the in-memory fakes of the ports (``fakes.py``); the tests of
+what SQL does (cascading deletes, aggregates) run on both databases."""
 
 from __future__ import annotations
 
@@ -197,20 +200,42 @@ async def test_interactions_stop_at_completion_metrics_do_not(domain_service):
     assert await domain_service.interactions.list_for_session(ALICE, s.id) == []
 
 
-async def test_delete_cascades_in_the_database(domain_service):
-    s = await domain_service.sessions.create(ALICE, new_session())
-    await domain_service.interactions.create(ALICE, ask(s.id))
-    await domain_service.metrics.record(ALICE, RecordMetrics(session_id=str(s.id)))
-    engine = domain_service.db.engine
+async def test_delete_cascades_in_the_database(sql_domain_service):
+    svc = sql_domain_service
+    s = await svc.sessions.create(ALICE, new_session())
+    await svc.interactions.create(ALICE, ask(s.id))
+    await svc.metrics.record(ALICE, RecordMetrics(session_id=str(s.id)))
+    engine = svc.db.engine  # type: ignore[attr-defined]
     assert await stored_rows(engine, str(s.id)) == {"sessions": 1, "interactions": 1, "metrics": 1}
-    await domain_service.sessions.delete(ALICE, s.id)
+    await svc.sessions.delete(ALICE, s.id)
     assert await stored_rows(engine, str(s.id)) == {"sessions": 0, "interactions": 0, "metrics": 0}
     with pytest.raises(NotFound):
-        await domain_service.sessions.get(ALICE, s.id)
+        await svc.sessions.get(ALICE, s.id)
 
 
-async def test_analytics_window_and_durations(domain_service, clock):
-    svc = domain_service
+async def test_a_rule_that_fails_leaves_nothing_behind(domain_service, fake_db):
+    s = await domain_service.sessions.create(ALICE, new_session())
+    await domain_service.sessions.set_status(ALICE, s.id, COMPLETED)
+    writes = fake_db.writes
+    with pytest.raises(BadRequest):
+        await domain_service.sessions.update(
+            ALICE,
+            s.id,
+            UpdateSession(status=ACTIVE, settings=SessionSettings(preferred_language="x")),
+        )
+    assert fake_db.writes == writes + 1
+    assert (await domain_service.sessions.get(ALICE, s.id)).settings == SessionSettings()
+
+
+async def test_analytics_window_and_durations_in_sql(sql_domain_service, clock):
+    await check_analytics(sql_domain_service, clock)
+
+
+async def test_analytics_window_and_durations_on_the_fake(domain_service, clock):
+    await check_analytics(domain_service, clock)
+
+
+async def check_analytics(svc, clock):
     clock.set(datetime(2024, 1, 1, 23, 0, tzinfo=UTC))
     a = await svc.sessions.create(ALICE, new_session())
     await svc.interactions.create(ALICE, ask(a.id, QuestionType.TECHNICAL))

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from app.domain.records import CreateInteraction, CreateSession, JobContext, RecordMetrics
 from tests.api import Api
 from tests.conftest import as_principal
 
 DETAILS = "{ sessions(limit: 50) { id interactions { id } metrics { id } } }"
+
+
+@pytest.fixture
+def settings_overrides():
+    # Counting what one strategy sends: no replay through the other one.
+    return {"graphql_verify_plans": False}
 
 
 async def seed(service, user: str, n: int) -> list[str]:

@@ -1,0 +1,237 @@
+"""In-memory implementations of the domain's ports (``app/domain/ports.py``).
+
+The service's rules (ownership, the state machine, the active cap, limits) are
+tested on these: fast, no database. A write works on a copy of the store and
+commits it only when the unit of work returns, so a rule that raises halfway
+leaves nothing behind, as a rolled-back transaction would. The SQL behind the
+same ports is tested on SQLite and PostgreSQL elsewhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from statistics import fmean
+from typing import Any, TypeVar
+
+import msgspec
+
+from app.domain.ports import Work
+from app.domain.records import (
+    Analytics,
+    Interaction,
+    Metric,
+    PerformanceTrend,
+    QuestionTypeCount,
+    Session,
+    SessionStatus,
+    TrendMetrics,
+)
+
+T = TypeVar("T")
+
+
+class Store:
+    def __init__(self) -> None:
+        self.sessions: dict[uuid.UUID, Session] = {}
+        self.interactions: dict[uuid.UUID, Interaction] = {}
+        self.metrics: dict[uuid.UUID, Metric] = {}
+
+
+class FakeSessions:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def add(self, s: Session) -> None:
+        self.store.sessions[s.id] = s
+
+    async def get(
+        self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
+    ) -> Session | None:
+        return self.store.sessions.get(session_id)
+
+    async def list_for_user(
+        self, user_id: str, *, limit: int, status: SessionStatus | None = None
+    ) -> list[Session]:
+        mine = [
+            s
+            for s in self.store.sessions.values()
+            if s.user_id == user_id and (status is None or s.status is status)
+        ]
+        mine.sort(key=lambda s: (s.created_at, s.id), reverse=True)
+        return mine[:limit]
+
+    async def count_active(self, user_id: str) -> int:
+        return sum(
+            1
+            for s in self.store.sessions.values()
+            if s.user_id == user_id and s.status is SessionStatus.ACTIVE
+        )
+
+    async def lock_user(self, user_id: str) -> None:
+        return None
+
+    async def save(self, s: Session) -> None:
+        self.store.sessions[s.id] = s
+
+    async def delete(self, session_id: uuid.UUID) -> None:
+        del self.store.sessions[session_id]
+        for table in (self.store.interactions, self.store.metrics):
+            for key in [k for k, v in table.items() if v.session_id == session_id]:
+                del table[key]
+
+
+class FakeInteractions:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def add(self, i: Interaction) -> None:
+        self.store.interactions[i.id] = i
+
+    async def get_with_owner(self, interaction_id: uuid.UUID) -> tuple[Interaction, str] | None:
+        i = self.store.interactions.get(interaction_id)
+        return None if i is None else (i, self.store.sessions[i.session_id].user_id)
+
+    async def save(self, i: Interaction, fields: Iterable[str]) -> None:
+        current = self.store.interactions[i.id]
+        changes = {f: getattr(i, f) for f in fields}
+        self.store.interactions[i.id] = msgspec.structs.replace(current, **changes)
+
+    async def list_for_session(self, session_id: uuid.UUID) -> list[Interaction]:
+        return _oldest_first(self.store.interactions.values(), session_id, "timestamp")
+
+    async def list_for_sessions(
+        self, session_ids: Sequence[uuid.UUID], user_id: str
+    ) -> dict[uuid.UUID, list[Interaction]]:
+        return {
+            sid: _oldest_first(self.store.interactions.values(), sid, "timestamp")
+            if _owned(self.store, sid, user_id)
+            else []
+            for sid in session_ids
+        }
+
+
+class FakeMetrics:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def add(self, m: Metric) -> None:
+        self.store.metrics[m.id] = m
+
+    async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]:
+        return _oldest_first(self.store.metrics.values(), session_id, "created_at")
+
+    async def list_for_sessions(
+        self, session_ids: Sequence[uuid.UUID], user_id: str
+    ) -> dict[uuid.UUID, list[Metric]]:
+        return {
+            sid: _oldest_first(self.store.metrics.values(), sid, "created_at")
+            if _owned(self.store, sid, user_id)
+            else []
+            for sid in session_ids
+        }
+
+
+class FakeAnalytics:
+    """The contract's definitions, in Python (the SQL aggregates are tested
+    against hand-computed numbers on both databases)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def compute(
+        self, user_id: str, start: datetime | None, end: datetime | None
+    ) -> Analytics:
+        sessions = [
+            s
+            for s in self.store.sessions.values()
+            if s.user_id == user_id
+            and (start is None or s.created_at >= start)
+            and (end is None or s.created_at < end)
+        ]
+        ids = {s.id for s in sessions}
+        metrics = [m for m in self.store.metrics.values() if m.session_id in ids]
+        durations = [
+            (s.ended_at - s.started_at).total_seconds() / 60
+            for s in sessions
+            if s.status is SessionStatus.COMPLETED and s.ended_at is not None
+        ]
+        types = Counter(
+            i.question_classification.type
+            for i in self.store.interactions.values()
+            if i.session_id in ids and i.question_classification is not None
+        )
+        days: dict[str, list[Metric]] = defaultdict(list)
+        for m in metrics:
+            days[m.created_at.date().isoformat()].append(m)
+        return Analytics(
+            total_sessions=len(sessions),
+            average_session_duration=_mean(durations),
+            average_latency=_mean(m.total_latency_ms for m in metrics),
+            average_accuracy=_mean(m.transcription_accuracy for m in metrics),
+            average_satisfaction=_mean(m.user_satisfaction for m in metrics),
+            most_common_question_types=[
+                QuestionTypeCount(type=t, count=n)
+                for t, n in sorted(types.items(), key=lambda tn: (-tn[1], tn[0].value))
+            ],
+            performance_trends=[
+                PerformanceTrend(
+                    date=datetime.fromisoformat(day).date(),
+                    metrics=TrendMetrics(
+                        latency=_mean(m.total_latency_ms for m in ms),
+                        accuracy=_mean(m.transcription_accuracy for m in ms),
+                        satisfaction=_mean(m.user_satisfaction for m in ms),
+                    ),
+                )
+                for day, ms in sorted(days.items())
+            ],
+        )
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: Store) -> None:
+        self.sessions = FakeSessions(store)
+        self.interactions = FakeInteractions(store)
+        self.metrics = FakeMetrics(store)
+        self.analytics = FakeAnalytics(store)
+
+
+class FakeDatabase:
+    """Units of work on an in-memory store; ``writes``/``reads`` count them."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.writes = 0
+        self.reads = 0
+
+    async def read(self, work: Work[T], *, consistent: bool = False) -> T:
+        self.reads += 1
+        return await work(FakeUnitOfWork(self.store))
+
+    async def write(self, work: Work[T]) -> T:
+        self.writes += 1
+        draft = copy.deepcopy(self.store)
+        result = await work(FakeUnitOfWork(draft))
+        self.store = draft  # committed only when the work returned
+        return result
+
+    async def ping(self) -> bool:
+        return True
+
+
+def _owned(store: Store, session_id: uuid.UUID, user_id: str) -> bool:
+    s = store.sessions.get(session_id)
+    return s is not None and s.user_id == user_id
+
+
+def _oldest_first(records: Iterable[Any], session_id: uuid.UUID, when: str) -> list[Any]:
+    mine = [r for r in records if r.session_id == session_id]
+    return sorted(mine, key=lambda r: (getattr(r, when), r.id))
+
+
+def _mean(values: Iterable[float | int | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return fmean(present) if present else None
