@@ -175,6 +175,54 @@ class Breaker:
         self.open_until = 0.0
 
 
+class Deadlines:
+    """Units of work that outlive ``seconds`` are cancelled (and answer 503).
+
+    One watcher task checks the running units twice a second, instead of a
+    timer per unit of work (``asyncio.timeout`` costs a timer handle on every
+    request): a stalled database answers within its deadline plus half a second.
+    """
+
+    CHECK_EVERY = 0.5
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.running: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self._watcher: asyncio.Task[None] | None = None
+
+    def enter(self) -> asyncio.Task[Any] | None:
+        """Start watching the current task; None when an outer unit already does."""
+        task = asyncio.current_task()
+        if task is None or task in self.running:
+            return None
+        self.running[task] = time.monotonic()
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        return task
+
+    def leave(self, task: asyncio.Task[Any]) -> bool:
+        """Stop watching; True when the task was cancelled for its deadline."""
+        del self.running[task]
+        if task in self.expired:
+            self.expired.discard(task)
+            return True
+        return False
+
+    async def _watch(self) -> None:
+        while self.running:
+            await asyncio.sleep(self.CHECK_EVERY)
+            now = time.monotonic()
+            for task, started in list(self.running.items()):
+                if now - started > self.seconds and task not in self.expired:
+                    self.expired.add(task)
+                    task.cancel()
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+
 class Database:
     """Units of work over one database, with one retry on a dead connection.
 
@@ -196,8 +244,8 @@ class Database:
         self.raw_reads = self.dialect == "postgresql"
         self.breaker = Breaker(settings.db_breaker_seconds)
         # A unit of work, retry included, never outlives the statement timeout:
-        # a stalled database answers 503 within DB_COMMAND_TIMEOUT.
-        self.deadline = settings.db_command_timeout
+        # a stalled database answers 503 within DB_COMMAND_TIMEOUT (+0.5 s).
+        self.deadlines = Deadlines(settings.db_command_timeout)
 
     # ---------------------------------------------------------------- statement listeners
 
@@ -239,13 +287,20 @@ class Database:
         dead connection is retried once on a fresh one (the pool drops the
         others), an unreachable database is :class:`Unavailable`."""
         self.breaker.check()
+        task = self.deadlines.enter()
+        expired = False
         try:
-            async with asyncio.timeout(self.deadline):
-                result = await self._attempts(once, classify)
-        except TimeoutError as exc:  # the whole unit of work ran out of time
+            result = await self._attempts(once, classify)
+        except asyncio.CancelledError:
+            if task is None or not (expired := self.deadlines.leave(task)):
+                raise
+            task.uncancel()  # cancelled for its deadline, not by its caller
             self.breaker.trip()
-            log.error("database unavailable: no answer within %ss", self.deadline)
-            raise Unavailable() from exc
+            log.error("database unavailable: no answer within %ss", self.deadlines.seconds)
+            raise Unavailable() from None
+        finally:
+            if task is not None and not expired and task in self.deadlines.running:
+                self.deadlines.leave(task)
         self.breaker.close()
         return result
 
@@ -316,6 +371,7 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        self.deadlines.stop()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()

@@ -9,6 +9,7 @@ the endpoint is byte for byte the standard executor's.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 from datetime import UTC, datetime
@@ -211,3 +212,46 @@ def test_plans_turn_off_for_a_schema_extension_they_do_not_know(caplog):
     plans = CompiledQueries(schema)
     assert not plans.enabled
     assert any("extensions they do not model (Unknown)" in r.message for r in caplog.records)
+
+
+# ---------------------------------------------------------------- failures inside a plan
+
+EVENTS: list[str] = []
+
+
+@strawberry.type
+class FailingQuery:
+    @strawberry.field
+    async def slow(self, info: strawberry.Info) -> str | None:
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            EVENTS.append("slow cancelled")
+            raise
+        EVENTS.append("slow finished")
+        return "slow"
+
+    @strawberry.field
+    async def boom(self, info: strawberry.Info) -> str | None:
+        await asyncio.sleep(0)
+        raise RuntimeError("a bug")
+
+
+async def test_a_failing_plan_cancels_its_work_logs_once_and_the_standard_executor_answers(
+    caplog,
+):
+    schema = Schema(query=FailingQuery)
+    fast, slow = endpoint(schema, True), endpoint(schema, False)
+    EVENTS.clear()
+    status, body = await answer(fast, "{ slow boom }")
+    # The plan's "slow" was cancelled; the standard executor's ran to the end.
+    assert EVENTS == ["slow cancelled", "slow finished"]
+    EVENTS.clear()
+    assert (status, body) == await answer(slow, "{ slow boom }")
+    assert b"INTERNAL_SERVER_ERROR" in body and b"a bug" not in body
+    assert fast.plans is not None and fast.plans.failed == 1
+    await answer(fast, "{ slow boom }")
+    assert fast.plans.failed == 2
+    logged = [r for r in caplog.records if "a compiled plan failed" in r.getMessage()]
+    assert len(logged) == 1  # at most once a second
+    assert "request canary" in logged[0].getMessage()

@@ -24,6 +24,7 @@ class Proxy:
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.blackhole = False
+        self.accepted = 0  # connections the "database" was asked for
         self.pipes: set[asyncio.Task[None]] = set()
         self.writers: list[asyncio.StreamWriter] = []
 
@@ -32,6 +33,7 @@ class Proxy:
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         if self.blackhole:
             self.pipes.add(asyncio.current_task())  # type: ignore[arg-type]
             await asyncio.sleep(3600)
@@ -153,3 +155,21 @@ async def test_unreachable_url_gives_503(new_user):
         assert "Traceback" not in r.text
         h = await client.get("/health")
         assert h.status_code == 503
+
+
+async def test_a_stalled_database_is_not_waited_for_twice(pg_proxy, new_user):
+    """A GraphQL query whose plan meets a stalled database is answered by the
+    standard executor, which does not try the database again: the circuit
+    breaker is open. One connection attempt, not two; the same for the REST
+    request that follows."""
+    proxy, url = pg_proxy
+    async with app_client(url, db_connect_timeout=1, db_pool_timeout=1) as client:
+        api = Api(client, new_user())
+        proxy.blackhole = True
+        proxy.accepted = 0
+        r = await api.request("POST", "/graphql", json={"query": "{ sessions { id } }"})
+        assert r.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert proxy.accepted == 1
+        r = await api.request("GET", "/interview-sessions")
+        assert r.status_code == 503
+        assert proxy.accepted == 1
