@@ -7,6 +7,7 @@ This is the only module that reads ``os.environ``; everything else receives a
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -56,6 +57,8 @@ class Settings:
     db_connect_timeout: float = 5.0
     db_breaker_seconds: float = 1.0
     log_level: str = "INFO"
+    # None: CORS_ORIGINS unset (no CORS in production, local pages in development).
+    cors_origins: tuple[str, ...] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -101,6 +104,21 @@ def _float(name: str, raw: str) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {value}")
     return value
+
+
+def _origins(raw: str | None) -> tuple[str, ...] | None:
+    """``CORS_ORIGINS``: None when unset, ``("*",)``, or exact origins."""
+    if raw is None:
+        return None
+    items = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    if items == ("*",):
+        return items
+    for origin in items:
+        if not re.match(r"^https?://[^/\s:]+(:\d{1,5})?$", origin):
+            raise ConfigError(
+                f"CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port]) or '*'"
+            )
+    return items
 
 
 def _validate(s: Settings) -> None:
@@ -225,5 +243,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "DB_BREAKER_SECONDS", env.get("DB_BREAKER_SECONDS", str(d.db_breaker_seconds))
         ),
         log_level=env.get("LOG_LEVEL", d.log_level).strip().upper(),
+        cors_origins=_origins(env.get("CORS_ORIGINS")),
     )
     return settings.validated()

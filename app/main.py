@@ -16,6 +16,7 @@ from app.db.engine import Database
 from app.domain.service import Service
 from app.logs import configure_logging
 from app.pipeline import Pipeline
+from app.pipeline.cors import Cors
 from app.ratelimit import RateLimiter
 from app.resolvers.compiled import CompiledQueries
 from app.resolvers.endpoint import GraphQLEndpoint, graphql_route
@@ -114,6 +115,7 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
         protected=(InterviewSessionController.path,),
         max_body_bytes=settings.max_body_bytes,
         fix_options=allow_header_fixer(litestar),
+        cors=Cors(settings.cors_origins, development=settings.app_env == "development"),
     )
     app.litestar, app.service, app.database, app.graphql = litestar, service, db, graphql
     return app

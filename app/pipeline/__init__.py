@@ -1,0 +1,288 @@
+"""The one pipeline every answer passes: the ASGI layer in front of both faces.
+
+Per HTTP request (and WebSocket upgrade), once and in this order:
+
+1. the request id (the client's ``X-Request-ID`` or a new one), on the answer
+   and in every log line;
+2. one ``send`` for everything that follows, which adds the request id, the
+   CORS headers (:mod:`.cors`) and compresses (:mod:`.compression`), so an
+   answer the pipeline gives itself is dressed exactly like one from a route;
+3. a CORS preflight is answered here: no token, no rate-limit budget;
+4. the bearer token, verified into a :class:`Principal` (or ``None``; each
+   face decides what an anonymous request may do);
+5. the rate limit (:mod:`app.ratelimit`), with its ``RateLimit-*`` headers;
+6. 401 for anonymous requests to the REST routes, 413 for a body announced
+   too large by ``Content-Length`` (before a byte of it is read).
+
+Because it wraps the whole Litestar app it also sees unknown routes, 405s,
+errors, the docs and every GraphQL answer, whichever strategy executed it. It
+imports only downward (context, auth, limiter).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from app.auth import Authenticator
+from app.context import Scope, error_bytes, request_id_var
+from app.domain.records import Principal
+from app.errors import INTERNAL_ERROR, DomainError
+from app.pipeline.compression import choose, compressing
+from app.pipeline.cors import Cors
+from app.ratelimit import RateLimiter, Verdict
+
+ASGIApp = Any
+Send = Callable[[dict[str, Any]], Any]
+
+log = logging.getLogger("app.pipeline")
+# Echoed ids: printable ASCII without spaces, so they cannot break a log line.
+_SAFE_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
+_SLASHES = re.compile(r"/{2,}")
+
+EXEMPT_PATHS = frozenset({"/health"})
+
+
+class Request:
+    """What the pipeline reads from the request headers, in one pass."""
+
+    __slots__ = (
+        "accept_encoding",
+        "authorization",
+        "content_length",
+        "host",
+        "origin",
+        "preflight_headers",
+        "preflight_method",
+        "request_id",
+    )
+
+    def __init__(self, scope: Scope) -> None:
+        self.request_id: str | None = None
+        self.authorization: str | None = None
+        self.origin: str | None = None
+        self.host: str | None = None
+        self.accept_encoding: bytes | None = None
+        self.content_length: int | None = None
+        self.preflight_method: str | None = None
+        self.preflight_headers: str | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                self.authorization = value.decode("latin-1")
+            elif name == b"x-request-id":
+                if _SAFE_ID.match(value):
+                    self.request_id = value.decode()
+            elif name == b"origin":
+                self.origin = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                self.accept_encoding = value
+            elif name == b"content-length":
+                try:
+                    self.content_length = int(value)
+                except ValueError:
+                    self.content_length = None
+            elif name == b"host":
+                self.host = value.decode("latin-1")
+            elif name == b"access-control-request-method":
+                self.preflight_method = value.decode("latin-1")
+            elif name == b"access-control-request-headers":
+                self.preflight_headers = value.decode("latin-1")
+
+
+class Pipeline:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        limiter: RateLimiter | None = None,
+        protected: tuple[str, ...] = (),
+        max_body_bytes: int = 1024 * 1024,
+        fix_options: Callable[[dict[str, Any], Scope], None] | None = None,
+        cors: Cors | None = None,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.limiter = limiter
+        # Path prefixes no anonymous request may enter (401 before any parsing).
+        self.protected = protected
+        self.max_body_bytes = max_body_bytes
+        self.fix_options = fix_options  # applied to OPTIONS answers only
+        self.cors = cors or Cors(None, development=False)
+        self._limiter_failure_logged = -1e9
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        req = Request(scope)
+        request_id = req.request_id or next_request_id()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["principal"] = None
+        extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        method = scope["method"]
+        preflight = method == "OPTIONS" and req.origin is not None and req.preflight_method
+        if not preflight:
+            extra_headers += self.cors.answer_headers(req.origin)
+        fix = self.fix_options if method == "OPTIONS" else None
+        encoding = choose(req.accept_encoding)
+
+        async def add_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                if fix is not None:
+                    fix(message, scope)
+                message["headers"] = [*message.get("headers", []), *extra_headers]
+            await send(message)
+
+        out = compressing(add_headers, encoding, head=method == "HEAD")
+        token = request_id_var.set(request_id)
+        try:
+            if preflight:
+                assert req.origin is not None
+                extra_headers += self.cors.preflight_headers(req.origin, req.preflight_headers)
+                await _send_empty(out, 204)
+                return
+            principal: Principal | None = None
+            if req.authorization is not None:
+                try:
+                    principal = self.authenticator.principal_from_header(req.authorization)
+                except DomainError:
+                    principal = None
+            state["principal"] = principal
+            await self._handle(scope, receive, out, principal, req, extra_headers)
+        except Exception:
+            # Litestar answers for everything below it; this catches what fails
+            # here, so even that answer has the contract's body and our headers.
+            log.exception("unhandled error in the pipeline")
+            with contextlib.suppress(Exception):  # fails if the response had started
+                await _send_error(out, 500, INTERNAL_ERROR)
+        finally:
+            request_id_var.reset(token)
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        req: Request,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        path = scope["path"]
+        if "//" in path:
+            path = _SLASHES.sub("/", path)
+        if self.limiter is not None and path not in EXEMPT_PATHS:
+            key = f"user:{principal.user_id}" if principal else f"ip:{_client(scope)}"
+            verdict = await self._limit(key)
+            if verdict is not None:
+                extra_headers.extend(verdict.headers())
+                if not verdict.allowed:
+                    await _send_error(send, 429, verdict.message())
+                    return
+        if principal is None and path.startswith(self.protected):
+            await _send_error(send, 401, "Unauthorized")
+            return
+        if req.content_length is not None and req.content_length > self.max_body_bytes:
+            # Announced too large: refused before a byte of it is read.
+            await _send_error(send, 413, "Request Entity Too Large")
+            return
+        await self.app(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Any, send: Any) -> None:
+        """The upgrade gets a request id (on the 101 answer and in the logs) and
+        its principal, from the upgrade's Authorization header if any. A browser
+        page from an origin that is not allowed is refused (403)."""
+        req = Request(scope)
+        request_id = req.request_id or next_request_id()
+        principal = None
+        if req.authorization is not None:
+            with contextlib.suppress(DomainError):
+                principal = self.authenticator.principal_from_header(req.authorization)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["principal"] = principal
+        token = request_id_var.set(request_id)
+        try:
+            if req.origin is not None and not (
+                self.cors.allowed(req.origin) or _same_origin(req.origin, req.host)
+            ):
+                log.warning("WebSocket upgrade refused: origin %r is not allowed", req.origin)
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 1008})
+                return
+
+            async def send_with_id(message: dict[str, Any]) -> None:
+                if message["type"] == "websocket.accept":
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"x-request-id", request_id.encode()),
+                    ]
+                await send(message)
+
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+    async def _limit(self, key: str) -> Verdict | None:
+        """The limiter's verdict; None (let the request through) when its storage
+        fails: an unreachable Redis must not take the API down with it."""
+        assert self.limiter is not None
+        try:
+            return await self.limiter.hit(key)
+        except Exception:
+            now = time.monotonic()
+            if now - self._limiter_failure_logged > 10:
+                self._limiter_failure_logged = now
+                log.exception("rate limit storage failed; requests are not being limited")
+            return None
+
+
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_ids = itertools.count(1)
+
+
+def next_request_id() -> str:
+    """Unique per process start and request, without a random draw per request."""
+    return f"{_ID_PREFIX}{next(_ids):012x}"
+
+
+def _same_origin(origin: str, host: str | None) -> bool:
+    """A page of this server itself (GraphiQL): its origin names our Host."""
+    if host is None:
+        return False
+    return origin.split("://", 1)[-1] == host
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def _send_empty(send: Send, status: int) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_error(send: Send, status: int, message: str) -> None:
+    body = error_bytes(status, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
