@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# GraphiQL and API-docs files, from the npm registry (pinned by the lock file).
+ASSETS := app/static/node_modules/.package-lock.json
 
 .PHONY: install run test test-fast lint format schema bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(ASSETS)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=...)")'
@@ -14,6 +16,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(ASSETS): app/static/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix app/static --ignore-scripts --no-audit --no-fund --loglevel=error \
+	  || echo "npm ci failed: GraphiQL and the API docs will load their files from a CDN"; \
+	else \
+	  echo "npm not found: GraphiQL and the API docs will load their files from a CDN (install Node.js to serve them offline)"; \
+	fi
 
 run: install
 	APP_ENV=$${APP_ENV:-development} $(BIN)/interview-api serve

@@ -36,6 +36,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = _settings()
     try:
         Authenticator(settings)  # a key that cannot verify tokens stops us here
+        if settings.graphql_trusted_documents:
+            from app.resolvers.persisted import load_manifest
+
+            load_manifest(settings.graphql_trusted_documents)  # so does a bad manifest
     except ValueError as exc:
         print(f"interview-api: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

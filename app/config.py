@@ -50,6 +50,10 @@ class Settings:
     # Tests and debugging: every answer of a compiled plan is compared with the
     # standard executor's (twice the work; never in production).
     graphql_verify_plans: bool = False
+    graphql_trusted_documents: str | None = None
+    # None: the same store as RATE_LIMIT_STORAGE (Redis is shared, memory is not).
+    graphql_apq_storage: str | None = None
+    graphql_apq_size: int = 1000
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 10.0
@@ -157,6 +161,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError("RATE_LIMITS must name at least one limit")
     if not s.rate_limit_storage.startswith(("memory://", "redis://", "rediss://")):
         raise ConfigError("RATE_LIMIT_STORAGE must be memory:// or redis://host:port")
+    apq = s.graphql_apq_storage
+    if apq is not None and not apq.startswith(("memory://", "redis://", "rediss://")):
+        raise ConfigError("GRAPHQL_APQ_STORAGE must be memory:// or redis://host:port")
+    if s.graphql_trusted_documents is not None and not Path(s.graphql_trusted_documents).is_file():
+        raise ConfigError(f"GRAPHQL_TRUSTED_DOCUMENTS: no such file {s.graphql_trusted_documents}")
     if s.log_level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(sorted(LOG_LEVELS))}")
 
@@ -225,6 +234,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         graphql_compiled=_bool("GRAPHQL_COMPILED", env.get("GRAPHQL_COMPILED", "true")),
         graphql_verify_plans=_bool(
             "GRAPHQL_VERIFY_PLANS", env.get("GRAPHQL_VERIFY_PLANS", "false")
+        ),
+        graphql_trusted_documents=env.get("GRAPHQL_TRUSTED_DOCUMENTS") or None,
+        graphql_apq_storage=env.get("GRAPHQL_APQ_STORAGE") or None,
+        graphql_apq_size=_int(
+            "GRAPHQL_APQ_SIZE", env.get("GRAPHQL_APQ_SIZE", str(d.graphql_apq_size))
         ),
         db_pool_size=_int("DB_POOL_SIZE", env.get("DB_POOL_SIZE", str(d.db_pool_size))),
         db_max_overflow=_int(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from graphql import GraphQLError, OperationType
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType
 from graphql.execution.values import get_variable_values
 from litestar.handlers import asgi
 from strawberry.http import process_result
@@ -50,8 +50,10 @@ from app.resolvers.over_http import (
     params_from_body,
     params_from_query_string,
 )
+from app.resolvers.persisted import NOT_ALLOWED, MemoryStore, PersistedError, PersistedQueries
 from app.resolvers.schema import Schema
 from app.schema.errors import format_error
+from app.schema.guard import MAX_QUERY_CHARS
 
 GRAPHQL_PATH = "/graphql"
 Send = Callable[[dict[str, Any]], Any]
@@ -101,6 +103,7 @@ class GraphQLEndpoint:
         plans: CompiledQueries | None = None,
         verify_plans: bool = False,
         graphiql_html: str | None = None,
+        persisted: PersistedQueries | None = None,
     ) -> None:
         self.schema = schema
         self.service = service
@@ -112,6 +115,7 @@ class GraphQLEndpoint:
         self.mismatches: list[tuple[str, bytes, bytes]] = []
         self.graphiql_html = graphiql_html
         self.suggestions = schema.introspection
+        self.persisted = persisted or PersistedQueries(MemoryStore(1000), max_chars=MAX_QUERY_CHARS)
 
     # ---------------------------------------------------------------- ASGI
 
@@ -161,9 +165,20 @@ class GraphQLEndpoint:
     # ---------------------------------------------------------------- one request
 
     async def run(self, scope: dict[str, Any], params: Params, media: str, *, get: bool) -> Answer:
-        query = params.query
+        try:
+            query, trusted = await self.persisted.resolve(params.query, params.extensions)
+        except PersistedError as exc:
+            error = GraphQLError(exc.message, extensions={"code": exc.code})
+            if exc.request_error:
+                raise RequestError(400, exc.message) from None
+            if exc.code == "PERSISTED_QUERY_NOT_FOUND":
+                # 200 whatever the media type: Apollo's link then resends with the query.
+                return Answer(200, self._errors_body([error]), CONTENT_TYPES[media])
+            return self._document_errors([error], media)
         if query is None:
             raise RequestError(400, "No GraphQL query found in the request")
+        if query is not params.query:
+            params = Params(query, params.variables, params.operation_name, params.extensions)
         prepared = self.documents.get(query)
         if prepared.errors:
             return self._document_errors(prepared.errors, media)
@@ -171,6 +186,13 @@ class GraphQLEndpoint:
         operation = prepared.operation(params.operation_name)
         if isinstance(operation, str):
             return self._document_errors([GraphQLError(operation)], media)
+        if (
+            self.persisted.trusted is not None
+            and not trusted
+            and not (self.schema.introspection and only_introspection(operation))
+        ):
+            error = GraphQLError(NOT_ALLOWED, extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"})
+            return self._document_errors([error], media)
         kind = operation.operation
         if get and kind is not OperationType.QUERY:
             raise RequestError(
@@ -250,6 +272,14 @@ class GraphQLEndpoint:
         error = GraphQLError(exc.message, extensions={"code": exc.code, "statusCode": exc.status})
         body = msgspec.json.encode({"errors": [error.formatted]})
         return Answer(exc.status, body, CONTENT_TYPES[media], exc.headers)
+
+
+def only_introspection(operation: OperationDefinitionNode) -> bool:
+    """Whether every root field asks about the schema (``__schema``, ``__type``)."""
+    fields = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
+    return len(fields) == len(operation.selection_set.selections) and all(
+        f.name.value.startswith("__") for f in fields
+    )
 
 
 def _wants_html(scope: dict[str, Any]) -> bool:
