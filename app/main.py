@@ -104,7 +104,9 @@ def create_litestar(
             "assistant. Every error answers {statusCode, message, error}.",
             path="/schema",
             render_plugins=docs_pages(assets),
-            openapi_router=Router("/schema", route_handlers=[], before_request=docs_not_found),
+            openapi_router=Router(
+                "/schema", route_handlers=[], before_request=docs_not_found, include_in_schema=False
+            ),
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

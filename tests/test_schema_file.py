@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import graphql
+
 from app.cli import main as cli
 from app.resolvers.schema import export_sdl
 
@@ -22,15 +24,21 @@ def test_export_schema_command_writes_the_same_sdl(tmp_path):
 
 
 def test_fixed_names_from_the_spec_are_exported():
-    sdl = export_sdl()
-    for fragment in (
-        "enum SessionStatus",
-        "requiresSTAR: Boolean!",
-        "session(id: ID!): InterviewSession!",
-        "sessions(limit: Int = null, status: SessionStatus = null): [InterviewSession!]!",
-        "createSession(input: CreateSessionInput!): InterviewSession!",
-        "recordMetrics(input: RecordMetricsInput!): SessionMetric!",
-        "deleteSession(id: ID!): Boolean!",
-        "analytics(startDate: Date = null, endDate: Date = null): UserAnalytics!",
+    schema = graphql.build_schema(export_sdl())
+
+    def signature(type_name: str, field: str) -> str:
+        f = schema.type_map[type_name].fields[field]  # type: ignore[union-attr]
+        args = ", ".join(f"{name}: {arg.type}" for name, arg in f.args.items())
+        return f"{field}({args}): {f.type}" if args else f"{field}: {f.type}"
+
+    assert isinstance(schema.type_map["SessionStatus"], graphql.GraphQLEnumType)
+    assert signature("QuestionClassification", "requiresSTAR") == "requiresSTAR: Boolean!"
+    for type_name, expected in (
+        ("Query", "session(id: ID!): InterviewSession!"),
+        ("Query", "sessions(limit: Int, status: SessionStatus): [InterviewSession!]!"),
+        ("Query", "analytics(startDate: Date, endDate: Date): UserAnalytics!"),
+        ("Mutation", "createSession(input: CreateSessionInput!): InterviewSession!"),
+        ("Mutation", "recordMetrics(input: RecordMetricsInput!): SessionMetric!"),
+        ("Mutation", "deleteSession(id: ID!): Boolean!"),
     ):
-        assert fragment in sdl
+        assert signature(type_name, expected.split("(")[0]) == expected

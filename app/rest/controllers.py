@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, NamedTuple, TypeVar
 
+import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.openapi.datastructures import ResponseSpec
+from litestar.exceptions import HTTPException
 from litestar.params import JSONBody, Parameter, SkipValidation
 
-from app.context import ErrorBody, principal_of
+from app.context import principal_of
 from app.domain.records import (
     Analytics,
     CreateInteraction,
@@ -29,6 +30,7 @@ from app.domain.service import Service
 from app.domain.validation import parse
 from app.errors import BadRequest, Unauthorized
 from app.rest.errors import MISSING_BODY
+from app.rest.openapi import errors
 
 T = TypeVar("T")
 
@@ -52,6 +54,7 @@ def caller(request: Request[Any, Any, Any]) -> Call:
 
 # The handlers' ``call`` parameter: injected by Litestar from ``caller``.
 Caller = NamedDependency[Call]
+# The optional body of the state routes (documented as the empty object).
 
 
 def body(kind: type[T], data: Any) -> T:
@@ -61,29 +64,74 @@ def body(kind: type[T], data: Any) -> T:
     document still shows the struct, but Litestar hands over the decoded JSON
     untouched (its own conversion is lax: ``"5"`` would pass for an integer).
     """
-    if data is None or data == b"" or data == "":
+    if _empty(data):
         raise BadRequest(MISSING_BODY)
     return parse(kind, data)
 
 
-_DESCRIPTIONS = {
-    400: "Validation failed, a malformed id, or a forbidden status transition",
-    401: "Missing, malformed, expired or forged bearer token",
-    403: "The session belongs to another user",
-    404: "No such session or interaction",
-    409: "Too many active sessions, or a concurrent modification",
-    429: "Rate limit exceeded (see Retry-After)",
-    503: "The database cannot be reached",
-}
+def optional_body(kind: type[T], data: Any) -> T | None:
+    """As :func:`body`, for routes whose body may be absent (then None): an
+    absent body, not a JSON value such as ``""``, which is refused."""
+    return None if data is None else parse(kind, data)
 
 
-def errors(*codes: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the error answers a route can give."""
-    return {
-        code: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[code])
-        for code in (400, 401, 429, 503, *codes)
-    }
+def _empty(data: Any) -> bool:
+    return data is None or data == b"" or data == ""
 
+
+class NoFields(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of /start, /pause and /complete: nothing, or an empty JSON object."""
+
+
+JSON_ONLY = "Content-Type must be application/json"
+
+
+async def json_bodies_only(request: Request[Any, Any, Any]) -> None:
+    """A request that carries a body must say it is JSON (415 otherwise): a
+    form, XML or text body is not parsed as if it were."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    headers = request.headers
+    length = headers.get("content-length")
+    has_body = "transfer-encoding" in headers or (length is not None and length.strip() != "0")
+    if has_body and not is_json_media_type(headers.get("content-type")):
+        raise HTTPException(status_code=415, detail=JSON_ONLY)
+
+
+def is_json_media_type(value: str | None) -> bool:
+    if not value:
+        return False
+    media, _, params = value.partition(";")
+    media = media.strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        return False
+    charset = next(
+        (
+            p.split("=", 1)[1].strip().strip('"').lower()
+            for p in params.split(";")
+            if "=" in p and p.split("=", 1)[0].strip().lower() == "charset"
+        ),
+        "utf-8",
+    )
+    return charset in ("utf-8", "utf8")
+
+
+# The error answers of each kind of route, with real examples (app/rest/openapi.py).
+_BODY = ["a field is missing", "several problems", "malformed id"]
+CREATE_SESSION = errors(400, 409, s400=_BODY, s409=["active cap"])
+LIST = errors(400, s400=["bad limit"])
+ACTIVE = errors()
+ANALYTICS = errors(400, s400=["bad window"])
+ONE_SESSION = errors(400, 403, 404, s400=["malformed id"], s404=["no session"])
+UPDATE_SESSION = errors(
+    400, 403, 404, 409, s400=[*_BODY, "completed is final"], s404=["no session"]
+)
+STATE = errors(400, 403, 404, 409, s400=["malformed id", "completed is final"], s404=["no session"])
+CREATE_INTERACTION = errors(400, 403, 404, s400=_BODY, s404=["no session"])
+UPDATE_INTERACTION = errors(400, 403, 404, s400=_BODY, s404=["no interaction"])
+RECORD_METRICS = errors(400, 403, 404, s400=_BODY, s404=["no session"])
+
+StateBody = SkipValidation[JSONBody[NoFields | None]]
 
 # Typed as str so a malformed id reaches the domain's contract message; the
 # OpenAPI document still says what a valid one looks like.
@@ -100,17 +148,18 @@ class InterviewSessionController(Controller):
     tags = ["interview-sessions"]
     security = [{"BearerToken": []}]
     dependencies = {"call": Provide(caller, sync_to_thread=False)}
+    before_request = json_bodies_only  # type: ignore[assignment]  # Litestar calls it unbound
 
     # ---------------------------------------------------------------- sessions
 
-    @post("/", summary="Create interview session", responses=errors(409))
+    @post("/", summary="Create interview session", responses=CREATE_SESSION)
     async def create_session(
         self, call: Caller, data: SkipValidation[JSONBody[CreateSession]]
     ) -> Session:
         """Creates a new, active session for the authenticated user."""
         return await call.service.sessions.create(call.user, body(CreateSession, data))
 
-    @get("/", summary="Get user sessions", responses=errors())
+    @get("/", summary="Get user sessions", responses=LIST)
     async def list_sessions(
         self,
         call: Caller,
@@ -125,12 +174,12 @@ class InterviewSessionController(Controller):
         """The user's sessions, newest first."""
         return await call.service.sessions.list_sessions(call.user, limit=limit)
 
-    @get("/active", summary="Get active sessions", responses=errors())
+    @get("/active", summary="Get active sessions", responses=ACTIVE)
     async def active_sessions(self, call: Caller) -> list[Session]:
         """Only the user's active sessions, newest first."""
         return await call.service.sessions.active(call.user)
 
-    @get("/analytics", summary="Get user analytics", responses=errors())
+    @get("/analytics", summary="Get user analytics", responses=ANALYTICS)
     async def analytics(
         self,
         call: Caller,
@@ -142,19 +191,19 @@ class InterviewSessionController(Controller):
         """Aggregates over the sessions created in the window (both days inclusive)."""
         return await call.service.analytics.for_user(call.user, startDate, endDate)
 
-    @get("/{session_id:str}", summary="Get session by id", responses=errors(403, 404))
+    @get("/{session_id:str}", summary="Get session by id", responses=ONE_SESSION)
     async def get_session(self, call: Caller, session_id: SessionId) -> Session:
         return await call.service.sessions.get(call.user, session_id)
 
     @get(
         "/{session_id:str}/details",
         summary="Get session with interactions and metrics",
-        responses=errors(403, 404),
+        responses=ONE_SESSION,
     )
     async def session_details(self, call: Caller, session_id: SessionId) -> SessionDetails:
         return await call.service.sessions.details(call.user, session_id)
 
-    @put("/{session_id:str}", summary="Update session", responses=errors(403, 404, 409))
+    @put("/{session_id:str}", summary="Update session", responses=UPDATE_SESSION)
     async def update_session(
         self, call: Caller, session_id: SessionId, data: SkipValidation[JSONBody[UpdateSession]]
     ) -> Session:
@@ -164,29 +213,38 @@ class InterviewSessionController(Controller):
     @put(
         "/{session_id:str}/start",
         summary="Start or resume session",
-        responses=errors(403, 404, 409),
+        responses=STATE,
     )
-    async def start_session(self, call: Caller, session_id: SessionId) -> Session:
+    async def start_session(
+        self, call: Caller, session_id: SessionId, data: StateBody = None
+    ) -> Session:
+        optional_body(NoFields, data)
         return await call.service.sessions.set_status(call.user, session_id, SessionStatus.ACTIVE)
 
-    @put("/{session_id:str}/pause", summary="Pause session", responses=errors(403, 404, 409))
-    async def pause_session(self, call: Caller, session_id: SessionId) -> Session:
+    @put("/{session_id:str}/pause", summary="Pause session", responses=STATE)
+    async def pause_session(
+        self, call: Caller, session_id: SessionId, data: StateBody = None
+    ) -> Session:
+        optional_body(NoFields, data)
         return await call.service.sessions.set_status(call.user, session_id, SessionStatus.PAUSED)
 
-    @put("/{session_id:str}/complete", summary="Complete session", responses=errors(403, 404, 409))
-    async def complete_session(self, call: Caller, session_id: SessionId) -> Session:
+    @put("/{session_id:str}/complete", summary="Complete session", responses=STATE)
+    async def complete_session(
+        self, call: Caller, session_id: SessionId, data: StateBody = None
+    ) -> Session:
+        optional_body(NoFields, data)
         return await call.service.sessions.set_status(
             call.user, session_id, SessionStatus.COMPLETED
         )
 
-    @delete("/{session_id:str}", summary="Delete session", responses=errors(403, 404))
+    @delete("/{session_id:str}", summary="Delete session", responses=ONE_SESSION)
     async def delete_session(self, call: Caller, session_id: SessionId) -> None:
         """Permanently deletes the session with its interactions and metrics."""
         await call.service.sessions.delete(call.user, session_id)
 
     # ---------------------------------------------------------------- interactions
 
-    @post("/interactions", summary="Create interaction", responses=errors(403, 404))
+    @post("/interactions", summary="Create interaction", responses=CREATE_INTERACTION)
     async def create_interaction(
         self, call: Caller, data: SkipValidation[JSONBody[CreateInteraction]]
     ) -> Interaction:
@@ -195,7 +253,7 @@ class InterviewSessionController(Controller):
     @get(
         "/{session_id:str}/interactions",
         summary="Get session interactions",
-        responses=errors(403, 404),
+        responses=ONE_SESSION,
     )
     async def list_interactions(self, call: Caller, session_id: SessionId) -> list[Interaction]:
         """Oldest first."""
@@ -204,7 +262,7 @@ class InterviewSessionController(Controller):
     @put(
         "/interactions/{interaction_id:str}",
         summary="Update interaction",
-        responses=errors(403, 404),
+        responses=UPDATE_INTERACTION,
     )
     async def update_interaction(
         self,
@@ -218,13 +276,13 @@ class InterviewSessionController(Controller):
 
     # ---------------------------------------------------------------- metrics
 
-    @post("/metrics", summary="Record metrics", responses=errors(403, 404))
+    @post("/metrics", summary="Record metrics", responses=RECORD_METRICS)
     async def record_metrics(
         self, call: Caller, data: SkipValidation[JSONBody[RecordMetrics]]
     ) -> Metric:
         return await call.service.metrics.record(call.user, body(RecordMetrics, data))
 
-    @get("/{session_id:str}/metrics", summary="Get session metrics", responses=errors(403, 404))
+    @get("/{session_id:str}/metrics", summary="Get session metrics", responses=ONE_SESSION)
     async def list_metrics(self, call: Caller, session_id: SessionId) -> list[Metric]:
         """Oldest first."""
         return await call.service.metrics.list_for_session(call.user, session_id)

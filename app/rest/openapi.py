@@ -1,20 +1,146 @@
-"""What Litestar's OpenAPI generator cannot say about msgspec structs.
+"""The OpenAPI document, completed where Litestar's generator cannot know.
 
-Request bodies refuse unknown fields (``additionalProperties: false``), ids in
-bodies are UUIDs (``format: uuid``), and bounds of zero (``ge=0``), which the
-generator drops as falsy, are restored from the structs themselves. The
-document is refined once, in place, when the app starts.
+* Every error a route can answer is listed with a real example of the
+  contract's body (the messages are the service's own constants): the
+  route-specific ones (400, 403, 404, 409) by the controllers through
+  :func:`errors`, and those the pipeline gives any route (401, 413, 415, 429,
+  500, 503) here.
+* Every answer documents ``X-Request-ID`` and the ``RateLimit-*`` headers
+  (``Retry-After`` on 429); ``/health`` documents its 503.
+* Request bodies refuse unknown fields (``additionalProperties: false``), ids
+  in bodies are UUIDs, and bounds of zero (which the generator drops as
+  falsy) are restored from the structs themselves.
+
+The document is refined once, in place, when the app starts.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPIFormat, Schema
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIFormat,
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Reference,
+    Schema,
+)
+from litestar.openapi.spec import (
+    OpenAPIMediaType as MediaType,
+)
 
+from app import errors as e
+from app.context import ErrorBody, error_body
 from app.domain import records
+from app.domain.analytics import WINDOW_ORDER_MESSAGE
+from app.domain.sessions import LIMIT_MESSAGE
 
 UUID_FIELDS = {"sessionId"}
+
+# status -> (description, [(example name, message), ...])
+ERRORS: dict[int, tuple[str, list[tuple[str, str | list[str]]]]] = {
+    400: (
+        "Validation failed, a malformed id, or a forbidden status transition",
+        [
+            ("malformed id", e.INVALID_UUID),
+            ("a field is missing", "jobContext.title: field required"),
+            (
+                "several problems",
+                ["jobContext.title: field required", "settings.foo: unknown field"],
+            ),
+            ("completed is final", e.invalid_transition("completed", "active")),
+            ("bad limit", LIMIT_MESSAGE),
+            ("bad window", WINDOW_ORDER_MESSAGE),
+        ],
+    ),
+    401: ("Missing, malformed, expired or forged bearer token", [("no token", "Unauthorized")]),
+    403: ("The session belongs to another user", [("not yours", e.ACCESS_DENIED)]),
+    404: (
+        "No such session (or interaction)",
+        [("no session", e.SESSION_NOT_FOUND), ("no interaction", e.INTERACTION_NOT_FOUND)],
+    ),
+    409: (
+        "Too many active sessions, or a concurrent modification",
+        [("active cap", e.too_many_active(10)), ("lost a race", e.MODIFIED_CONCURRENTLY)],
+    ),
+    413: (
+        "The body is larger than MAX_BODY_BYTES",
+        [("too large", "Request Entity Too Large")],
+    ),
+    415: (
+        "The body is not JSON (Content-Type must be application/json)",
+        [("not JSON", "Content-Type must be application/json")],
+    ),
+    429: (
+        "Rate limit exceeded; retry after Retry-After seconds",
+        [("too many", "Rate limit exceeded: retry in 12 seconds")],
+    ),
+    500: ("An unexpected error (logged with the request id)", [("crash", e.INTERNAL_ERROR)]),
+    503: (
+        "The database cannot be reached",
+        [("database down", "Service temporarily unavailable")],
+    ),
+}
+
+
+def _examples(status: int, names: list[str] | None = None) -> list[Example]:
+    return [
+        Example(summary=name, value=msgspec.to_builtins(error_body(status, message)))
+        for name, message in ERRORS[status][1]
+        if names is None or name in names
+    ]
+
+
+def errors(*codes: int, **only: list[str]) -> dict[int, ResponseSpec]:
+    """The route-specific error answers of a route, with real examples.
+
+    ``only`` narrows a status's examples, e.g. ``s404=["no interaction"]``.
+    """
+    out = {}
+    for code in codes:
+        out[code] = ResponseSpec(
+            data_container=ErrorBody,
+            description=ERRORS[code][0],
+            generate_examples=False,
+            examples=_examples(code, only.get(f"s{code}")),
+        )
+    return out
+
+
+def _header(description: str, kind: OpenAPIType = OpenAPIType.STRING) -> OpenAPIHeader:
+    return OpenAPIHeader(schema=Schema(type=kind), description=description)
+
+
+HEADERS = {
+    "X-Request-ID": _header(
+        "The request's id: the client's X-Request-ID if it sent one, else a new one"
+    ),
+    "RateLimit-Limit": _header("Requests allowed in the tightest window", OpenAPIType.INTEGER),
+    "RateLimit-Remaining": _header("Requests left in that window", OpenAPIType.INTEGER),
+    "RateLimit-Reset": _header("Seconds until that window has room again", OpenAPIType.INTEGER),
+    "Retry-After": _header("Seconds to wait before retrying", OpenAPIType.INTEGER),
+}
+
+
+def _ref(name: str) -> Reference:
+    return Reference(ref=f"#/components/headers/{name}")
+
+
+def _error_response(status: int) -> OpenAPIResponse:
+    return OpenAPIResponse(
+        description=ERRORS[status][0],
+        content={
+            "application/json": MediaType(
+                schema=Reference(ref="#/components/schemas/ErrorBody"),
+                examples={x.summary or str(i): x for i, x in enumerate(_examples(status))},
+            )
+        },
+    )
 
 
 def _closed_structs() -> set[str]:
@@ -46,7 +172,7 @@ def _zero_bounds(struct: type) -> dict[str, dict[str, float]]:
     return out
 
 
-def refine_openapi(app: Litestar) -> None:
+def _refine_components(app: Litestar) -> None:
     schema = app.openapi_schema
     components = (schema.components.schemas or {}) if schema.components else {}
     closed = _closed_structs()
@@ -62,3 +188,77 @@ def refine_openapi(app: Litestar) -> None:
                 prop.format = OpenAPIFormat.UUID
             for key, value in zero.get(prop_name, {}).items():
                 setattr(prop, key, value)
+
+
+def _refine_health(operation: Any) -> None:
+    ok = operation.responses["200"]
+    ok.description = "The service and its database answer"
+    ok.content = {
+        "application/json": MediaType(
+            schema=Reference(ref="#/components/schemas/Health"),
+            example={"status": "ok", "database": "ok"},
+        )
+    }
+    operation.responses["503"] = OpenAPIResponse(
+        description="The database does not answer (the contract's error fields, and the health)",
+        content={
+            "application/json": MediaType(
+                schema=Reference(ref="#/components/schemas/Unhealthy"),
+                example={
+                    "statusCode": 503,
+                    "message": "Database unavailable",
+                    "error": "Service Unavailable",
+                    "status": "unavailable",
+                    "database": "unavailable",
+                },
+            )
+        },
+    )
+
+
+def _may_be_absent(body: Any) -> bool:
+    """A body typed ``X | None`` by its handler (the state routes' ``NoFields``)."""
+    for media in (body.content or {}).values():
+        schema = media.schema
+        options = getattr(schema, "one_of", None) or []
+        if any(getattr(o, "type", None) == OpenAPIType.NULL for o in options):
+            return True
+    return False
+
+
+def refine_openapi(app: Litestar) -> None:
+    _refine_components(app)
+    components = app.openapi_schema.components
+    components.headers = {**(components.headers or {}), **HEADERS}
+    for path, item in (app.openapi_schema.paths or {}).items():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(item, method, None)
+            if operation is None:
+                continue
+            responses = operation.responses if operation.responses is not None else {}
+            operation.responses = responses
+            body = operation.request_body
+            if body is not None and _may_be_absent(body):
+                body.required = False
+                body.description = "Optional: nothing, or an empty JSON object"
+            if path == "/health":
+                _refine_health(operation)
+            else:
+                common = [429, 500, 503]
+                if operation.security:
+                    common.append(401)
+                if operation.request_body is not None:
+                    common += [413, 415]
+                for status in common:
+                    responses.setdefault(str(status), _error_response(status))
+            for status, response in responses.items():
+                if not isinstance(response, OpenAPIResponse):
+                    continue
+                names = ["X-Request-ID"]
+                if path != "/health":  # not rate limited
+                    names += ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+                if status == "429":
+                    names.append("Retry-After")
+                response.headers = {**(response.headers or {}), **{n: _ref(n) for n in names}}
+            responses_sorted = dict(sorted(responses.items()))
+            operation.responses = responses_sorted

@@ -18,11 +18,47 @@ from strawberry.types.scalar import ScalarDefinition
 
 from app.domain.records import Difficulty, QuestionType, ResponseStructure, SessionStatus
 
-# Registering the domain enums makes them GraphQL enums in place.
-strawberry.enum(SessionStatus, description="Lifecycle of a session")
-strawberry.enum(QuestionType, description="Kind of interview question")
-strawberry.enum(Difficulty, description="Seniority level")
-strawberry.enum(ResponseStructure, description="How a suggested answer is organised")
+
+def _enum(cls: Any, description: str, values: dict[str, str]) -> None:
+    """Register a domain enum with Strawberry in place, each value described."""
+    strawberry.enum(cls, description=description)
+    for value in cls.__strawberry_definition__.values:
+        value.description = values[value.name]
+
+
+_enum(
+    SessionStatus,
+    "Lifecycle of a session: active <-> paused, active|paused -> completed (final)",
+    {
+        "ACTIVE": "Running: interactions and metrics are being recorded",
+        "PAUSED": "Interrupted; can be resumed (startSession) or completed",
+        "COMPLETED": "Finished: endedAt is set, no new interactions, no status change",
+    },
+)
+_enum(
+    QuestionType,
+    "Kind of interview question (also the kind of interview)",
+    {
+        "TECHNICAL": "Knowledge and problem solving in the field",
+        "BEHAVIORAL": "How the candidate acted in past situations",
+        "SITUATIONAL": "How the candidate would act in a hypothetical situation",
+        "CULTURAL": "Values and fit with the team and company",
+    },
+)
+_enum(
+    Difficulty,
+    "Seniority level of a role or a question",
+    {"JUNIOR": "Entry level", "MID": "Intermediate level", "SENIOR": "Senior level"},
+)
+_enum(
+    ResponseStructure,
+    "How a suggested answer is organised",
+    {
+        "STAR": "Situation, Task, Action, Result",
+        "DIRECT": "A short, direct answer",
+        "TECHNICAL": "A technical explanation",
+    },
+)
 
 
 def serialize_datetime(value: datetime) -> str:
@@ -105,9 +141,9 @@ class SessionSettings:
 
 @strawberry.type(description="How the assistant classified a question")
 class QuestionClassification:
-    type: QuestionType
-    category: str | None
-    difficulty: Difficulty | None
+    type: QuestionType = strawberry.field(description="The kind of question")
+    category: str | None = strawberry.field(description="Free topic, e.g. frontend (<= 500)")
+    difficulty: Difficulty | None = strawberry.field(description="Level the question aims at")
     requires_star: bool = strawberry.field(
         name="requiresSTAR", description="Whether a STAR-structured answer fits"
     )
@@ -115,36 +151,52 @@ class QuestionClassification:
 
 @strawberry.type(description="One answer the assistant suggested")
 class GeneratedResponse:
-    id: str
-    content: str
-    structure: ResponseStructure
-    estimated_duration: int | None = strawberry.field(description="Seconds")
-    confidence: float | None = strawberry.field(description="0..1")
-    tags: list[str]
+    id: str = strawberry.field(description="The assistant's id for this answer (1..200)")
+    content: str = strawberry.field(description="The suggested answer (1..20,000 characters)")
+    structure: ResponseStructure = strawberry.field(description="How the answer is organised")
+    estimated_duration: int | None = strawberry.field(
+        description="Estimated speaking time in seconds (>= 0)"
+    )
+    confidence: float | None = strawberry.field(description="The assistant's confidence, 0..1")
+    tags: list[str] = strawberry.field(description="Labels (<= 50, each <= 100 characters)")
 
 
 @strawberry.type(description="A question asked during a session and what the assistant did")
 class Interaction:
-    id: strawberry.ID
-    session_id: strawberry.ID
-    question: str
-    question_classification: QuestionClassification | None
-    generated_responses: list[GeneratedResponse]
-    selected_response: str | None = strawberry.field(description="The answer the user chose")
-    user_feedback: int | None = strawberry.field(description="1..5")
-    timestamp: datetime = strawberry.field(description="When it was recorded")
+    id: strawberry.ID = strawberry.field(description="Interaction id (UUID)")
+    session_id: strawberry.ID = strawberry.field(description="The session it belongs to (UUID)")
+    question: str = strawberry.field(description="The question as transcribed (1..5,000)")
+    question_classification: QuestionClassification | None = strawberry.field(
+        description="How the assistant classified it; null if it did not"
+    )
+    generated_responses: list[GeneratedResponse] = strawberry.field(
+        description="Answers the assistant suggested (<= 10)"
+    )
+    selected_response: str | None = strawberry.field(
+        description="The answer the user chose (<= 20,000 characters); null until chosen"
+    )
+    user_feedback: int | None = strawberry.field(description="The user's rating, 1..5")
+    timestamp: datetime = strawberry.field(description="When it was recorded (UTC)")
 
 
 @strawberry.type(description="One performance sample recorded for a session")
 class SessionMetric:
-    id: strawberry.ID
-    session_id: strawberry.ID
-    transcription_latency_ms: int | None
-    response_generation_ms: int | None
-    total_latency_ms: int | None
-    transcription_accuracy: float | None = strawberry.field(description="0..1")
-    user_satisfaction: int | None = strawberry.field(description="1..5")
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="Metric id (UUID)")
+    session_id: strawberry.ID = strawberry.field(description="The session it belongs to (UUID)")
+    transcription_latency_ms: int | None = strawberry.field(
+        description="Time to transcribe the question, in milliseconds (0..3,600,000)"
+    )
+    response_generation_ms: int | None = strawberry.field(
+        description="Time to generate the suggestions, in milliseconds (0..3,600,000)"
+    )
+    total_latency_ms: int | None = strawberry.field(
+        description="From question to suggestions, in milliseconds (0..3,600,000)"
+    )
+    transcription_accuracy: float | None = strawberry.field(
+        description="Share of words transcribed correctly, 0..1"
+    )
+    user_satisfaction: int | None = strawberry.field(description="The user's rating, 1..5")
+    created_at: datetime = strawberry.field(description="When it was recorded (UTC)")
 
 
 LOADER = "loader"  # field metadata: the context attribute holding the field's DataLoader
@@ -164,14 +216,16 @@ def batched(loader: str, description: str) -> Any:
 
 @strawberry.type(description="An interview session")
 class InterviewSession:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Session id (UUID)")
     user_id: strawberry.ID = strawberry.field(description="The owner (the token's sub)")
-    job_context: JobContext
-    status: SessionStatus
-    settings: SessionSettings
-    started_at: datetime
-    ended_at: datetime | None = strawberry.field(description="Set when completed")
-    created_at: datetime
+    job_context: JobContext = strawberry.field(description="The role being interviewed for")
+    status: SessionStatus = strawberry.field(description="Where the session is in its lifecycle")
+    settings: SessionSettings = strawberry.field(description="How the assistant behaves")
+    started_at: datetime = strawberry.field(
+        description="When it started (UTC; the creation time, kept on resume)"
+    )
+    ended_at: datetime | None = strawberry.field(description="When it was completed (UTC)")
+    created_at: datetime = strawberry.field(description="When it was created (UTC)")
 
     interactions: list[Interaction] = batched(
         "interactions", "Oldest first; batched per request by a DataLoader"
@@ -181,33 +235,43 @@ class InterviewSession:
     )
 
 
-@strawberry.type
+@strawberry.type(description="How many classified interactions asked one kind of question")
 class QuestionTypeCount:
-    type: QuestionType
-    count: int
+    type: QuestionType = strawberry.field(description="The kind of question")
+    count: int = strawberry.field(description="Interactions classified as this type")
 
 
 @strawberry.type(description="A day's means; null where the day has no such values")
 class TrendMetrics:
-    latency: float | None
-    accuracy: float | None
-    satisfaction: float | None
+    latency: float | None = strawberry.field(description="Mean totalLatencyMs, milliseconds")
+    accuracy: float | None = strawberry.field(description="Mean transcriptionAccuracy, 0..1")
+    satisfaction: float | None = strawberry.field(description="Mean userSatisfaction, 1..5")
 
 
-@strawberry.type
+@strawberry.type(description="The means of the metrics recorded on one UTC day")
 class PerformanceTrend:
-    date: date
-    metrics: TrendMetrics
+    date: date = strawberry.field(description="The UTC day")
+    metrics: TrendMetrics = strawberry.field(description="The day's means")
 
 
 @strawberry.type(description="Aggregates over the user's sessions created in the window")
 class UserAnalytics:
-    total_sessions: int
+    total_sessions: int = strawberry.field(description="Sessions created in the window, any status")
     average_session_duration: float | None = strawberry.field(
-        description="Minutes, over completed sessions"
+        description="Mean endedAt - startedAt of the completed ones, in minutes; null if none"
     )
-    average_latency: float | None
-    average_accuracy: float | None
-    average_satisfaction: float | None
-    most_common_question_types: list[QuestionTypeCount]
-    performance_trends: list[PerformanceTrend]
+    average_latency: float | None = strawberry.field(
+        description="Mean totalLatencyMs of their metrics, in milliseconds; null if none"
+    )
+    average_accuracy: float | None = strawberry.field(
+        description="Mean transcriptionAccuracy, 0..1; null if none"
+    )
+    average_satisfaction: float | None = strawberry.field(
+        description="Mean userSatisfaction, 1..5; null if none"
+    )
+    most_common_question_types: list[QuestionTypeCount] = strawberry.field(
+        description="Classified interactions by type, most first, ties by name"
+    )
+    performance_trends: list[PerformanceTrend] = strawberry.field(
+        description="One entry per UTC day with metrics, oldest first"
+    )

@@ -1,0 +1,71 @@
+"""The OpenAPI document: a summary on every operation, every status a route can
+answer with a real example of the contract's body, and the headers every answer
+carries."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.context import reason
+
+
+@pytest.fixture
+async def doc(client):
+    r = await client.get("/schema/openapi.json")
+    assert r.status_code == 200
+    return r.json()
+
+
+def operations(doc):
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            yield path, method, op
+
+
+async def test_every_operation_has_a_summary_and_the_pipelines_statuses(doc):
+    for path, method, op in operations(doc):
+        assert op.get("summary"), (path, method)
+        statuses = set(op["responses"])
+        if path == "/health":
+            assert statuses == {"200", "503"}
+            continue
+        assert {"401", "429", "500", "503"} <= statuses, (path, method)
+        if "requestBody" in op:
+            assert {"400", "413", "415"} <= statuses, (path, method)
+        if "{session_id}" in path or "{interaction_id}" in path:
+            assert {"400", "403", "404"} <= statuses, (path, method)
+
+
+async def test_every_error_has_real_examples_of_the_contract_body(doc):
+    for path, method, op in operations(doc):
+        for status, response in op["responses"].items():
+            if int(status) < 400 or path == "/health":
+                continue
+            content = response["content"]["application/json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+            examples = [x["value"] for x in content["examples"].values()]
+            assert examples, (path, method, status)
+            for value in examples:
+                assert value["statusCode"] == int(status), (path, method, value)
+                assert value["error"] == reason(int(status))
+                assert value["message"]
+
+
+async def test_every_answer_documents_its_headers(doc):
+    headers = doc["components"]["headers"]
+    assert {"X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(
+        headers
+    )
+    for path, method, op in operations(doc):
+        for status, response in op["responses"].items():
+            names = set(response.get("headers", {}))
+            assert "X-Request-ID" in names, (path, method, status)
+            if path != "/health":
+                assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= names
+            if status == "429":
+                assert "Retry-After" in names
+
+
+async def test_health_documents_its_503(doc):
+    unhealthy = doc["paths"]["/health"]["get"]["responses"]["503"]["content"]["application/json"]
+    assert unhealthy["example"]["database"] == "unavailable"
