@@ -93,3 +93,25 @@ async def test_redis_headers_describe_the_tightest_window(redis_url):
     first = await limiter.hit(key)
     assert (first.limit, first.remaining) == (3, 2)
     assert 1 <= first.reset <= 1
+
+
+def test_persisted_queries_are_shared_by_two_processes_through_redis(redis_url, tmp_path):
+    import hashlib
+
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/apq.db",
+        "RATE_LIMITS": "1000/minute",
+        "RATE_LIMIT_STORAGE": redis_url,  # the persisted-query store follows it
+    }
+    query = f"query Shared{uuid.uuid4().hex[:8]} {{ sessions(limit: 1) {{ id }} }}"
+    ext = {
+        "persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}
+    }
+    headers = bearer(make_token(f"user-{uuid.uuid4()}"))
+    with running_server(env) as a, running_server(env) as b:
+        r = httpx.post(f"{b}/graphql", json={"extensions": ext}, headers=headers, timeout=10)
+        assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+        r = httpx.post(f"{a}/graphql", json={"query": query, "extensions": ext}, headers=headers)
+        assert r.json() == {"data": {"sessions": []}}
+        r = httpx.post(f"{b}/graphql", json={"extensions": ext}, headers=headers, timeout=10)
+        assert r.json() == {"data": {"sessions": []}}
