@@ -38,6 +38,8 @@ class Settings:
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    # Signs pagination cursors; by default derived from the JWT key.
+    cursor_secret: str | None = field(default=None, repr=False)
     rate_limits: str = "100/minute;10/second"
     rate_limit_storage: str = "memory://"
     max_active_sessions: int = 10
@@ -67,6 +69,12 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def cursor_key(self) -> bytes:
+        """What signs pagination cursors: CURSOR_SECRET, else the JWT key (every
+        instance of a deployment shares it, so cursors work across instances)."""
+        return (self.cursor_secret or self.jwt_secret or self.jwt_public_key or "").encode()
 
     @property
     def uses_hmac(self) -> bool:
@@ -213,6 +221,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_algorithms=algorithms,
         jwt_audience=env.get("JWT_AUDIENCE") or None,
         jwt_issuer=env.get("JWT_ISSUER") or None,
+        cursor_secret=env.get("CURSOR_SECRET") or None,
         rate_limits=env.get("RATE_LIMITS", d.rate_limits),
         rate_limit_storage=env.get("RATE_LIMIT_STORAGE", d.rate_limit_storage),
         max_active_sessions=_int(

@@ -144,7 +144,9 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
     """Wire everything: the database behind the service's ports, both faces on
     one Litestar app, the pipeline in front of all of it."""
     db = database or Database(settings)
-    service = Service.build(db, max_active_sessions=settings.max_active_sessions)
+    service = Service.build(
+        db, max_active_sessions=settings.max_active_sessions, cursor_secret=settings.cursor_key
+    )
     schema = build_schema(settings)
     assets = Assets()
     assets.warn_if_remote()

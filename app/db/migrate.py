@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -46,13 +47,35 @@ def _file_lock(database_url: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def _upgrade(connection: Connection, revision: str, attributes: dict[str, Any]) -> None:
     cfg = alembic_config()
+    cfg.attributes.update(attributes)
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, revision)
 
 
-async def upgrade(database_url: str, revision: str = "head") -> None:
+def _downgrade(connection: Connection, revision: str) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+async def downgrade(database_url: str, revision: str) -> None:
+    """Back to ``revision`` (operators and the migration tests; never automatic)."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(_downgrade, revision)
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+async def upgrade(
+    database_url: str, revision: str = "head", attributes: dict[str, Any] | None = None
+) -> None:
+    """Migrate to ``revision``. ``attributes`` reach the migrations (tests set
+    a small ``backfill_batch`` to exercise batching on a few rows)."""
     engine = create_async_engine(database_url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
@@ -61,7 +84,7 @@ async def upgrade(database_url: str, revision: str = "head") -> None:
                 await conn.execute(text(f"SELECT pg_advisory_lock({_PG_LOCK_KEY})"))
                 await conn.commit()
             try:
-                await conn.run_sync(_upgrade, revision)
+                await conn.run_sync(_upgrade, revision, attributes or {})
                 await conn.commit()
             finally:
                 if is_pg:

@@ -85,6 +85,10 @@ class SessionRow(Base):
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # Derived from job_context when written (app.db.repositories): real columns
+    # for the list filters and the search, indexed, instead of JSON at query time.
+    interview_type: Mapped[str | None] = mapped_column(String(16))
+    search_text: Mapped[str | None] = mapped_column(Text)
 
     interactions: Mapped[list[InteractionRow]] = relationship(
         back_populates="session", lazy="raise", passive_deletes=True
@@ -95,8 +99,23 @@ class SessionRow(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('active', 'paused', 'completed')", name="status"),
-        Index("ix_interview_sessions_user_created", "user_id", "created_at"),
-        Index("ix_interview_sessions_user_status", "user_id", "status"),
+        # Keyset pages: newest first by (created_at, id), per user, per status, per type.
+        Index("ix_interview_sessions_user_created_id", "user_id", "created_at", "id"),
+        Index("ix_interview_sessions_user_status_created", "user_id", "status", "created_at", "id"),
+        Index(
+            "ix_interview_sessions_user_type_created",
+            "user_id",
+            "interview_type",
+            "created_at",
+            "id",
+        ),
+        # Substring search (LIKE '%term%') by trigrams; PostgreSQL only.
+        Index(
+            "ix_interview_sessions_search_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
 
@@ -113,10 +132,15 @@ class InteractionRow(Base):
     selected_response: Mapped[str | None] = mapped_column(Text)
     user_feedback: Mapped[int | None] = mapped_column(Integer)
     timestamp: Mapped[datetime]
+    # Derived from question_classification.type: analytics group by it.
+    question_type: Mapped[str | None] = mapped_column(String(16))
 
     session: Mapped[SessionRow] = relationship(back_populates="interactions", lazy="raise")
 
-    __table_args__ = (Index("ix_interactions_session_timestamp", "session_id", "timestamp"),)
+    __table_args__ = (
+        Index("ix_interactions_session_timestamp_id", "session_id", "timestamp", "id"),
+        Index("ix_interactions_session_type", "session_id", "question_type"),
+    )
 
 
 class MetricRow(Base):
@@ -135,7 +159,9 @@ class MetricRow(Base):
 
     session: Mapped[SessionRow] = relationship(back_populates="metrics", lazy="raise")
 
-    __table_args__ = (Index("ix_session_metrics_session_created", "session_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_session_metrics_session_created_id", "session_id", "created_at", "id"),
+    )
 
 
 sessions_table = cast(Table, SessionRow.__table__)

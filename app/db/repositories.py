@@ -22,6 +22,7 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
+    Uuid,
     and_,
     bindparam,
     case,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -43,6 +45,7 @@ from app.db.models import UTCDateTime
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
+from app.domain.paging import PageRequest, Position, SessionFilter
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -55,8 +58,30 @@ from app.domain.records import (
     TrendMetrics,
 )
 
-SESSIONS: RowMap[Session] = RowMap(Session, st)
-INTERACTIONS: RowMap[Interaction] = RowMap(Interaction, it)
+
+def _interview_type(s: Session) -> str | None:
+    kind = s.job_context.interview_type
+    return None if kind is None else kind.value
+
+
+def _search_text(s: Session) -> str:
+    """What ``search`` matches: title, company and description, lower case
+    (migration 0002 fills it the same way for older rows)."""
+    job = s.job_context
+    return "\n".join((job.title, job.company, job.description or "")).lower()
+
+
+def _question_type(i: Interaction) -> str | None:
+    qc = i.question_classification
+    return None if qc is None else qc.type.value
+
+
+SESSIONS: RowMap[Session] = RowMap(
+    Session, st, derived={"interview_type": _interview_type, "search_text": _search_text}
+)
+INTERACTIONS: RowMap[Interaction] = RowMap(
+    Interaction, it, derived={"question_type": _question_type}
+)
 METRICS: RowMap[Metric] = RowMap(Metric, mt)
 
 
@@ -137,6 +162,143 @@ def _of_sessions(table: str, dialect: str) -> Select[Any]:
     )
 
 
+def _session_filters(shape: FilterShape) -> list[ColumnElement[bool]]:
+    n_status, has_from, has_to, search, by_type = shape
+    where: list[ColumnElement[bool]] = [st.c.user_id == bindparam("user_id")]
+    if n_status == 1:
+        where.append(st.c.status == bindparam("status0"))
+    elif n_status:
+        where.append(st.c.status.in_([bindparam(f"status{i}") for i in range(n_status)]))
+    if has_from:
+        where.append(st.c.created_at >= bindparam("created_from", type_=UTCDateTime()))
+    if has_to:
+        where.append(st.c.created_at < bindparam("created_to", type_=UTCDateTime()))
+    if search:
+        where.append(st.c.search_text.like(bindparam("search"), escape="\\"))
+    if by_type:
+        where.append(st.c.interview_type == bindparam("interview_type"))
+    return where
+
+
+FilterShape = tuple[int, bool, bool, bool, bool]
+
+
+def _filter_shape(f: SessionFilter) -> FilterShape:
+    return (
+        len(f.status),
+        f.created_from is not None,
+        f.created_to is not None,
+        f.search is not None,
+        f.interview_type is not None,
+    )
+
+
+def _filter_params(user_id: str, f: SessionFilter) -> dict[str, Any]:
+    params: dict[str, Any] = {"user_id": user_id}
+    for i, status in enumerate(f.status):
+        params[f"status{i}"] = status.value
+    if f.created_from is not None:
+        params["created_from"] = f.created_from
+    if f.created_to is not None:
+        params["created_to"] = f.created_to
+    if f.search is not None:
+        escaped = f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["search"] = f"%{escaped}%"
+    if f.interview_type is not None:
+        params["interview_type"] = f.interview_type.value
+    return params
+
+
+def _keyset(
+    stmt: Select[Any], at: Any, id_: Any, req: PageRequest, newest_first: bool
+) -> Select[Any]:
+    """Rows after/before the request's positions, in fetch order, ``size + 1`` of them."""
+    key = tuple_(at, id_)
+    for name, present, later in (
+        ("after", req.after is not None, newest_first),
+        ("before", req.before is not None, not newest_first),
+    ):
+        if not present:
+            continue
+        bound = tuple_(
+            bindparam(f"{name}_at", type_=UTCDateTime()), bindparam(f"{name}_id", type_=Uuid())
+        )
+        # "after" in a newest-first list is an older row: a smaller key.
+        stmt = stmt.where(key < bound if later else key > bound)
+    descending = newest_first != req.backward
+    order = (at.desc(), id_.desc()) if descending else (at.asc(), id_.asc())
+    return stmt.order_by(*order).limit(bindparam("limit"))
+
+
+def _keyset_params(req: PageRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {"limit": req.size + 1}
+    if req.after is not None:
+        params["after_at"], params["after_id"] = req.after.at, req.after.id
+    if req.before is not None:
+        params["before_at"], params["before_id"] = req.before.at, req.before.id
+    return params
+
+
+def _page_shape(req: PageRequest) -> tuple[bool, bool, bool]:
+    return req.after is not None, req.before is not None, req.backward
+
+
+@functools.cache
+def _sessions_page(shape: FilterShape, page: tuple[bool, bool, bool]) -> Select[Any]:
+    after, before, backward = page
+    stmt = select(*SESSIONS.columns).where(*_session_filters(shape))
+    req = PageRequest(0, _ANY if after else None, _ANY if before else None, backward)
+    return _keyset(stmt, st.c.created_at, st.c.id, req, newest_first=True)
+
+
+@functools.cache
+def _sessions_count(shape: FilterShape) -> Select[Any]:
+    return select(func.count().label("n")).select_from(st).where(*_session_filters(shape))
+
+
+@functools.cache
+def _interactions_page(page: tuple[bool, bool, bool]) -> Select[Any]:
+    after, before, backward = page
+    stmt = select(*INTERACTIONS.columns).where(it.c.session_id == bindparam("session_id"))
+    req = PageRequest(0, _ANY if after else None, _ANY if before else None, backward)
+    return _keyset(stmt, it.c.timestamp, it.c.id, req, newest_first=False)
+
+
+@functools.cache
+def _first_interactions(dialect: str) -> Select[Any]:
+    """The first ``limit`` interactions of each of many sessions (the user's only)."""
+    rank = (
+        func.row_number()
+        .over(partition_by=it.c.session_id, order_by=(it.c.timestamp, it.c.id))
+        .label("rank")
+    )
+    ranked = (
+        select(*INTERACTIONS.columns, rank)
+        .join(st, st.c.id == it.c.session_id)
+        .where(_ids_param(it.c.session_id, dialect), st.c.user_id == bindparam("user_id"))
+        .subquery()
+    )
+    columns = [ranked.c[c.name] for c in INTERACTIONS.columns]
+    return (
+        select(*columns)
+        .where(ranked.c.rank <= bindparam("limit"))
+        .order_by(ranked.c.session_id, ranked.c.timestamp, ranked.c.id)
+    )
+
+
+@functools.cache
+def _interaction_counts(dialect: str) -> Select[Any]:
+    return (
+        select(it.c.session_id, func.count().label("n"))
+        .join(st, st.c.id == it.c.session_id)
+        .where(_ids_param(it.c.session_id, dialect), st.c.user_id == bindparam("user_id"))
+        .group_by(it.c.session_id)
+    )
+
+
+_ANY = Position(datetime.min, uuid.UUID(int=0))  # a placeholder: only its presence matters
+
+
 # ---------------------------------------------------------------- repositories
 
 
@@ -162,6 +324,16 @@ class SessionRepository:
             params["status"] = status.value
         rows = await self.ex.rows(_list_sessions(status is not None), params)
         return [SESSIONS.from_row(r) for r in rows]
+
+    async def page(self, user_id: str, f: SessionFilter, req: PageRequest) -> list[Session]:
+        """``req.size + 1`` rows in fetch order (see app.domain.paging.assemble)."""
+        params = {**_filter_params(user_id, f), **_keyset_params(req)}
+        rows = await self.ex.rows(_sessions_page(_filter_shape(f), _page_shape(req)), params)
+        return [SESSIONS.from_row(r) for r in rows]
+
+    async def count(self, user_id: str, f: SessionFilter) -> int:
+        rows = await self.ex.rows(_sessions_count(_filter_shape(f)), _filter_params(user_id, f))
+        return int(rows[0]["n"])
 
     async def count_active(self, user_id: str) -> int:
         rows = await self.ex.rows(_COUNT_ACTIVE, {"user_id": user_id})
@@ -212,6 +384,28 @@ class InteractionRepository:
     async def list_for_session(self, session_id: uuid.UUID) -> list[Interaction]:
         rows = await self.ex.rows(_INTERACTIONS_OF_SESSION, {"session_id": session_id})
         return [INTERACTIONS.from_row(r) for r in rows]
+
+    async def page(self, session_id: uuid.UUID, req: PageRequest) -> list[Interaction]:
+        params = {"session_id": session_id, **_keyset_params(req)}
+        rows = await self.ex.rows(_interactions_page(_page_shape(req)), params)
+        return [INTERACTIONS.from_row(r) for r in rows]
+
+    async def first_of_sessions(
+        self, session_ids: Sequence[uuid.UUID], user_id: str, limit: int
+    ) -> dict[uuid.UUID, list[Interaction]]:
+        """The first ``limit`` of each session, in one statement (the user's only)."""
+        rows = await self.ex.rows(
+            _first_interactions(self.ex.dialect),
+            {"ids": list(session_ids), "user_id": user_id, "limit": limit},
+        )
+        return _grouped((INTERACTIONS.from_row(r) for r in rows), session_ids)
+
+    async def counts(self, session_ids: Sequence[uuid.UUID], user_id: str) -> dict[uuid.UUID, int]:
+        rows = await self.ex.rows(
+            _interaction_counts(self.ex.dialect), {"ids": list(session_ids), "user_id": user_id}
+        )
+        found = {r["session_id"]: int(r["n"]) for r in rows}
+        return {k: found.get(k, 0) for k in session_ids}
 
     async def list_for_sessions(
         self, session_ids: Sequence[uuid.UUID], user_id: str
@@ -311,7 +505,7 @@ def _analytics_statements(
     means = (
         select(*metric_means).select_from(mt.join(st, st.c.id == mt.c.session_id)).where(in_window)
     )
-    qtype = it.c.question_classification["type"].as_string()
+    qtype = it.c.question_type
     types = (
         select(qtype.label("qtype"), func.count().label("n"))
         .select_from(it.join(st, st.c.id == it.c.session_id))

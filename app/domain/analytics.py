@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
 from app.domain.base import ServiceBase
+from app.domain.paging import window
 from app.domain.ports import UnitOfWork
 from app.domain.records import Analytics, Principal
-from app.errors import BadRequest
-
-WINDOW_ORDER_MESSAGE = "startDate must not be after endDate"
-
-
-def window(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
-    """Both days inclusive: [start 00:00Z, end+1 00:00Z)."""
-    if start is not None and end is not None and start > end:
-        raise BadRequest(WINDOW_ORDER_MESSAGE)
-    lo = None if start is None else datetime.combine(start, time.min, UTC)
-    # The last representable day has no "next day": it bounds nothing.
-    hi = (
-        None
-        if end is None or end == date.max
-        else datetime.combine(end + timedelta(days=1), time.min, UTC)
-    )
-    return lo, hi
 
 
 class AnalyticsService(ServiceBase):

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import msgspec
 
-from app.domain.base import ServiceBase, ensure_owner, given, new_id, owned, settable
-from app.domain.ports import UnitOfWork
+from app.domain.base import Clock, ServiceBase, ensure_owner, given, new_id, owned, settable, utcnow
+from app.domain.paging import Cursors, Page, PageRequest, Position, assemble, page_request
+from app.domain.ports import Database, UnitOfWork
 from app.domain.records import (
     CreateInteraction,
     Interaction,
@@ -20,7 +21,15 @@ from app.domain.validation import parse_uuid
 from app.errors import COMPLETED_NO_INTERACTIONS, INTERACTION_NOT_FOUND, BadRequest, NotFound
 
 
+def _position(i: Interaction) -> Position:
+    return Position(i.timestamp, i.id)
+
+
 class InteractionService(ServiceBase):
+    def __init__(self, db: Database, cursors: Cursors, clock: Clock = utcnow) -> None:
+        super().__init__(db, clock)
+        self.cursors = cursors
+
     async def create(self, user: Principal, cmd: CreateInteraction) -> Interaction:
         sid = parse_uuid(cmd.session_id)
         interaction = Interaction(
@@ -46,6 +55,52 @@ class InteractionService(ServiceBase):
         async def work(uow: UnitOfWork) -> list[Interaction]:
             owned(user, await uow.sessions.get(sid))
             return await uow.interactions.list_for_session(sid)
+
+        return await self.db.read(work)
+
+    def scope(self, session_id: uuid.UUID) -> str:
+        """The list an interaction cursor belongs to: one session's."""
+        return f"interactions:{session_id}"
+
+    def page_request(
+        self, session_id: uuid.UUID, first: int | None, after: str | None
+    ) -> PageRequest:
+        """A checked request for a page of one session's interactions."""
+        return page_request(self.cursors, self.scope(session_id), first=first, after=after)
+
+    async def page(
+        self, user: Principal, session_id: str | uuid.UUID, req: PageRequest
+    ) -> Page[Interaction]:
+        """One page of a session's interactions, oldest first."""
+        sid = parse_uuid(session_id)
+
+        async def work(uow: UnitOfWork) -> list[Interaction]:
+            owned(user, await uow.sessions.get(sid))
+            return await uow.interactions.page(sid, req)
+
+        rows = await self.db.read(work, consistent=True)
+        return assemble(rows, req, self.cursors, self.scope(sid), _position)
+
+    async def first_pages(
+        self, user: Principal, session_ids: Sequence[uuid.UUID], size: int
+    ) -> dict[uuid.UUID, Page[Interaction]]:
+        """Batch read for DataLoaders: the first page of each of the user's sessions."""
+
+        async def work(uow: UnitOfWork) -> dict[uuid.UUID, list[Interaction]]:
+            return await uow.interactions.first_of_sessions(session_ids, user.user_id, size + 1)
+
+        found = await self.db.read(work)
+        request = PageRequest(size)
+        return {
+            sid: assemble(rows, request, self.cursors, self.scope(sid), _position)
+            for sid, rows in found.items()
+        }
+
+    async def counts(
+        self, user: Principal, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        async def work(uow: UnitOfWork) -> dict[uuid.UUID, int]:
+            return await uow.interactions.counts(session_ids, user.user_id)
 
         return await self.db.read(work)
 

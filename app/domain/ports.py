@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from app.domain.paging import PageRequest, SessionFilter
 from app.domain.records import Analytics, Interaction, Metric, Session, SessionStatus
 
 T = TypeVar("T")
@@ -30,6 +31,13 @@ class SessionRepository(Protocol):
         self, user_id: str, *, limit: int, status: SessionStatus | None = None
     ) -> list[Session]:
         """Newest first (``created_at``, then ``id``, descending)."""
+
+    async def page(self, user_id: str, f: SessionFilter, req: PageRequest) -> list[Session]:
+        """The user's sessions matching ``f``, newest first, by keyset:
+        ``req.size + 1`` rows in fetch order (reversed for backward pages)."""
+
+    async def count(self, user_id: str, f: SessionFilter) -> int:
+        """How many of the user's sessions match ``f``."""
 
     async def count_active(self, user_id: str) -> int: ...
 
@@ -53,6 +61,17 @@ class InteractionRepository(Protocol):
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Interaction]:
         """Oldest first."""
+
+    async def page(self, session_id: uuid.UUID, req: PageRequest) -> list[Interaction]:
+        """Oldest first, by keyset: ``req.size + 1`` rows in fetch order."""
+
+    async def first_of_sessions(
+        self, session_ids: Sequence[uuid.UUID], user_id: str, limit: int
+    ) -> dict[uuid.UUID, list[Interaction]]:
+        """The first ``limit`` of each of the user's sessions (every key present)."""
+
+    async def counts(self, session_ids: Sequence[uuid.UUID], user_id: str) -> dict[uuid.UUID, int]:
+        """How many each of the user's sessions holds (0 for others')."""
 
     async def list_for_sessions(
         self, session_ids: Sequence[uuid.UUID], user_id: str

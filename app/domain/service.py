@@ -8,6 +8,7 @@ from app.domain.analytics import AnalyticsService
 from app.domain.base import Clock, utcnow
 from app.domain.interactions import InteractionService
 from app.domain.metrics import MetricService
+from app.domain.paging import Cursors
 from app.domain.ports import Database
 from app.domain.sessions import SessionService
 
@@ -21,11 +22,21 @@ class Service:
     analytics: AnalyticsService
 
     @classmethod
-    def build(cls, db: Database, *, max_active_sessions: int, clock: Clock = utcnow) -> Service:
+    def build(
+        cls,
+        db: Database,
+        *,
+        max_active_sessions: int,
+        cursor_secret: bytes = b"",
+        clock: Clock = utcnow,
+    ) -> Service:
+        cursors = Cursors(cursor_secret)
         return cls(
             db=db,
-            sessions=SessionService(db, max_active=max_active_sessions, clock=clock),
-            interactions=InteractionService(db, clock),
+            sessions=SessionService(
+                db, max_active=max_active_sessions, cursors=cursors, clock=clock
+            ),
+            interactions=InteractionService(db, cursors, clock),
             metrics=MetricService(db, clock),
             analytics=AnalyticsService(db, clock),
         )

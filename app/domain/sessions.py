@@ -8,6 +8,17 @@ from datetime import datetime
 import msgspec
 
 from app.domain.base import Clock, ServiceBase, given, new_id, owned, settable, utcnow
+from app.domain.paging import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    Cursors,
+    Page,
+    PageRequest,
+    Position,
+    SessionFilter,
+    assemble,
+    page_request,
+)
 from app.domain.ports import Database, UnitOfWork
 from app.domain.records import (
     MAX_LIST_LIMIT,
@@ -48,10 +59,17 @@ def check_limit(limit: int | None) -> int:
     return limit
 
 
+def _position(s: Session) -> Position:
+    return Position(s.created_at, s.id)
+
+
 class SessionService(ServiceBase):
-    def __init__(self, db: Database, *, max_active: int, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, *, max_active: int, cursors: Cursors, clock: Clock = utcnow
+    ) -> None:
         super().__init__(db, clock)
         self.max_active = max_active
+        self.cursors = cursors
 
     async def _ensure_room_for_one_more_active(self, uow: UnitOfWork, user: Principal) -> None:
         # The per-user lock makes count-then-write atomic against racing activations.
@@ -92,6 +110,49 @@ class SessionService(ServiceBase):
 
         async def work(uow: UnitOfWork) -> list[Session]:
             return await uow.sessions.list_for_user(user.user_id, limit=n, status=status)
+
+        return await self.db.read(work)
+
+    def scope(self, user: Principal) -> str:
+        """The list a user's session cursors belong to."""
+        return f"sessions:{user.user_id}"
+
+    def page_request(
+        self,
+        user: Principal,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        first_name: str = "first",
+        maximum: int = MAX_PAGE,
+    ) -> PageRequest:
+        """A checked request for a page of the user's sessions."""
+        return page_request(
+            self.cursors,
+            self.scope(user),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            first_name=first_name,
+            maximum=maximum,
+            default=min(DEFAULT_PAGE, maximum) if first_name == "first" else maximum,
+        )
+
+    async def page(self, user: Principal, f: SessionFilter, req: PageRequest) -> Page[Session]:
+        """One page of the user's sessions matching ``f``, newest first."""
+
+        async def work(uow: UnitOfWork) -> list[Session]:
+            return await uow.sessions.page(user.user_id, f, req)
+
+        rows = await self.db.read(work)
+        return assemble(rows, req, self.cursors, self.scope(user), _position)
+
+    async def count(self, user: Principal, f: SessionFilter) -> int:
+        async def work(uow: UnitOfWork) -> int:
+            return await uow.sessions.count(user.user_id, f)
 
         return await self.db.read(work)
 

@@ -9,6 +9,7 @@ which is what makes concurrent resolvers safe.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any, TypeAlias
@@ -17,6 +18,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
 
+from app.domain.paging import Page, PageRequest
 from app.domain.records import Interaction, Metric, Principal
 from app.domain.service import Service
 from app.errors import Unauthorized
@@ -28,12 +30,24 @@ class Context(BaseContext, kw_only=True):
     request_id: str
     interactions: DataLoader[uuid.UUID, list[Interaction]]
     metrics: DataLoader[uuid.UUID, list[Metric]]
+    interaction_pages: DataLoader[tuple[uuid.UUID, PageRequest], Page[Interaction]]
+    interaction_counts: DataLoader[uuid.UUID, int]
 
     def user(self) -> Principal:
         """The caller, or UNAUTHENTICATED."""
         if self.principal is None:
             raise Unauthorized()
         return self.principal
+
+    async def interaction_page(
+        self, session: Any, first: int | None, after: str | None
+    ) -> Page[Interaction]:
+        """``InterviewSession.interactionsConnection``: batched over the sessions."""
+        req = self.service.interactions.page_request(session.id, first, after)
+        return await self.interaction_pages.load((session.id, req))
+
+    async def interaction_count(self, session: Any) -> int:
+        return await self.interaction_counts.load(session.id)
 
 
 Info: TypeAlias = strawberry.Info[Context, Any]
@@ -52,10 +66,39 @@ def build_context(service: Service, principal: Principal | None, request_id: str
         found = await service.metrics.for_sessions(principal, keys)
         return [found[k] for k in keys]
 
+    async def load_pages(
+        keys: Sequence[tuple[uuid.UUID, PageRequest]],
+    ) -> list[Page[Interaction]]:
+        if principal is None:
+            raise Unauthorized()
+        found: dict[tuple[uuid.UUID, PageRequest], Page[Interaction]] = {}
+        # First pages (the common case) in one statement per page size...
+        for size in {r.size for _s, r in keys if r == PageRequest(r.size)}:
+            sids = [s for s, r in keys if r == PageRequest(size)]
+            pages = await service.interactions.first_pages(principal, sids, size)
+            found.update({(sid, PageRequest(size)): pages[sid] for sid in sids})
+        # ... a later page (one session paging on) on its own.
+        rest = [k for k in keys if k not in found]
+        for key, page in zip(
+            rest,
+            await asyncio.gather(*(service.interactions.page(principal, s, r) for s, r in rest)),
+            strict=True,
+        ):
+            found[key] = page
+        return [found[k] for k in keys]
+
+    async def load_counts(keys: Sequence[uuid.UUID]) -> list[int]:
+        if principal is None:
+            raise Unauthorized()
+        counts = await service.interactions.counts(principal, keys)
+        return [counts[k] for k in keys]
+
     return Context(
         service=service,
         principal=principal,
         request_id=request_id,
         interactions=DataLoader(load_fn=load_interactions),  # type: ignore[arg-type]
         metrics=DataLoader(load_fn=load_metrics),  # type: ignore[arg-type]
+        interaction_pages=DataLoader(load_fn=load_pages),  # type: ignore[arg-type]
+        interaction_counts=DataLoader(load_fn=load_counts),  # type: ignore[arg-type]
     )

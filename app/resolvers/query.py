@@ -7,9 +7,17 @@ from typing import Annotated
 
 import strawberry
 
+from app.domain.paging import session_filter
 from app.domain.records import Analytics, Session, SessionStatus
 from app.resolvers.context import Info
-from app.schema.types import InterviewSession, UserAnalytics
+from app.schema.inputs import SessionFilter
+from app.schema.types import (
+    InterviewSession,
+    SessionConnection,
+    SessionEdge,
+    UserAnalytics,
+    page_info,
+)
 
 SessionId = Annotated[strawberry.ID, strawberry.argument(description="The session's id (UUID)")]
 
@@ -37,6 +45,50 @@ class Query:
     ) -> list[Session]:
         ctx = info.context
         return await ctx.service.sessions.list_sessions(ctx.user(), limit=limit, status=status)
+
+    @strawberry.field(
+        description="Your sessions a page at a time, newest first, filtered (Relay cursors)"
+    )
+    async def sessions_connection(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size from the start, 1..100")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Rows after this cursor (with first)")
+        ] = None,
+        last: Annotated[
+            int | None, strawberry.argument(description="Page size from the end, 1..100")
+        ] = None,
+        before: Annotated[
+            str | None, strawberry.argument(description="Rows before this cursor (with last)")
+        ] = None,
+        filter: Annotated[
+            SessionFilter | None, strawberry.argument(description="Which sessions to list")
+        ] = None,
+    ) -> SessionConnection:
+        ctx = info.context
+        user = ctx.user()
+        sessions = ctx.service.sessions
+        req = sessions.page_request(user, first=first, after=after, last=last, before=before)
+        f = filter or SessionFilter()
+        flt = session_filter(
+            status=f.status,
+            created_from=f.created_from,
+            created_to=f.created_to,
+            search=f.search,
+            interview_type=f.interview_type,
+        )
+        page = await sessions.page(user, flt, req)
+        return SessionConnection(
+            edges=[
+                SessionEdge(cursor=c, node=s)  # type: ignore[arg-type]
+                for c, s in zip(page.cursors, page.items, strict=True)
+            ],
+            page_info=page_info(page),
+            count=lambda: sessions.count(user, flt),
+        )
 
     @strawberry.field(
         graphql_type=list[InterviewSession], description="Your active sessions, newest first"

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, NamedTuple, TypeVar
+from urllib.parse import urlencode
 
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.params import JSONBody, Parameter, SkipValidation
 
 from app.context import principal_of
+from app.domain.paging import session_filter
 from app.domain.records import (
+    MAX_LIST_LIMIT,
     Analytics,
     CreateInteraction,
     CreateSession,
     Interaction,
     Metric,
     Principal,
+    QuestionType,
     RecordMetrics,
     Session,
     SessionDetails,
@@ -75,6 +81,24 @@ def optional_body(kind: type[T], data: Any) -> T | None:
     return None if data is None else parse(kind, data)
 
 
+E = TypeVar("E", bound=enum.Enum)
+
+
+def enum_values(kind: type[E], name: str, raw: Sequence[str | None] | None) -> list[E]:
+    """Query values (repeated or comma-separated) as enum members, or 400."""
+    out = []
+    for item in raw or ():
+        for value in (item or "").split(","):
+            if not value.strip():
+                continue
+            try:
+                out.append(kind(value.strip()))
+            except ValueError:
+                allowed = ", ".join(m.value for m in kind)
+                raise BadRequest(f"{name}: must be one of {allowed}") from None
+    return out
+
+
 def _empty(data: Any) -> bool:
     return data is None or data == b"" or data == ""
 
@@ -86,9 +110,32 @@ class NoFields(msgspec.Struct, forbid_unknown_fields=True):
 JSON_ONLY = "Content-Type must be application/json"
 
 
-async def json_bodies_only(request: Request[Any, Any, Any]) -> None:
-    """A request that carries a body must say it is JSON (415 otherwise): a
-    form, XML or text body is not parsed as if it were."""
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+NOT_QUERY = frozenset({"call", "request", "data", "session_id", "interaction_id"})
+
+
+def query_names(handler: Any) -> frozenset[str]:
+    """The query parameters a handler declares (read from its signature once)."""
+    names = _QUERY_NAMES.get(id(handler))
+    if names is None:
+        names = frozenset(
+            getattr(fd.kwarg_definition, "query", None) or name
+            for name, fd in handler.parsed_fn_signature.parameters.items()
+            if name not in NOT_QUERY
+        )
+        _QUERY_NAMES[id(handler)] = names
+    return names
+
+
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """Before any handler: an unknown query parameter is 400 (like an unknown
+    body field), and a request that carries a body must say it is JSON (415
+    otherwise): a form, XML or text body is not parsed as if it were."""
+    if request.scope["query_string"]:
+        unknown = sorted(set(request.query_params) - query_names(request.route_handler))
+        if unknown:
+            messages = [f"{name}: unknown query parameter" for name in unknown]
+            raise BadRequest(messages[0] if len(messages) == 1 else messages)
     if request.method not in ("POST", "PUT", "PATCH"):
         return
     headers = request.headers
@@ -148,7 +195,7 @@ class InterviewSessionController(Controller):
     tags = ["interview-sessions"]
     security = [{"BearerToken": []}]
     dependencies = {"call": Provide(caller, sync_to_thread=False)}
-    before_request = json_bodies_only  # type: ignore[assignment]  # Litestar calls it unbound
+    before_request = check_request  # type: ignore[assignment]  # Litestar calls it unbound
 
     # ---------------------------------------------------------------- sessions
 
@@ -163,16 +210,61 @@ class InterviewSessionController(Controller):
     async def list_sessions(
         self,
         call: Caller,
+        request: Request[Any, Any, Any],
         limit: Annotated[
             int | None,
             Parameter(
-                description="Maximum number of sessions (1..1000)",
-                schema_extra={"minimum": 1, "maximum": 1000},
+                description="Sessions per page (1..1000; default all, up to 1000)",
+                schema_extra={"minimum": 1, "maximum": MAX_LIST_LIMIT},
             ),
         ] = None,
-    ) -> list[Session]:
-        """The user's sessions, newest first."""
-        return await call.service.sessions.list_sessions(call.user, limit=limit)
+        cursor: Annotated[
+            str | None,
+            Parameter(description="The next page: the cursor from the Link header's rel=next"),
+        ] = None,
+        status: Annotated[
+            list[str] | None,
+            Parameter(
+                description="Only these statuses (active, paused, completed): repeated, "
+                "or comma-separated"
+            ),
+        ] = None,
+        createdFrom: Annotated[
+            date | None, Parameter(description="Created on or after this UTC day (YYYY-MM-DD)")
+        ] = None,
+        createdTo: Annotated[
+            date | None, Parameter(description="Created on or before this UTC day (YYYY-MM-DD)")
+        ] = None,
+        q: Annotated[
+            str | None,
+            Parameter(description="Case-insensitive substring of title, company or description"),
+        ] = None,
+        interviewType: Annotated[
+            str | None, Parameter(description="The job context's interview type")
+        ] = None,
+    ) -> Response[list[Session]]:
+        """The user's sessions, newest first. When more follow, the ``Link``
+        header carries the next page's URL (``rel="next"``)."""
+        sessions = call.service.sessions
+        req = sessions.page_request(
+            call.user, first=limit, after=cursor, first_name="limit", maximum=MAX_LIST_LIMIT
+        )
+        flt = session_filter(
+            status=enum_values(SessionStatus, "status", status),
+            created_from=createdFrom,
+            created_to=createdTo,
+            search=q,
+            interview_type=next(
+                iter(enum_values(QuestionType, "interviewType", [interviewType])), None
+            ),
+        )
+        page = await sessions.page(call.user, flt, req)
+        headers = {}
+        if page.has_next and page.end_cursor is not None:
+            query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+            query.append(("cursor", page.end_cursor))
+            headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+        return Response(page.items, headers=headers)
 
     @get("/active", summary="Get active sessions", responses=ACTIVE)
     async def active_sessions(self, call: Caller) -> list[Session]:

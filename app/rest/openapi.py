@@ -37,7 +37,7 @@ from litestar.openapi.spec import (
 from app import errors as e
 from app.context import ErrorBody, error_body
 from app.domain import records
-from app.domain.analytics import WINDOW_ORDER_MESSAGE
+from app.domain.paging import WINDOW_ORDER_MESSAGE
 from app.domain.sessions import LIMIT_MESSAGE
 
 UUID_FIELDS = {"sessionId"}

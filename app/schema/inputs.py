@@ -8,6 +8,7 @@ state those limits for the people reading the schema.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import strawberry
@@ -108,3 +109,23 @@ class RecordMetricsInput:
     )
     transcription_accuracy: float | None = _f("Share of words transcribed correctly, 0..1")
     user_satisfaction: int | None = _f("The user's rating, 1..5")
+
+
+@strawberry.input(description="Which sessions a list shows; every condition must hold")
+class SessionFilter:
+    status: list[SessionStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses"
+    )
+    created_from: date | None = strawberry.field(
+        default=None, description="Created on or after this UTC day"
+    )
+    created_to: date | None = strawberry.field(
+        default=None, description="Created on or before this UTC day"
+    )
+    search: str | None = strawberry.field(
+        default=None,
+        description="A case-insensitive substring of the title, company or description (<= 200)",
+    )
+    interview_type: QuestionType | None = strawberry.field(
+        default=None, description="The job context's interview type"
+    )

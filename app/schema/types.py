@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.exceptions import StrawberryInputCoercionError
@@ -234,6 +234,27 @@ class InterviewSession:
         "metrics", "Oldest first; batched per request by a DataLoader"
     )
 
+    @strawberry.field(description="The interactions a page at a time, oldest first")
+    async def interactions_connection(
+        self,
+        info: strawberry.Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size, 1..100 (default 20)")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="The cursor of the row before the page")
+        ] = None,
+    ) -> InteractionConnection:
+        page = await info.context.interaction_page(self, first, after)
+        return InteractionConnection(
+            edges=[
+                InteractionEdge(cursor=c, node=n)
+                for c, n in zip(page.cursors, page.items, strict=True)
+            ],
+            page_info=page_info(page),
+            count=lambda: info.context.interaction_count(self),
+        )
+
 
 @strawberry.type(description="How many classified interactions asked one kind of question")
 class QuestionTypeCount:
@@ -274,4 +295,62 @@ class UserAnalytics:
     )
     performance_trends: list[PerformanceTrend] = strawberry.field(
         description="One entry per UTC day with metrics, oldest first"
+    )
+
+
+# ---------------------------------------------------------------- pagination (frontend.md)
+
+
+@strawberry.type(description="Where a page sits in its list (Relay)")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More rows follow the last edge")
+    has_previous_page: bool = strawberry.field(
+        description="Rows precede the first edge (known when paging with after or last)"
+    )
+    start_cursor: str | None = strawberry.field(description="The first edge's cursor")
+    end_cursor: str | None = strawberry.field(description="The last edge's cursor")
+
+
+@strawberry.type(description="A session and its place in the list")
+class SessionEdge:
+    cursor: str = strawberry.field(description="Opaque; pass as after or before")
+    node: InterviewSession = strawberry.field(description="The session")
+
+
+@strawberry.type(description="One page of sessions, newest first")
+class SessionConnection:
+    edges: list[SessionEdge] = strawberry.field(description="The page's sessions, in order")
+    page_info: PageInfo = strawberry.field(description="Cursors and what lies beyond")
+    count: strawberry.Private[Any]
+
+    @strawberry.field(description="How many sessions the filter matches (all pages)")
+    async def total_count(self, info: strawberry.Info) -> int:
+        total: int = await self.count()
+        return total
+
+
+@strawberry.type(description="An interaction and its place in the list")
+class InteractionEdge:
+    cursor: str = strawberry.field(description="Opaque; pass as after")
+    node: Interaction = strawberry.field(description="The interaction")
+
+
+@strawberry.type(description="One page of a session's interactions, oldest first")
+class InteractionConnection:
+    edges: list[InteractionEdge] = strawberry.field(description="The page's interactions")
+    page_info: PageInfo = strawberry.field(description="Cursors and what lies beyond")
+    count: strawberry.Private[Any]
+
+    @strawberry.field(description="How many interactions the session holds")
+    async def total_count(self, info: strawberry.Info) -> int:
+        total: int = await self.count()
+        return total
+
+
+def page_info(page: Any) -> PageInfo:
+    return PageInfo(
+        has_next_page=page.has_next,
+        has_previous_page=page.has_previous,
+        start_cursor=page.start_cursor,
+        end_cursor=page.end_cursor,
     )

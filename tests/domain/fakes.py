@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from app.domain.paging import PageRequest, Position, SessionFilter
 from app.domain.ports import Work
 from app.domain.records import (
     Analytics,
@@ -64,6 +65,28 @@ class FakeSessions:
         mine.sort(key=lambda s: (s.created_at, s.id), reverse=True)
         return mine[:limit]
 
+    def _matching(self, user_id: str, f: SessionFilter) -> list[Session]:
+        def search_text(s: Session) -> str:
+            j = s.job_context
+            return "\n".join((j.title, j.company, j.description or "")).lower()
+
+        return [
+            s
+            for s in self.store.sessions.values()
+            if s.user_id == user_id
+            and (not f.status or s.status in f.status)
+            and (f.created_from is None or s.created_at >= f.created_from)
+            and (f.created_to is None or s.created_at < f.created_to)
+            and (f.search is None or f.search in search_text(s))
+            and (f.interview_type is None or s.job_context.interview_type is f.interview_type)
+        ]
+
+    async def page(self, user_id: str, f: SessionFilter, req: PageRequest) -> list[Session]:
+        return _keyset(self._matching(user_id, f), req, lambda s: (s.created_at, s.id), True)
+
+    async def count(self, user_id: str, f: SessionFilter) -> int:
+        return len(self._matching(user_id, f))
+
     async def count_active(self, user_id: str) -> int:
         return sum(
             1
@@ -102,6 +125,20 @@ class FakeInteractions:
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Interaction]:
         return _oldest_first(self.store.interactions.values(), session_id, "timestamp")
+
+    async def page(self, session_id: uuid.UUID, req: PageRequest) -> list[Interaction]:
+        rows = _oldest_first(self.store.interactions.values(), session_id, "timestamp")
+        return _keyset(rows, req, lambda i: (i.timestamp, i.id), False)
+
+    async def first_of_sessions(
+        self, session_ids: Sequence[uuid.UUID], user_id: str, limit: int
+    ) -> dict[uuid.UUID, list[Interaction]]:
+        every = await self.list_for_sessions(session_ids, user_id)
+        return {sid: rows[:limit] for sid, rows in every.items()}
+
+    async def counts(self, session_ids: Sequence[uuid.UUID], user_id: str) -> dict[uuid.UUID, int]:
+        every = await self.list_for_sessions(session_ids, user_id)
+        return {sid: len(rows) for sid, rows in every.items()}
 
     async def list_for_sessions(
         self, session_ids: Sequence[uuid.UUID], user_id: str
@@ -230,6 +267,22 @@ def _owned(store: Store, session_id: uuid.UUID, user_id: str) -> bool:
 def _oldest_first(records: Iterable[Any], session_id: uuid.UUID, when: str) -> list[Any]:
     mine = [r for r in records if r.session_id == session_id]
     return sorted(mine, key=lambda r: (getattr(r, when), r.id))
+
+
+def _keyset(rows: list[Any], req: PageRequest, key: Any, newest_first: bool) -> list[Any]:
+    """As the SQL does it: ``size + 1`` rows after/before the positions, in fetch order."""
+
+    def k(p: Position) -> Any:
+        return (p.at, p.id)
+
+    if req.after is not None:
+        a = k(req.after)
+        rows = [r for r in rows if (key(r) < a if newest_first else key(r) > a)]
+    if req.before is not None:
+        b = k(req.before)
+        rows = [r for r in rows if (key(r) > b if newest_first else key(r) < b)]
+    descending = newest_first != req.backward
+    return sorted(rows, key=key, reverse=descending)[: req.size + 1]
 
 
 def _mean(values: Iterable[float | int | None]) -> float | None:

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from app.domain.analytics import window
 from app.domain.base import owned
+from app.domain.paging import window
 from app.domain.records import JobContext, Principal, Session, SessionSettings, SessionStatus
 from app.domain.sessions import check_limit
 from app.errors import BadRequest, Forbidden, NotFound
