@@ -47,8 +47,10 @@ format: install
 schema: install
 	$(BIN)/interview-api export-schema --output schema.graphql
 
+# BENCH_SCALE (default 1.0; e.g. 0.01 for a quick run) scales bench.scale's row counts.
 bench: install
 	$(BIN)/python -m bench.run
+	BENCH_SCALE=$${BENCH_SCALE:-1.0} $(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
