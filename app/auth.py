@@ -42,20 +42,28 @@ class Authenticator:
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def principal_from_header(self, authorization: str | None) -> Principal:
+        return self.credentials(authorization)[0]
+
+    def credentials(self, authorization: str | None) -> tuple[Principal, float]:
+        """The caller of a ``Bearer`` header and when their token expires (epoch
+        seconds, leeway included): a socket is closed at that moment."""
         if not authorization:
             raise Unauthorized()
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized()
-        return self.verify(token.strip())
+        return self.verify_with_expiry(token.strip())
 
     def verify(self, token: str) -> Principal:
+        return self.verify_with_expiry(token)[0]
+
+    def verify_with_expiry(self, token: str) -> tuple[Principal, float]:
         cached = self._cache.get(token)
         if cached is not None:
             principal, exp = cached
             if time.time() <= exp + LEEWAY_SECONDS:
                 self._cache.move_to_end(token)
-                return principal
+                return principal, exp + LEEWAY_SECONDS
             del self._cache[token]
             raise Unauthorized()
         try:
@@ -75,6 +83,9 @@ class Authenticator:
         except (jwt.PyJWTError, ValueError, TypeError):
             # PyJWTError covers bad tokens; the others, tokens the key library chokes on.
             raise Unauthorized() from None
+        exp_claim = claims["exp"]
+        if isinstance(exp_claim, bool) or not isinstance(exp_claim, int | float):
+            raise Unauthorized()  # RFC 7519: a NumericDate is a JSON number, not a string
         sub = claims["sub"]
         if (
             not isinstance(sub, str)
@@ -84,10 +95,11 @@ class Authenticator:
         ):
             raise Unauthorized()
         principal = Principal(user_id=sub)
-        self._cache[token] = (principal, float(claims["exp"]))
+        exp = float(claims["exp"])
+        self._cache[token] = (principal, exp)
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
-        return principal
+        return principal, exp + LEEWAY_SECONDS
 
 
 def issue_token(

@@ -63,6 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         proxy_headers=False,
+        # A WebSocket frame over MAX_BODY_BYTES closes the socket (1009).
+        ws_max_size=settings.max_body_bytes,
+        timeout_graceful_shutdown=10,
     )
 
 

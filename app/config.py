@@ -11,6 +11,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,11 @@ class Settings:
     log_level: str = "INFO"
     # None: CORS_ORIGINS unset (no CORS in production, local pages in development).
     cors_origins: tuple[str, ...] | None = None
+    event_retention: timedelta = timedelta(days=7)
+    max_subscriptions_per_connection: int = 20
+    ws_init_timeout: float = 5.0
+    ws_send_timeout: float = 10.0
+    sse_heartbeat_seconds: float = 15.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,6 +122,20 @@ def _float(name: str, raw: str) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {value}")
     return value
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(name: str, raw: str) -> timedelta:
+    """``7d``, ``12h``, ``30m``, ``45s`` or plain seconds."""
+    m = _DURATION.match(raw.lower())
+    if m is None or float(m[1]) <= 0:
+        raise ConfigError(
+            f"{name} must be a positive duration like 7d, 12h, 30m or 3600, got {raw!r}"
+        )
+    return timedelta(seconds=float(m[1]) * _UNITS[m[2]])
 
 
 def _origins(raw: str | None) -> tuple[str, ...] | None:
@@ -267,5 +287,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=env.get("LOG_LEVEL", d.log_level).strip().upper(),
         cors_origins=_origins(env.get("CORS_ORIGINS")),
+        event_retention=_duration("EVENT_RETENTION", env.get("EVENT_RETENTION", "7d")),
+        max_subscriptions_per_connection=_int(
+            "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+            env.get("MAX_SUBSCRIPTIONS_PER_CONNECTION", str(d.max_subscriptions_per_connection)),
+        ),
+        ws_init_timeout=_float(
+            "WS_INIT_TIMEOUT", env.get("WS_INIT_TIMEOUT", str(d.ws_init_timeout))
+        ),
+        ws_send_timeout=_float(
+            "WS_SEND_TIMEOUT", env.get("WS_SEND_TIMEOUT", str(d.ws_send_timeout))
+        ),
+        sse_heartbeat_seconds=_float(
+            "SSE_HEARTBEAT_SECONDS",
+            env.get("SSE_HEARTBEAT_SECONDS", str(d.sse_heartbeat_seconds)),
+        ),
     )
     return settings.validated()

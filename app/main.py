@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from litestar import Litestar, Request, Response, Router
@@ -14,7 +20,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from app.assets import Assets
 from app.auth import Authenticator
 from app.config import Settings, load_settings
+from app.db.bus import LocalBus, make_bus
 from app.db.engine import Database
+from app.db.maintenance import Pruner
 from app.domain.service import Service
 from app.logs import configure_logging
 from app.pipeline import Pipeline
@@ -25,8 +33,10 @@ from app.resolvers.endpoint import GraphQLEndpoint, graphql_route
 from app.resolvers.graphiql import graphiql_html
 from app.resolvers.persisted import MemoryStore, PersistedQueries, RedisStore, Store, load_manifest
 from app.resolvers.schema import build_schema
+from app.resolvers.socket import GraphQLSocket, SocketSettings
 from app.rest.controllers import InterviewSessionController
 from app.rest.errors import EXCEPTION_HANDLERS, error_response
+from app.rest.events import EventStreamController, Streams
 from app.rest.health import health
 from app.rest.openapi import refine_openapi
 from app.rest.options import allow_header_fixer
@@ -34,6 +44,7 @@ from app.rest.static import static_route
 from app.schema.guard import MAX_QUERY_CHARS
 
 API_VERSION = "1.0.0"
+log = logging.getLogger("app")
 
 
 GC_THRESHOLDS = (20_000, 20, 20)
@@ -78,25 +89,56 @@ def docs_not_found(request: Request[Any, Any, Any]) -> Response[Any] | None:
     return None
 
 
+class Live:
+    """What runs beside the requests: the event bus, pruning, and the open
+    sockets and streams a stopping server must close."""
+
+    def __init__(
+        self, bus: LocalBus, pruner: Pruner, streams: Streams, socket: GraphQLSocket
+    ) -> None:
+        self.bus = bus
+        self.pruner = pruner
+        self.streams = streams
+        self.socket = socket
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.pruner.start()
+        install_graceful_shutdown(self.close_connections)
+
+    async def close_connections(self) -> None:
+        """Sockets close with 1001 and SSE streams end before the server's own
+        shutdown fails whatever is left (uvicorn would close sockets with 1012)."""
+        self.streams.close_all()
+        await self.socket.close_all()
+
+    async def stop(self) -> None:
+        await self.close_connections()
+        await self.pruner.stop()
+        await self.bus.stop()
+
+
 def create_litestar(
     settings: Settings,
     service: Service,
     database: Database,
     graphql: GraphQLEndpoint,
     assets: Assets,
+    live: Live,
 ) -> Litestar:
     app = Litestar(
         route_handlers=[
             InterviewSessionController,
+            EventStreamController,
             health,
             graphql_route(graphql),
             static_route(assets),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
-        state=State({"service": service, "settings": settings}),
-        on_startup=[freeze_startup_objects],
-        on_shutdown=[database.dispose],
+        state=State({"service": service, "settings": settings, "streams": live.streams}),
+        on_startup=[freeze_startup_objects, live.start],
+        on_shutdown=[live.stop, database.dispose],
         openapi_config=OpenAPIConfig(
             title="Interview Session API",
             version=API_VERSION,
@@ -128,6 +170,32 @@ class App(Pipeline):
     service: Service
     database: Database
     graphql: GraphQLEndpoint
+    live: Live
+
+
+def install_graceful_shutdown(close: Callable[[], Awaitable[None]]) -> None:
+    """On SIGTERM/SIGINT, close the live connections first (1001), then let
+    the server's own handler stop it. Only in the main thread of a server
+    process (uvicorn installs its handlers before the app starts)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            async def close_then_stop() -> None:
+                try:
+                    await asyncio.wait_for(close(), 2.0)
+                except Exception:
+                    log.exception("closing live connections at shutdown failed")
+                previous(signum, frame)
+
+            loop.call_soon_threadsafe(lambda: loop.create_task(close_then_stop()))
+
+        signal.signal(sig, handler)
 
 
 def persisted_queries(settings: Settings) -> PersistedQueries:
@@ -144,9 +212,21 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
     """Wire everything: the database behind the service's ports, both faces on
     one Litestar app, the pipeline in front of all of it."""
     db = database or Database(settings)
-    service = Service.build(
-        db, max_active_sessions=settings.max_active_sessions, cursor_secret=settings.cursor_key
+    bus = make_bus(
+        db,
+        dsn=None
+        if settings.is_sqlite
+        else db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+        connect_timeout=settings.db_connect_timeout,
     )
+    service = Service.build(
+        db,
+        max_active_sessions=settings.max_active_sessions,
+        cursor_secret=settings.cursor_key,
+        bus=bus,
+        retention=settings.event_retention,
+    )
+    authenticator = Authenticator(settings)
     schema = build_schema(settings)
     assets = Assets()
     assets.warn_if_remote()
@@ -160,12 +240,30 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
         graphiql_html=graphiql_html(assets),
         persisted=persisted_queries(settings),
     )
-    litestar = create_litestar(settings, service, db, graphql, assets)
+    graphql.socket = GraphQLSocket(
+        schema,
+        service,
+        graphql.documents,
+        authenticator.credentials,
+        SocketSettings(
+            max_frame_bytes=settings.max_body_bytes,
+            max_operations=settings.max_subscriptions_per_connection,
+            init_timeout=settings.ws_init_timeout,
+            send_timeout=settings.ws_send_timeout,
+        ),
+    )
+    live = Live(
+        bus,
+        Pruner(db, [("events", settings.event_retention, prune_events)]),
+        Streams(settings.sse_heartbeat_seconds),
+        graphql.socket,
+    )
+    litestar = create_litestar(settings, service, db, graphql, assets, live)
     if plans is not None:
         plans.refuse_middleware([repr(m) for m in litestar.middleware])
     app = App(
         litestar,
-        Authenticator(settings),
+        authenticator,
         RateLimiter(settings.rate_limits, settings.rate_limit_storage),
         protected=(InterviewSessionController.path,),
         max_body_bytes=settings.max_body_bytes,
@@ -173,7 +271,13 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
         cors=Cors(settings.cors_origins, development=settings.app_env == "development"),
     )
     app.litestar, app.service, app.database, app.graphql = litestar, service, db, graphql
+    app.live = live
     return app
+
+
+async def prune_events(uow: Any, before: datetime, limit: int) -> int:
+    pruned: int = await uow.events.prune(before, limit)
+    return pruned
 
 
 def create_app_from_env() -> App:

@@ -15,6 +15,7 @@ import asyncio
 import os
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -55,11 +56,18 @@ def _postgres_problem() -> str | None:
         conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
         await conn.close()
 
-    try:
-        asyncio.run(probe())
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc!r}"
-    return None
+    problem: list[str] = []
+
+    def run() -> None:  # in a thread of its own: callers may be inside an event loop
+        try:
+            asyncio.run(probe())
+        except Exception as exc:
+            problem.append(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc!r}")
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return problem[0] if problem else None
 
 
 _PG_PROBLEM: str | None = None

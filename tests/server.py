@@ -26,6 +26,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServerURL(str):
+    """The server's base URL; ``.proc`` is its process (to signal it)."""
+
+    proc: subprocess.Popen[bytes]
+
+
 @contextlib.contextmanager
 def running_server(
     env: dict[str, str], port: int | None = None, log: Path | None = None
@@ -49,7 +55,8 @@ def running_server(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        base = f"http://127.0.0.1:{port}"
+        base = ServerURL(f"http://127.0.0.1:{port}")
+        base.proc = proc
         try:
             deadline = time.monotonic() + 30
             while True:

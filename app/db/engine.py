@@ -272,11 +272,17 @@ class Database:
         async def once(attempt: Attempt) -> T:
             async with engine.connect() as conn:
                 trans = await conn.begin()
-                result = await work(UnitOfWork(SQLAlchemyExecutor(conn)))
+                uow = UnitOfWork(SQLAlchemyExecutor(conn))
+                result = await work(uow)
                 # A connection that dies during COMMIT may have committed: no retry.
                 attempt.committing = True
                 await trans.commit()
-                return result
+            for callback in uow.committed:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("an after-commit callback failed")
+            return result
 
         return await self._attempt(once, classify_sqlalchemy)
 

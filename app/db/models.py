@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Double,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -164,6 +166,43 @@ class MetricRow(Base):
     )
 
 
+class SessionEventRow(Base):
+    """The event table (transactional outbox): one row per committed change.
+
+    ``id`` orders all events (on SQLite, commit order: writers are serialised);
+    ``seq`` orders one user's events in commit order on both databases (the
+    user's counter row is locked until the writing transaction commits). No
+    foreign key: a session's events outlive it (SESSION_DELETED).
+    """
+
+    __tablename__ = "session_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "seq", name="uq_session_events_user_seq"),
+        Index("ix_session_events_user_session_seq", "user_id", "session_id", "seq"),
+        Index("ix_session_events_at", "at"),
+    )
+
+
+class UserEventSeqRow(Base):
+    """Each user's last event ``seq``: the counter the event writer bumps."""
+
+    __tablename__ = "user_event_seq"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
 sessions_table = cast(Table, SessionRow.__table__)
 interactions_table = cast(Table, InteractionRow.__table__)
 metrics_table = cast(Table, MetricRow.__table__)
+events_table = cast(Table, SessionEventRow.__table__)
+event_seq_table = cast(Table, UserEventSeqRow.__table__)

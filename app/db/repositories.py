@@ -13,11 +13,13 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Float,
     Integer,
@@ -37,11 +39,12 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from app.db.executor import Executor
 from app.db.mapping import RowMap
 from app.db.models import UTCDateTime
+from app.db.models import events_table as et
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
@@ -54,6 +57,8 @@ from app.domain.records import (
     QuestionType,
     QuestionTypeCount,
     Session,
+    SessionEvent,
+    SessionEventType,
     SessionStatus,
     TrendMetrics,
 )
@@ -573,6 +578,141 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+# ---------------------------------------------------------------- events
+
+NOTIFY_CHANNEL = "interview_api_events"
+
+
+class _Payload(msgspec.Struct, rename="camel", omit_defaults=True):
+    """What an event row's JSON holds: the REST bodies of what changed."""
+
+    session: Session | None = None
+    interaction: Interaction | None = None
+    metric: Metric | None = None
+
+
+_decode_payload = msgspec.json.Decoder(_Payload).decode
+_EVENT_TYPES = {t.value: t for t in SessionEventType}
+
+
+def _payload(value: Any) -> _Payload:
+    if type(value) is str:
+        return _decode_payload(value)
+    return msgspec.convert(value, _Payload)
+
+
+# The counter row is locked until commit: a user's events get their seq in
+# commit order. On PostgreSQL one statement also queues the NOTIFY (sent at
+# commit, never for a transaction that rolls back).
+_PG_ADD_EVENT = text(
+    """
+    WITH counter AS (
+        INSERT INTO user_event_seq (user_id, seq) VALUES (:user_id, 1)
+        ON CONFLICT (user_id) DO UPDATE SET seq = user_event_seq.seq + 1
+        RETURNING seq
+    ), stored AS (
+        INSERT INTO session_events (user_id, seq, session_id, type, at, payload)
+        SELECT :user_id, counter.seq, :session_id, :type, :at, :payload FROM counter
+        RETURNING seq
+    )
+    SELECT stored.seq AS seq,
+           pg_notify('interview_api_events', stored.seq::text || ' ' || :user_id) AS notified
+    FROM stored
+    """
+).bindparams(
+    bindparam("session_id", type_=Uuid()),
+    bindparam("at", type_=UTCDateTime()),
+    bindparam("payload", type_=JSON().with_variant(JSONB(), "postgresql")),
+)
+_NEXT_SEQ = text(
+    "INSERT INTO user_event_seq (user_id, seq) VALUES (:user_id, 1) "
+    "ON CONFLICT (user_id) DO UPDATE SET seq = user_event_seq.seq + 1 RETURNING seq"
+)
+_EVENT_COLS = (et.c.seq, et.c.type, et.c.session_id, et.c.at, et.c.payload)
+
+
+@functools.cache
+def _events_after(of_session: bool) -> Select[Any]:
+    stmt = select(*_EVENT_COLS).where(
+        et.c.user_id == bindparam("user_id"), et.c.seq > bindparam("seq")
+    )
+    if of_session:
+        stmt = stmt.where(et.c.session_id == bindparam("session_id"))
+    return stmt.order_by(et.c.seq).limit(bindparam("limit"))
+
+
+_LATEST_SEQ = select(func.coalesce(func.max(et.c.seq), 0).label("seq")).where(
+    et.c.user_id == bindparam("user_id")
+)
+_OLDEST_SEQ = select(func.min(et.c.seq).label("seq")).where(et.c.user_id == bindparam("user_id"))
+
+
+class EventRepository:
+    def __init__(self, ex: Executor) -> None:
+        self.ex = ex
+
+    async def add(self, event: SessionEvent) -> int:
+        payload = msgspec.to_builtins(
+            _Payload(session=event.session, interaction=event.interaction, metric=event.metric)
+        )
+        params = {
+            "user_id": event.user_id,
+            "session_id": event.session_id,
+            "type": event.type.value,
+            "at": event.at,
+            "payload": payload,
+        }
+        if self.ex.dialect == "postgresql":
+            rows = await self.ex.rows(_PG_ADD_EVENT, params)
+            return int(rows[0]["seq"])
+        seq = int((await self.ex.rows(_NEXT_SEQ, {"user_id": event.user_id}))[0]["seq"])
+        await self.ex.execute(insert(et).values(**params, seq=seq))
+        return seq
+
+    async def after(
+        self, user_id: str, seq: int, session_id: uuid.UUID | None, limit: int
+    ) -> list[SessionEvent]:
+        params: dict[str, Any] = {"user_id": user_id, "seq": seq, "limit": limit}
+        if session_id is not None:
+            params["session_id"] = session_id
+        rows = await self.ex.rows(_events_after(session_id is not None), params)
+        events = []
+        for row in rows:
+            body = _payload(row["payload"])
+            events.append(
+                SessionEvent(
+                    seq=row["seq"],
+                    type=_EVENT_TYPES[row["type"]],
+                    user_id=user_id,
+                    session_id=row["session_id"],
+                    at=row["at"],
+                    session=body.session,
+                    interaction=body.interaction,
+                    metric=body.metric,
+                )
+            )
+        return events
+
+    async def latest(self, user_id: str) -> int:
+        return int((await self.ex.rows(_LATEST_SEQ, {"user_id": user_id}))[0]["seq"])
+
+    async def oldest(self, user_id: str) -> int | None:
+        value = (await self.ex.rows(_OLDEST_SEQ, {"user_id": user_id}))[0]["seq"]
+        return None if value is None else int(value)
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """A small batch, so a prune never holds writers back for long; on
+        PostgreSQL rows another process is pruning are skipped, not waited for."""
+        oldest = select(et.c.id).where(et.c.at < bindparam("before", type_=UTCDateTime()))
+        oldest = oldest.order_by(et.c.id).limit(limit)
+        if self.ex.dialect == "postgresql":
+            oldest = oldest.with_for_update(skip_locked=True)
+        ids = [r["id"] for r in await self.ex.rows(oldest, {"before": before})]
+        if ids:
+            await self.ex.execute(delete(et).where(et.c.id.in_(ids)))
+        return len(ids)
+
+
 class UnitOfWork:
     """The repositories of one unit of work (one transaction, or one read)."""
 
@@ -582,3 +722,8 @@ class UnitOfWork:
         self.interactions = InteractionRepository(ex)
         self.metrics = MetricRepository(ex)
         self.analytics = AnalyticsRepository(ex)
+        self.events = EventRepository(ex)
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)

@@ -9,8 +9,15 @@ from typing import Any
 
 import msgspec
 
-from app.domain.ports import Database
-from app.domain.records import Principal, Session
+from app.domain.ports import Database, EventBus, UnitOfWork
+from app.domain.records import (
+    Interaction,
+    Metric,
+    Principal,
+    Session,
+    SessionEvent,
+    SessionEventType,
+)
 from app.errors import ACCESS_DENIED, SESSION_NOT_FOUND, Forbidden, NotFound
 
 Clock = Callable[[], datetime]
@@ -60,3 +67,31 @@ class ServiceBase:
     def __init__(self, db: Database, clock: Clock = utcnow) -> None:
         self.db = db
         self.clock = clock
+        self.bus: EventBus | None = None  # set by Service.build: wakes subscribers
+
+    async def emit(
+        self,
+        uow: UnitOfWork,
+        kind: SessionEventType,
+        user_id: str,
+        session_id: uuid.UUID,
+        *,
+        session: Session | None = None,
+        interaction: Interaction | None = None,
+        metric: Metric | None = None,
+    ) -> None:
+        """Record the event of a change in the change's own transaction; once
+        committed, the owner's subscribers (in every process) are woken."""
+        event = SessionEvent(
+            type=kind,
+            user_id=user_id,
+            session_id=session_id,
+            at=self.clock(),
+            session=session,
+            interaction=interaction,
+            metric=metric,
+        )
+        seq = await uow.events.add(event)
+        bus = self.bus
+        if bus is not None:
+            uow.after_commit(lambda: bus.published(user_id, seq))

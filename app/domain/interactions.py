@@ -14,6 +14,7 @@ from app.domain.records import (
     CreateInteraction,
     Interaction,
     Principal,
+    SessionEventType,
     SessionStatus,
     UpdateInteraction,
 )
@@ -43,6 +44,14 @@ class InteractionService(ServiceBase):
             if session.status is SessionStatus.COMPLETED:
                 raise BadRequest(COMPLETED_NO_INTERACTIONS)
             await uow.interactions.add(interaction)
+            await self.emit(
+                uow,
+                SessionEventType.INTERACTION_CREATED,
+                user.user_id,
+                sid,
+                session=session,
+                interaction=interaction,
+            )
             return interaction
 
         return await self.db.write(work)
@@ -126,10 +135,18 @@ class InteractionService(ServiceBase):
             current, owner = found
             ensure_owner(user, owner)
             changes = given(cmd)
-            if not changes:
+            updated = msgspec.structs.replace(current, **changes) if changes else current
+            if updated == current:  # a no-op writes nothing and tells no one
                 return current
-            updated = msgspec.structs.replace(current, **changes)
             await uow.interactions.save(updated, changes)
+            await self.emit(
+                uow,
+                SessionEventType.INTERACTION_UPDATED,
+                user.user_id,
+                updated.session_id,
+                session=await uow.sessions.get(updated.session_id),
+                interaction=updated,
+            )
             return updated
 
         return await self.db.write(work)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from app.domain.base import ServiceBase, new_id, owned, settable
 from app.domain.ports import UnitOfWork
-from app.domain.records import Metric, Principal, RecordMetrics
+from app.domain.records import Metric, Principal, RecordMetrics, SessionEventType
 from app.domain.validation import parse_uuid
 
 
@@ -17,8 +17,16 @@ class MetricService(ServiceBase):
         metric = Metric(**settable(cmd), id=new_id(), session_id=sid, created_at=self.clock())
 
         async def work(uow: UnitOfWork) -> Metric:
-            owned(user, await uow.sessions.get(sid, share=True))
+            session = owned(user, await uow.sessions.get(sid, share=True))
             await uow.metrics.add(metric)
+            await self.emit(
+                uow,
+                SessionEventType.METRICS_RECORDED,
+                user.user_id,
+                sid,
+                session=session,
+                metric=metric,
+            )
             return metric
 
         return await self.db.write(work)

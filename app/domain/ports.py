@@ -13,7 +13,14 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from app.domain.paging import PageRequest, SessionFilter
-from app.domain.records import Analytics, Interaction, Metric, Session, SessionStatus
+from app.domain.records import (
+    Analytics,
+    Interaction,
+    Metric,
+    Session,
+    SessionEvent,
+    SessionStatus,
+)
 
 T = TypeVar("T")
 
@@ -96,8 +103,35 @@ class AnalyticsRepository(Protocol):
         """Aggregates over the user's sessions created in ``[start, end)``."""
 
 
+class EventRepository(Protocol):
+    """The event table: written in the same transaction as the change it tells of."""
+
+    async def add(self, event: SessionEvent) -> int:
+        """Store the event; its ``seq`` in the user's stream (commit order)."""
+
+    async def after(
+        self, user_id: str, seq: int, session_id: uuid.UUID | None, limit: int
+    ) -> list[SessionEvent]:
+        """The user's events after ``seq`` (of one session, if given), oldest first."""
+
+    async def latest(self, user_id: str) -> int:
+        """The user's last ``seq`` (0 before any)."""
+
+    async def oldest(self, user_id: str) -> int | None:
+        """The user's oldest ``seq`` still kept (None when none is)."""
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` events older than ``before``; how many went."""
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction (a write) or one read."""
+
+    @property
+    def events(self) -> EventRepository: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (never if not)."""
 
     @property
     def sessions(self) -> SessionRepository: ...
@@ -113,6 +147,29 @@ class UnitOfWork(Protocol):
 
 
 Work = Callable[[UnitOfWork], Awaitable[T]]
+
+
+class EventBus(Protocol):
+    """Wakes a user's subscribers when one of their events has committed,
+    whichever process committed it. A wake-up carries nothing: subscribers
+    read what is new from the event table, so a lost wake-up delays, never
+    loses, an event (the bus wakes everyone when it reconnects)."""
+
+    def published(self, user_id: str, seq: int) -> None:
+        """This process committed event ``seq`` of ``user_id`` (after commit)."""
+
+    def waiter(self, user_id: str) -> Waiter: ...
+
+
+class Waiter(Protocol):
+    """One subscriber's wake-up: registered before its first read."""
+
+    async def wait(self, within: float) -> bool:
+        """Until woken (True) or ``within`` seconds passed (False)."""
+
+    def wake(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Database(Protocol):

@@ -263,3 +263,36 @@ class Principal(Struct, frozen=True):
     """Who is asking: the token's ``sub``. Every service call names one."""
 
     user_id: str
+
+
+# ---------------------------------------------------------------- events (live.md)
+
+
+class SessionEventType(enum.Enum):
+    """What changed. A status change is STATUS_CHANGED; any other change of a
+    session's fields is SESSION_UPDATED."""
+
+    SESSION_CREATED = "session_created"
+    SESSION_UPDATED = "session_updated"
+    STATUS_CHANGED = "status_changed"
+    SESSION_DELETED = "session_deleted"
+    INTERACTION_CREATED = "interaction_created"
+    INTERACTION_UPDATED = "interaction_updated"
+    METRICS_RECORDED = "metrics_recorded"
+
+
+class SessionEvent(_Camel, kw_only=True):
+    """One committed change, as its owner's subscribers receive it.
+
+    ``seq`` is the position in the user's own stream: strictly increasing, in
+    commit order (the cursor clients resume from is made of it).
+    """
+
+    seq: int = 0  # set when stored
+    type: SessionEventType
+    user_id: str
+    session_id: uuid.UUID
+    at: datetime
+    session: Session | None = None  # as the change left it; None when deleted
+    interaction: Interaction | None = None
+    metric: Metric | None = None

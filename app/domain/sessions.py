@@ -29,6 +29,7 @@ from app.domain.records import (
     SessionStatus,
     UpdateSession,
 )
+from app.domain.records import SessionEventType as Kind
 from app.domain.validation import parse_uuid
 from app.errors import BadRequest, Conflict, invalid_transition, too_many_active
 
@@ -91,6 +92,7 @@ class SessionService(ServiceBase):
         async def work(uow: UnitOfWork) -> Session:
             await self._ensure_room_for_one_more_active(uow, user)
             await uow.sessions.add(session)
+            await self.emit(uow, Kind.SESSION_CREATED, user.user_id, session.id, session=session)
             return session
 
         return await self.db.write(work)
@@ -189,8 +191,14 @@ class SessionService(ServiceBase):
             changes = given(cmd, exclude=("status",))  # status: the state machine above
             if changes:
                 updated = msgspec.structs.replace(updated, **changes)
-            if updated is not current:
+            if updated != current:  # a no-op writes nothing and tells no one
                 await uow.sessions.save(updated)
+                kind = (
+                    Kind.STATUS_CHANGED
+                    if updated.status is not current.status
+                    else Kind.SESSION_UPDATED
+                )
+                await self.emit(uow, kind, user.user_id, sid, session=updated)
             return updated
 
         return await self.db.write(work)
@@ -207,5 +215,6 @@ class SessionService(ServiceBase):
         async def work(uow: UnitOfWork) -> None:
             owned(user, await uow.sessions.get(sid, lock=True))
             await uow.sessions.delete(sid)  # interactions and metrics go by ON DELETE CASCADE
+            await self.emit(uow, Kind.SESSION_DELETED, user.user_id, sid)
 
         await self.db.write(work)

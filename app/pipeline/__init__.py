@@ -155,7 +155,7 @@ class Pipeline:
             principal: Principal | None = None
             if req.authorization is not None:
                 try:
-                    principal = self.authenticator.principal_from_header(req.authorization)
+                    principal, state["expires"] = self.authenticator.credentials(req.authorization)
                 except DomainError:
                     principal = None
             state["principal"] = principal
@@ -205,20 +205,28 @@ class Pipeline:
         req = Request(scope)
         request_id = req.request_id or next_request_id()
         principal = None
+        expires = None
         if req.authorization is not None:
             with contextlib.suppress(DomainError):
-                principal = self.authenticator.principal_from_header(req.authorization)
+                principal, expires = self.authenticator.credentials(req.authorization)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["principal"] = principal
+        state["expires"] = expires
+        state["spend"] = self._spend_for(scope)
         token = request_id_var.set(request_id)
         try:
+            refused = None
             if req.origin is not None and not (
                 self.cors.allowed(req.origin) or _same_origin(req.origin, req.host)
             ):
                 log.warning("WebSocket upgrade refused: origin %r is not allowed", req.origin)
+                refused = (403, "Origin not allowed")
+            elif (verdict := await state["spend"](principal)) is not None and not verdict[0]:
+                refused = (429, f"Rate limit exceeded: retry in {verdict[1]} seconds")
+            if refused is not None:
                 await receive()  # websocket.connect
-                await send({"type": "websocket.close", "code": 1008})
+                await _deny_upgrade(scope, send, *refused, request_id)
                 return
 
             async def send_with_id(message: dict[str, Any]) -> None:
@@ -232,6 +240,21 @@ class Pipeline:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+    def _spend_for(self, scope: Scope) -> Any:
+        """For the socket: one operation of ``principal`` spends the same budget
+        as an HTTP request (same key, windows and store); (allowed, retry after)."""
+
+        async def spend(principal: Principal | None) -> tuple[bool, int] | None:
+            if self.limiter is None:
+                return None
+            key = f"user:{principal.user_id}" if principal else f"ip:{_client(scope)}"
+            verdict = await self._limit(key)
+            if verdict is None:
+                return None
+            return verdict.allowed, max(verdict.reset, 1)
+
+        return spend
 
     async def _limit(self, key: str) -> Verdict | None:
         """The limiter's verdict; None (let the request through) when its storage
@@ -266,6 +289,29 @@ def _same_origin(origin: str, host: str | None) -> bool:
 def _client(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+async def _deny_upgrade(
+    scope: Scope, send: Send, status: int, message: str, request_id: str
+) -> None:
+    """Refuse a WebSocket upgrade: with the status and the contract's body when
+    the server can send an HTTP answer here, else a close before accepting (403)."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        body = error_bytes(status, message)
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body)),
+                    (b"x-request-id", request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    await send({"type": "websocket.close", "code": 1008})
 
 
 async def _send_empty(send: Send, status: int) -> None:

@@ -46,6 +46,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLInputObjectType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -62,6 +63,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.type import scalars as graphql_scalars
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
+from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 
 from app.resolvers.context import Context
@@ -281,7 +283,6 @@ class Plan:
     def _root_fields(self, root: GraphQLObjectType) -> list[tuple[str, FieldNode, Any, Completer]]:
         fields = self._collect(self.operation.selection_set, root.name, {})
         roots: list[tuple[str, FieldNode, Any, Completer]] = []
-        names = self.schema.config.name_converter
         for key, nodes in fields.items():
             node = nodes[0]
             name = node.name.value
@@ -297,15 +298,28 @@ class Plan:
             resolver = _resolver_of(field, name, arguments=True)
             if _is_list(definition.type) and not _returns_list(field):
                 raise NotCompilable(f"{name}: not annotated to return a list")
-            arg_names = {names.get_graphql_name(a): a.python_name for a in field.arguments}
+            # Arguments reach the resolver exactly as Strawberry converts them
+            # (input objects become their input classes, absent ones UNSET).
+            convert = self._converter(field)
             fixed = None
-            if not any(_uses_variables(a.value) for a in node.arguments or ()):
-                # Literal arguments are coerced once, here, not on every request.
-                args = get_argument_values(definition, node, None)
-                fixed = {arg_names[k]: v for k, v in args.items()}
+            if not any(_uses_variables(a.value) for a in node.arguments or ()) and not any(
+                _has_input_object(definition.args[a.name.value].type) for a in node.arguments or ()
+            ):
+                # Literal scalar arguments are coerced once, here, not on every request.
+                fixed = convert(get_argument_values(definition, node, None))
             completer = self._completer(definition.type, nodes)
-            roots.append((key, node, (definition, resolver, arg_names, fixed), completer))
+            roots.append((key, node, (definition, resolver, convert, fixed), completer))
         return roots
+
+    def _converter(self, field: StrawberryField) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        arguments = field.arguments
+        registry = self.schema.schema_converter.scalar_registry
+        config = self.schema.config
+
+        def convert(values: dict[str, Any]) -> dict[str, Any]:
+            return convert_arguments(values, arguments, scalar_registry=registry, config=config)
+
+        return convert
 
     def _completer(self, t: GraphQLOutputType, nodes: Sequence[FieldNode]) -> Completer:
         if isinstance(t, GraphQLNonNull):
@@ -439,12 +453,11 @@ class Plan:
         for _key, node, how, _complete in self.roots:
             if how is None:
                 continue
-            definition, resolver, arg_names, fixed = how
+            definition, resolver, convert, fixed = how
             if fixed is not None:
                 kwargs = fixed
             else:
-                args = get_argument_values(definition, node, variables)
-                kwargs = {arg_names[k]: v for k, v in args.items()}
+                kwargs = convert(get_argument_values(definition, node, variables))
             calls.append(resolver(None, run.info, **kwargs))
         # Root fields of a query run concurrently, as graphql-core runs them.
         if len(calls) == 1:
@@ -478,6 +491,12 @@ class Plan:
                 for (out, key, _id), value in zip(entries, values, strict=True):
                     out[key] = complete(value, run)
         return data
+
+
+def _has_input_object(t: Any) -> bool:
+    while isinstance(t, GraphQLNonNull | GraphQLList):
+        t = t.of_type
+    return isinstance(t, GraphQLInputObjectType)
 
 
 def _is_list(t: Any) -> bool:

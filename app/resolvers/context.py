@@ -32,6 +32,9 @@ class Context(BaseContext, kw_only=True):
     metrics: DataLoader[uuid.UUID, list[Metric]]
     interaction_pages: DataLoader[tuple[uuid.UUID, PageRequest], Page[Interaction]]
     interaction_counts: DataLoader[uuid.UUID, int]
+    # WebSocket connections only: the connection_init payload, and the socket's state.
+    connection_params: dict[str, Any] | None = None
+    connection: Any = None
 
     def user(self) -> Principal:
         """The caller, or UNAUTHENTICATED."""

@@ -15,6 +15,7 @@ because the database's circuit breaker fails the second attempt at once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -52,9 +53,11 @@ from app.resolvers.over_http import (
 )
 from app.resolvers.persisted import NOT_ALLOWED, MemoryStore, PersistedError, PersistedQueries
 from app.resolvers.schema import Schema
+from app.resolvers.socket import GraphQLSocket
 from app.schema.errors import format_error
 from app.schema.guard import MAX_QUERY_CHARS
 
+log = logging.getLogger("app.graphql")
 GRAPHQL_PATH = "/graphql"
 Send = Callable[[dict[str, Any]], Any]
 
@@ -104,6 +107,7 @@ class GraphQLEndpoint:
         verify_plans: bool = False,
         graphiql_html: str | None = None,
         persisted: PersistedQueries | None = None,
+        socket: GraphQLSocket | None = None,
     ) -> None:
         self.schema = schema
         self.service = service
@@ -116,13 +120,21 @@ class GraphQLEndpoint:
         self.graphiql_html = graphiql_html
         self.suggestions = schema.introspection
         self.persisted = persisted or PersistedQueries(MemoryStore(1000), max_chars=MAX_QUERY_CHARS)
+        self.socket = socket
 
     # ---------------------------------------------------------------- ASGI
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         if scope["type"] == "websocket":
-            # Until the live-sessions work: the socket speaks no protocol here.
-            await send({"type": "websocket.close", "code": 1008})
+            if self.socket is None:
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            try:
+                await self.socket(scope, receive, send)
+            except Exception:
+                # Litestar closes the socket (4500) without a word: say what failed.
+                log.exception("unhandled error on the GraphQL WebSocket")
+                raise
             return
         answer = await self.answer_http(scope, receive)
         await answer.send(send)

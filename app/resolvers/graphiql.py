@@ -12,7 +12,7 @@ import html
 
 from app.assets import Assets
 
-TEMPLATE = """<!doctype html>
+TEMPLATE = r"""<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
@@ -32,17 +32,27 @@ TEMPLATE = """<!doctype html>
     const url = new URL(window.location.pathname, window.location.href).toString();
     const socketUrl = url.replace(/^http/, "ws");
 
-    function operationOf(params, documentAST) {{
-      if (!documentAST) return null;
-      const ops = documentAST.definitions.filter((d) => d.kind === "OperationDefinition");
+    function isSubscription(params, documentAST) {{
       const wanted = params.operationName;
-      return ops.find((d) => !wanted || (d.name && d.name.value === wanted)) || null;
+      // GraphiQL's parsed document can lag behind the text just typed: use it
+      // only when it is the document being sent.
+      const source = documentAST && documentAST.loc && documentAST.loc.source;
+      if (source && source.body === params.query) {{
+        const ops = documentAST.definitions.filter((d) => d.kind === "OperationDefinition");
+        const op = ops.find((d) => !wanted || (d.name && d.name.value === wanted));
+        return Boolean(op && op.operation === "subscription");
+      }}
+      // Without a parsed document: the operation keyword, comments left out.
+      const text = (params.query || "").replace(/#[^\n]*/g, "");
+      const named = wanted
+        ? new RegExp("\\bsubscription\\s+" + wanted + "\\b")
+        : /^\s*subscription\b/;
+      return named.test(wanted ? text : text.trim());
     }}
 
     async function* fetcher(params, opts) {{
       const headers = Object.assign({{}}, opts && opts.headers);
-      const op = operationOf(params, opts && opts.documentAST);
-      if (op && op.operation === "subscription") {{
+      if (isSubscription(params, opts && opts.documentAST)) {{
         const client = graphqlWs.createClient({{
           url: socketUrl, connectionParams: headers, retryAttempts: 0,
         }});

@@ -19,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from app.config import Settings
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
+from app.resolvers.subscription import Subscription
 from app.schema.guard import GuardedValidationCache, QueryLength
 from app.schema.limits import validation_rules
 from app.schema.types import DATE_STRICT, DATETIME_Z
@@ -50,6 +51,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
     schema = Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not s.graphql_introspection),
         scalar_overrides={datetime: DATETIME_Z, date: DATE_STRICT},

@@ -166,7 +166,7 @@ def is_json_media_type(value: str | None) -> bool:
 # The error answers of each kind of route, with real examples (app/rest/openapi.py).
 _BODY = ["a field is missing", "several problems", "malformed id"]
 CREATE_SESSION = errors(400, 409, s400=_BODY, s409=["active cap"])
-LIST = errors(400, s400=["bad limit"])
+LIST = errors(400, s400=["bad limit", "bad cursor"])
 ACTIVE = errors()
 ANALYTICS = errors(400, s400=["bad window"])
 ONE_SESSION = errors(400, 403, 404, s400=["malformed id"], s404=["no session"])

@@ -37,7 +37,7 @@ from litestar.openapi.spec import (
 from app import errors as e
 from app.context import ErrorBody, error_body
 from app.domain import records
-from app.domain.paging import WINDOW_ORDER_MESSAGE
+from app.domain.paging import BAD_CURSOR, WINDOW_ORDER_MESSAGE
 from app.domain.sessions import LIMIT_MESSAGE
 
 UUID_FIELDS = {"sessionId"}
@@ -56,6 +56,7 @@ ERRORS: dict[int, tuple[str, list[tuple[str, str | list[str]]]]] = {
             ("completed is final", e.invalid_transition("completed", "active")),
             ("bad limit", LIMIT_MESSAGE),
             ("bad window", WINDOW_ORDER_MESSAGE),
+            ("bad cursor", BAD_CURSOR),
         ],
     ),
     401: ("Missing, malformed, expired or forged bearer token", [("no token", "Unauthorized")]),

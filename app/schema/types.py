@@ -16,7 +16,13 @@ import strawberry
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
-from app.domain.records import Difficulty, QuestionType, ResponseStructure, SessionStatus
+from app.domain.records import (
+    Difficulty,
+    QuestionType,
+    ResponseStructure,
+    SessionEventType,
+    SessionStatus,
+)
 
 
 def _enum(cls: Any, description: str, values: dict[str, str]) -> None:
@@ -354,3 +360,42 @@ def page_info(page: Any) -> PageInfo:
         start_cursor=page.start_cursor,
         end_cursor=page.end_cursor,
     )
+
+
+# ---------------------------------------------------------------- live events (live.md)
+
+
+_enum(
+    SessionEventType,
+    "What changed",
+    {
+        "SESSION_CREATED": "A session was created",
+        "SESSION_UPDATED": "A session's job context or settings changed",
+        "STATUS_CHANGED": "A session's status changed (start, pause, complete)",
+        "SESSION_DELETED": "A session was deleted (with its interactions and metrics)",
+        "INTERACTION_CREATED": "A question was recorded",
+        "INTERACTION_UPDATED": "An interaction's selected response or feedback changed",
+        "METRICS_RECORDED": "A performance sample was recorded",
+    },
+)
+
+
+@strawberry.type(description="One committed change of one of your sessions")
+class SessionEvent:
+    type: SessionEventType = strawberry.field(description="What changed")
+    session_id: strawberry.ID = strawberry.field(description="The session it happened to (UUID)")
+    at: datetime = strawberry.field(description="When it was committed (UTC)")
+    session: InterviewSession | None = strawberry.field(
+        description="The session as this change left it; null for SESSION_DELETED"
+    )
+    interaction: Interaction | None = strawberry.field(
+        description="The interaction (INTERACTION_* events)"
+    )
+    metric: SessionMetric | None = strawberry.field(description="The sample (METRICS_RECORDED)")
+
+    @strawberry.field(
+        description="Opaque, strictly increasing over your events: resume after it with after"
+    )
+    def cursor(self, info: strawberry.Info) -> str:
+        cursor: str = info.context.service.live.cursor(self)
+        return cursor

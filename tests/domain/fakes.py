@@ -28,6 +28,7 @@ from app.domain.records import (
     PerformanceTrend,
     QuestionTypeCount,
     Session,
+    SessionEvent,
     SessionStatus,
     TrendMetrics,
 )
@@ -40,6 +41,8 @@ class Store:
         self.sessions: dict[uuid.UUID, Session] = {}
         self.interactions: dict[uuid.UUID, Interaction] = {}
         self.metrics: dict[uuid.UUID, Metric] = {}
+        self.events: list[SessionEvent] = []
+        self.counters: dict[str, int] = {}
 
 
 class FakeSessions:
@@ -228,12 +231,51 @@ class FakeAnalytics:
         )
 
 
+class FakeEvents:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def add(self, event: SessionEvent) -> int:
+        seq = self.store.counters.get(event.user_id, 0) + 1
+        self.store.counters[event.user_id] = seq
+        self.store.events.append(msgspec.structs.replace(event, seq=seq))
+        return seq
+
+    async def after(
+        self, user_id: str, seq: int, session_id: uuid.UUID | None, limit: int
+    ) -> list[SessionEvent]:
+        return [
+            e
+            for e in self.store.events
+            if e.user_id == user_id
+            and e.seq > seq
+            and (session_id is None or e.session_id == session_id)
+        ][:limit]
+
+    async def latest(self, user_id: str) -> int:
+        return self.store.counters.get(user_id, 0)
+
+    async def oldest(self, user_id: str) -> int | None:
+        return next((e.seq for e in self.store.events if e.user_id == user_id), None)
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        old = [e for e in self.store.events if e.at < before][:limit]
+        for e in old:
+            self.store.events.remove(e)
+        return len(old)
+
+
 class FakeUnitOfWork:
     def __init__(self, store: Store) -> None:
         self.sessions = FakeSessions(store)
         self.interactions = FakeInteractions(store)
         self.metrics = FakeMetrics(store)
         self.analytics = FakeAnalytics(store)
+        self.events = FakeEvents(store)
+        self.committed: list[Any] = []
+
+    def after_commit(self, callback: Any) -> None:
+        self.committed.append(callback)
 
 
 class FakeDatabase:
@@ -251,8 +293,11 @@ class FakeDatabase:
     async def write(self, work: Work[T]) -> T:
         self.writes += 1
         draft = copy.deepcopy(self.store)
-        result = await work(FakeUnitOfWork(draft))
+        uow = FakeUnitOfWork(draft)
+        result = await work(uow)
         self.store = draft  # committed only when the work returned
+        for callback in uow.committed:
+            callback()
         return result
 
     async def ping(self) -> bool:

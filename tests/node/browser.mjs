@@ -24,6 +24,9 @@ try {
     return route.abort();
   });
   const page = await context.newPage();
+  out.console = [];
+  page.on("console", (m) => out.console.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => out.console.push(`pageerror: ${e.message}`));
 
   // ---- GraphiQL
   await page.goto(`${base}/graphql`, { waitUntil: "load" });
@@ -44,6 +47,33 @@ try {
   );
   out.steps.graphiql = await page.locator(".graphiql-response").innerText();
   await page.screenshot({ path: `${shots}/graphiql.png` });
+
+  // ---- GraphiQL runs a subscription over the socket, with the same headers
+  await editors.first().click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.insertText("subscription { myEvents { type session { jobContext { title } } } }");
+  await page.click(".graphiql-execute-button");
+  await page.waitForTimeout(1000);
+  await fetch(`${base}/interview-sessions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ jobContext: { title: "Live in GraphiQL", company: "Socket" } }),
+  });
+  try {
+    await page.waitForFunction(
+      () => (document.querySelector(".graphiql-response")?.innerText || "").includes("SESSION_CREATED"),
+      null,
+      { timeout: 20000 },
+    );
+  } catch (e) {
+    await page.screenshot({ path: `${shots}/graphiql-subscription-failed.png` });
+    console.log(JSON.stringify({ failed: String(e), console: out.console,
+      response: await page.locator(".graphiql-response").innerText() }));
+    throw e;
+  }
+  out.steps.subscription = await page.locator(".graphiql-response").innerText();
+  await page.screenshot({ path: `${shots}/graphiql-subscription.png` });
+  await page.click(".graphiql-execute-button"); // stop it
 
   // ---- Swagger UI: the operations, then a REST call with the token
   await page.goto(`${base}/schema/swagger`, { waitUntil: "load" });

@@ -29,7 +29,7 @@ async def test_an_unexpected_gateway_error_is_a_contract_500(app, client, new_us
     def broken(header):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(app.authenticator, "principal_from_header", broken)
+    monkeypatch.setattr(app.authenticator, "credentials", broken)
     r = await Api(client, new_user()).request("GET", "/interview-sessions")
     assert r.status_code == 500
     assert r.json() == {

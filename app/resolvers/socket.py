@@ -1,0 +1,323 @@
+"""``/graphql`` over WebSocket: the ``graphql-transport-ws`` protocol, and only it.
+
+Strawberry's protocol handler speaks the protocol; this module adds what the
+API promises on top (live.md):
+
+* authentication in ``connection_init`` (``{"Authorization": "Bearer …"}``, the
+  key in any case) or on the upgrade; none valid closes with 4403; no
+  ``connection_init`` within ``WS_INIT_TIMEOUT`` closes with 4408; when the
+  token expires the socket is closed with 4403;
+* every operation spends the caller's rate-limit budget exactly as an HTTP
+  request does (the pipeline's limiter, the same windows and store);
+* every operation passes the same document checks as over HTTP, and every
+  error carries ``extensions.code``;
+* at most ``MAX_SUBSCRIPTIONS_PER_CONNECTION`` operations at once; frames over
+  ``MAX_BODY_BYTES`` close the socket (1009);
+* a client that stops reading is dropped (1013) once one message waited
+  ``WS_SEND_TIMEOUT`` seconds: the server never buffers a subscriber's events
+  without bound (it resumes with ``after``);
+* a stopping server closes every socket with 1001.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from graphql import GraphQLError
+from graphql.execution.values import get_variable_values
+from litestar import WebSocket
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.litestar.controller import LitestarWebSocketAdapter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
+
+from app.context import principal_of, request_id_of
+from app.domain.records import Principal
+from app.errors import DomainError
+from app.resolvers.context import Context, build_context
+from app.resolvers.documents import Documents
+from app.resolvers.schema import Schema
+from app.schema.errors import coded, format_error
+
+log = logging.getLogger("app.graphql.socket")
+
+FORBIDDEN = 4403
+TOO_BIG = 1009
+TRY_AGAIN_LATER = 1013
+GOING_AWAY = 1001
+
+# The pipeline's rate limiter, for one operation of a caller: (allowed, retry-after seconds).
+Budget = Callable[[Principal | None], Awaitable[tuple[bool, int] | None]]
+Authenticate = Callable[[str], tuple[Principal, float]]
+
+
+class SocketSettings(msgspec.Struct, frozen=True):
+    max_frame_bytes: int
+    max_operations: int
+    init_timeout: float
+    send_timeout: float
+
+
+class _Adapter(LitestarWebSocketAdapter):
+    """Litestar's socket adapter, with the frame cap and the slow-reader rule."""
+
+    def __init__(self, view: Any, ws: WebSocket[Any, Any, Any], limits: SocketSettings) -> None:
+        super().__init__(view, ws, ws)
+        self.limits = limits
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await asyncio.wait_for(super().send_json(message), self.limits.send_timeout)
+        except TimeoutError:
+            log.warning("a WebSocket client stopped reading; closing it (1013)")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.ws.close(TRY_AGAIN_LATER, "Too far behind: resume with after"), 1
+                )
+            raise
+
+
+class _View:
+    """What Strawberry's protocol handler asks of a view."""
+
+    def __init__(self, socket: GraphQLSocket) -> None:
+        self.socket = socket
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        self.socket.authenticate(context)
+        unset: UnsetType = UNSET
+        return unset
+
+    def decode_json(self, data: str | bytes) -> object:
+        if len(data) > self.socket.limits.max_frame_bytes:
+            raise _FrameTooBig()
+        try:
+            return msgspec.json.decode(data)
+        except (msgspec.DecodeError, RecursionError):
+            # What Strawberry's handler expects: it closes with 4400.
+            raise json.JSONDecodeError("not JSON", str(data)[:20], 0) from None
+
+    def encode_json(self, data: object) -> str:
+        return msgspec.json.encode(data).decode()
+
+
+class _FrameTooBig(ValueError):
+    pass
+
+
+class _Operation(Operation[Any, Any]):
+    """Every error of an operation leaves with its code."""
+
+    async def send_next(self, execution_result: ExecutionResult) -> None:
+        if execution_result.errors:
+            execution_result.errors = [
+                format_error(e, suggestions=self.handler.suggestions)  # type: ignore[attr-defined]
+                for e in execution_result.errors
+            ]
+        await super().send_next(execution_result)
+
+    async def send_initial_errors(self, errors: list[GraphQLError]) -> None:
+        await super().send_initial_errors(
+            [format_error(e, suggestions=self.handler.suggestions) for e in errors]  # type: ignore[attr-defined]
+        )
+
+
+class _Handler(BaseGraphQLTransportWSHandler[Any, Any]):
+    def __init__(self, socket: GraphQLSocket, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.socket = socket
+        self.suggestions = socket.schema.introspection
+
+    async def handle_subscribe(self, message: Any) -> None:
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4401, reason="Unauthorized")
+            return
+        op_id = message.get("id")
+        payload = message.get("payload")
+        if not isinstance(op_id, str) or not isinstance(payload, dict):
+            await self.handle_invalid_message("Invalid subscribe message")
+            return
+        if op_id in self.operations:
+            await self.websocket.close(code=4409, reason=f"Subscriber for {op_id} already exists")
+            return
+        refusal = await self.socket.refusal(self.context, payload, len(self.operations))
+        if refusal is not None:
+            errors = [format_error(e, suggestions=self.suggestions).formatted for e in refusal]
+            await self.send_message({"id": op_id, "type": "error", "payload": errors})
+            return
+        operation = _Operation(
+            self, op_id, payload["query"], payload.get("variables"), payload.get("operationName")
+        )
+        operation.task = asyncio.create_task(self.run_operation(operation))
+        operation.task.add_done_callback(self._task_done)
+        self.operations[op_id] = operation
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        if isinstance(error, TimeoutError):  # the slow-reader rule closed the socket
+            return
+        log.error("a WebSocket operation failed", exc_info=error)
+
+
+class GraphQLSocket:
+    """Runs one ``/graphql`` WebSocket connection."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        service: Any,
+        documents: Documents,
+        authenticate: Authenticate,
+        limits: SocketSettings,
+    ) -> None:
+        self.schema = schema
+        self.service = service
+        self.documents = documents
+        self.authenticate_header = authenticate
+        self.limits = limits
+        self.open: set[WebSocket[Any, Any, Any]] = set()
+        self.closing = False
+
+    # ---------------------------------------------------------------- connection
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ws: WebSocket[Any, Any, Any] = WebSocket(scope, receive, send)  # type: ignore[arg-type]
+        offered = scope.get("subprotocols") or []
+        if GRAPHQL_TRANSPORT_WS_PROTOCOL not in offered or self.closing:
+            # The legacy subscriptions-transport-ws ("graphql-ws") is refused.
+            await ws.close(code=4406, reason="Subprotocol not acceptable")
+            return
+        await ws.accept(subprotocols=GRAPHQL_TRANSPORT_WS_PROTOCOL)
+        self.open.add(ws)
+        state = scope.get("state", {})
+        context = build_context(self.service, principal_of(scope), request_id_of(scope))
+        context.connection = _Connection(state.get("spend"), state.get("expires"))
+        handler = _Handler(
+            self,
+            view=_View(self),
+            websocket=_Adapter(_View(self), ws, self.limits),
+            context=context,
+            root_value=None,
+            schema=self.schema,
+            connection_init_wait_timeout=timedelta(seconds=self.limits.init_timeout),
+            max_subscriptions_per_connection=None,  # counted in refusal(), with a code
+        )
+        expiry = None
+        try:
+            expiry = asyncio.ensure_future(self._close_at_expiry(ws, context))
+            await handler.handle()
+        except _FrameTooBig:
+            with contextlib.suppress(Exception):
+                await ws.close(code=TOO_BIG, reason="Message too big")
+        finally:
+            if expiry is not None:
+                expiry.cancel()
+            self.open.discard(ws)
+
+    def authenticate(self, context: Context) -> None:
+        """``connection_init``: the payload's Authorization (any case), else the
+        upgrade's; a token that does not verify is refused even if the other
+        would have."""
+        params = getattr(context, "connection_params", None) or {}
+        header = next(
+            (v for k, v in params.items() if isinstance(k, str) and k.lower() == "authorization"),
+            None,
+        )
+        connection: _Connection = context.connection
+        if header is not None:
+            try:
+                context.principal, connection.expires = self.authenticate_header(str(header))
+            except DomainError:
+                raise ConnectionRejectionError() from None
+        elif context.principal is None:
+            raise ConnectionRejectionError()
+        connection.authenticated.set()
+
+    async def _close_at_expiry(self, ws: WebSocket[Any, Any, Any], context: Context) -> None:
+        connection: _Connection = context.connection
+        await connection.authenticated.wait()
+        expires = connection.expires
+        if expires is None:
+            return
+        await asyncio.sleep(max(0.0, expires - time.time()))
+        log.info("closing a WebSocket: its token expired")
+        with contextlib.suppress(Exception):
+            await ws.close(code=FORBIDDEN, reason="Token expired")
+
+    async def close_all(self) -> None:
+        """A stopping server: every socket closes with 1001 (going away)."""
+        self.closing = True
+        for ws in list(self.open):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code=GOING_AWAY, reason="Server shutting down"), 1)
+
+    # ---------------------------------------------------------------- operations
+
+    async def refusal(
+        self, context: Context, payload: dict[str, Any], running: int
+    ) -> list[GraphQLError] | None:
+        """Why an operation may not start (with codes), or None: the rate limit,
+        the operations cap, and the same document checks as over HTTP."""
+        connection: _Connection = context.connection
+        if connection.spend is not None:
+            verdict = await connection.spend(context.principal)
+            if verdict is not None and not verdict[0]:
+                return [
+                    coded(
+                        f"Rate limit exceeded: retry in {verdict[1]} seconds",
+                        "TOO_MANY_REQUESTS",
+                        429,
+                    )
+                ]
+        if running >= self.limits.max_operations:
+            return [
+                coded(
+                    f"At most {self.limits.max_operations} operations at once on one connection",
+                    "BAD_REQUEST",
+                    400,
+                )
+            ]
+        query = payload.get("query")
+        variables = payload.get("variables")
+        name = payload.get("operationName")
+        if not isinstance(query, str):
+            return [coded("The 'query' must be a string", "BAD_REQUEST", 400)]
+        if variables is not None and not isinstance(variables, dict):
+            return [coded("The 'variables' must be an object", "BAD_REQUEST", 400)]
+        if name is not None and not isinstance(name, str):
+            return [coded("The 'operationName' must be a string", "BAD_REQUEST", 400)]
+        prepared = self.documents.get(query)
+        if prepared.errors:
+            return prepared.errors
+        operation = prepared.operation(name)
+        if isinstance(operation, str):
+            return [coded(operation, "BAD_REQUEST", 400)]
+        coerced = get_variable_values(
+            self.schema._schema, operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):
+            return coerced
+        return None
+
+
+class _Connection:
+    """Per-connection state kept on the GraphQL context."""
+
+    __slots__ = ("authenticated", "expires", "spend")
+
+    def __init__(self, spend: Budget | None, expires: float | None) -> None:
+        self.spend = spend
+        self.expires = expires  # of the upgrade's token, until connection_init says otherwise
+        self.authenticated = asyncio.Event()
