@@ -54,10 +54,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from app.auth import issue_token
 from app.config import Settings
+from app.db.executor import compiled_for_asyncpg
 from app.db.migrate import upgrade
+from app.db.rollups import rebuild_statements
 from bench.run import (
     BIN,
     PG_ADMIN,
@@ -310,6 +313,10 @@ FROM generate_series($1::bigint, $2::bigint - 1) AS m
 CHUNK = 500_000
 
 
+SEEDED_TABLES = ("interview_sessions", "interactions", "session_metrics")
+ROLLUP_TABLES = ("analytics_days", "analytics_metric_days", "analytics_question_types")
+
+
 def _chunks(lo: int, hi: int, size: int = CHUNK) -> Iterator[tuple[int, int]]:
     for a in range(lo, hi, size):
         yield a, min(hi, a + size)
@@ -376,7 +383,13 @@ async def pg_seed(prev: Size | None, size: Size, anchor: datetime) -> None:
         m0 = prev.metrics if prev else 0
         for a, b in _chunks(m0, size.metrics):
             await conn.execute(PG_METRICS, a, b, anchor)
-        for table in ("interview_sessions", "interactions", "session_metrics"):
+        # The analytics rollups, rebuilt from the rows as migration 0004 does
+        # (the application keeps them up to date on every write).
+        async with conn.transaction():
+            for stmt in rebuild_statements("postgresql"):
+                c = compiled_for_asyncpg(stmt)
+                await conn.execute(c.sql, *c.args({}))
+        for table in (*SEEDED_TABLES, *ROLLUP_TABLES):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
         await conn.execute("CHECKPOINT")
     finally:
@@ -558,6 +571,11 @@ def sqlite_seed(prev: Size | None, size: Size, anchor: datetime) -> None:
                 db.execute("BEGIN")
                 db.executemany(SQLITE_INSERTS[table], (row(n) for n in range(a, b)))
                 db.execute("COMMIT")
+        db.execute("BEGIN")
+        for stmt in rebuild_statements("sqlite"):  # the analytics rollups (see pg_seed)
+            c = stmt.compile(dialect=sqlite_dialect.dialect())
+            db.execute(c.string, [c.params[n] for n in c.positiontup or ()])
+        db.execute("COMMIT")
         db.execute("ANALYZE")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:

@@ -78,3 +78,51 @@ async def test_a_long_session_s_interactions_page_walks_its_index(pg):
     text = await plan(pg, stmt, {"session_id": sid, **r._keyset_params(req)})
     assert "ix_interactions_session_timestamp_id" in text, text
     assert "Seq Scan" not in text and "Sort" not in text, text
+
+
+def test_a_sqlite_search_page_reads_only_the_covering_index(sqlite_template, tmp_path):
+    """SQLite: the substring search walks the (user, created_at, id, search_text)
+    index in page order and never touches the table rows or sorts."""
+    import shutil
+    import sqlite3
+
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    path = tmp_path / "plans.db"
+    shutil.copyfile(sqlite_template, path)
+    f = SessionFilter(search="quokka")
+    req = deep(datetime(2020, 1, 1, tzinfo=UTC))
+    stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req))
+    compiled = stmt.compile(dialect=sqlite_dialect.dialect())
+    params = {**r._filter_params("user-7", f), **r._keyset_params(req)}
+    args = {
+        k: (v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v)
+        for k, v in params.items()
+    }
+    args = {k: (v.hex if isinstance(v, uuid.UUID) else v) for k, v in args.items()}
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "EXPLAIN QUERY PLAN " + compiled.string,
+            [args.get(n, compiled.params.get(n)) for n in compiled.positiontup],
+        ).fetchall()
+    text = "\n".join(row[3] for row in rows)
+    assert "USING INDEX ix_interview_sessions_user_created_search" in text, text
+    assert "TEMP B-TREE" not in text, text
+
+
+async def test_analytics_read_the_rollups_by_key(pg):
+    """700 rollup rows for 20,000 sessions; one user's window is an index range."""
+    from app.db.rollups import analytics_statements, rebuild_statements
+
+    for stmt in rebuild_statements("postgresql"):
+        c = compiled_for_asyncpg(stmt)
+        await pg.execute(c.sql, *c.args({}))
+    await pg.execute("ANALYZE")
+    totals = analytics_statements(True, True)[0]
+    window = {
+        "user_id": "user-7",
+        "start": datetime(2020, 1, 1).date(),
+        "end": datetime.now().date(),
+    }
+    text = await plan(pg, totals, window)
+    assert "pk_analytics_days" in text, text
