@@ -8,16 +8,48 @@ Litestar or Strawberry: an ASGI scope is a plain dict.
 from __future__ import annotations
 
 import contextvars
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
 import msgspec
 
-from app.domain.records import Principal
+from app.domain.records import KeyedAnswer, Principal
 
 Scope = dict[str, Any]
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class Outage:
+    """Set when a request finds the database unavailable: its later units of
+    work (a GraphQL plan's standard-executor fallback, the next resolver) fail
+    at once instead of each waiting for its own timeout."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen = False
+
+
+class Claim:
+    """A keyed write request's claim on its ``Idempotency-Key`` (app/idempotency.py):
+    the first write transaction of the request inserts ``answer`` (the key,
+    no answer yet) along with its change (app/db/engine.py)."""
+
+    __slots__ = ("answer", "expired_before", "held", "taken")
+
+    def __init__(self, answer: KeyedAnswer, expired_before: datetime) -> None:
+        self.answer = answer
+        self.expired_before = expired_before
+        self.held = False  # committed with a change
+        self.taken = False  # another request holds the key
+
+
+claim_var: contextvars.ContextVar[Claim | None] = contextvars.ContextVar("claim", default=None)
+
+# One per HTTP request (set by the pipeline); None outside a request.
+outage_var: contextvars.ContextVar[Outage | None] = contextvars.ContextVar("outage", default=None)
 
 
 def principal_of(scope: Scope) -> Principal | None:

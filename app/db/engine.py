@@ -30,15 +30,24 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
+from app.context import claim_var, outage_var
 from app.db.executor import AsyncpgExecutor, SQLAlchemyExecutor, StatementListener
 from app.db.repositories import UnitOfWork
 from app.domain.ports import Work
-from app.errors import MODIFIED_CONCURRENTLY, Conflict, Unavailable
+from app.errors import KEY_IN_PROGRESS, MODIFIED_CONCURRENTLY, Conflict, Unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+# Prepared statements are planned for their parameters every time: after five
+# runs PostgreSQL may switch to a generic plan, which for a search (a trigram
+# index that pays off only for a selective term) or a skewed user was 30x
+# slower than the custom one. Planning these statements costs well under a
+# millisecond.
+PG_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
 def _json_dumps(value: Any) -> str:
@@ -80,7 +89,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         connect_args={
             "timeout": settings.db_connect_timeout,
             "command_timeout": settings.db_command_timeout,
-            "server_settings": {"application_name": "interview-api"},
+            "server_settings": {"application_name": "interview-api", **PG_SETTINGS},
         },
     )
 
@@ -110,6 +119,7 @@ class Failure(enum.Enum):
     CONFLICT = "conflict"  # a lost race (serialization failure, deadlock): 409
     UNAVAILABLE = "unavailable"  # the database is not reachable now: 503
     DISCONNECTED = "disconnected"  # a dead connection: unreachable, but worth one retry
+    OVERLOADED = "overloaded"  # reachable but slow (a timeout, a full pool): 503
 
 
 def classify_sqlalchemy(exc: BaseException) -> Failure:
@@ -124,7 +134,9 @@ def classify_sqlalchemy(exc: BaseException) -> Failure:
         return Failure.DISCONNECTED
     if isinstance(exc, ConnectionError):
         return Failure.DISCONNECTED
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError):
+    if isinstance(exc, PoolTimeout):
+        return Failure.OVERLOADED
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
         return Failure.UNAVAILABLE
     return Failure.BUG
 
@@ -146,11 +158,11 @@ def classify_asyncpg(exc: BaseException) -> Failure:
         | TimeoutError
         | e.PostgresConnectionError
         | e.InterfaceError
-        | e.OperatorInterventionError
-        | e.QueryCanceledError
-        | e.TooManyConnectionsError,
+        | e.OperatorInterventionError,
     ):
         return Failure.UNAVAILABLE
+    if isinstance(exc, e.QueryCanceledError | e.TooManyConnectionsError):
+        return Failure.OVERLOADED
     return Failure.BUG
 
 
@@ -158,21 +170,42 @@ class Breaker:
     """A small circuit breaker: once the database is found unavailable, further
     units of work fail at once (503) for ``window`` seconds instead of each
     waiting for its own timeout. The first attempt after the window goes to
-    the database again; it closes the breaker or opens it anew."""
+    the database again; it closes the breaker or opens it anew.
+
+    Only a database that cannot be reached opens it at once (refused or lost
+    connections, a connection attempt that timed out). A slow answer (a unit of
+    work past its deadline, a statement timeout, a full pool) is a sign of load,
+    not of an outage: one slow analytics query must not turn every other
+    request into a 503, so those open it only when ``SLOW_LIMIT`` of them
+    happen within ``window`` seconds with no success in between.
+    """
+
+    SLOW_LIMIT = 5
 
     def __init__(self, window: float) -> None:
         self.window = window
         self.open_until = 0.0
+        self.slow = 0
+        self.slow_since = 0.0
 
     def check(self) -> None:
         if self.open_until and time.monotonic() < self.open_until:
             raise Unavailable()
 
-    def trip(self) -> None:
-        self.open_until = time.monotonic() + self.window
+    def failed(self, *, unreachable: bool) -> None:
+        now = time.monotonic()
+        if not unreachable:
+            if self.slow == 0 or now - self.slow_since > self.window:
+                self.slow, self.slow_since = 0, now
+            self.slow += 1
+            if self.slow < self.SLOW_LIMIT:
+                return
+        self.open_until = now + self.window
+        self.slow = 0
 
     def close(self) -> None:
         self.open_until = 0.0
+        self.slow = 0
 
 
 class Deadlines:
@@ -263,20 +296,31 @@ class Database:
     async def read(self, work: Work[T], *, consistent: bool = False) -> T:
         if self.raw_reads:
             return await self._run_raw(work, consistent)
-        return await self._run(self.engine, work)
+        return await self._run(self.engine, work, write=False)
 
     async def write(self, work: Work[T]) -> T:
-        return await self._run(self._write_engine, work)
+        return await self._run(self._write_engine, work, write=True)
 
-    async def _run(self, engine: AsyncEngine, work: Work[T]) -> T:
+    async def _run(self, engine: AsyncEngine, work: Work[T], *, write: bool) -> T:
         async def once(attempt: Attempt) -> T:
             async with engine.connect() as conn:
+                attempt.connected = True
                 trans = await conn.begin()
                 uow = UnitOfWork(SQLAlchemyExecutor(conn))
+                claim = claim_var.get() if write else None
+                claiming = claim is not None and not claim.held
+                if claiming:  # the request's Idempotency-Key, with its change
+                    assert claim is not None
+                    if not await uow.idempotency.claim(claim.answer, claim.expired_before):
+                        claim.taken = True
+                        raise Conflict(KEY_IN_PROGRESS)
                 result = await work(uow)
                 # A connection that dies during COMMIT may have committed: no retry.
                 attempt.committing = True
                 await trans.commit()
+                if claiming:
+                    assert claim is not None
+                    claim.held = True
             for callback in uow.committed:
                 try:
                     callback()
@@ -292,6 +336,9 @@ class Database:
         """Run ``once`` under the breaker, with the unit of work's deadline; a
         dead connection is retried once on a fresh one (the pool drops the
         others), an unreachable database is :class:`Unavailable`."""
+        outage = outage_var.get()
+        if outage is not None and outage.seen:
+            raise Unavailable()  # this request met the outage already: no second wait
         self.breaker.check()
         task = self.deadlines.enter()
         expired = False
@@ -301,9 +348,15 @@ class Database:
             if task is None or not (expired := self.deadlines.leave(task)):
                 raise
             task.uncancel()  # cancelled for its deadline, not by its caller
-            self.breaker.trip()
+            self.breaker.failed(unreachable=False)
+            if outage is not None:
+                outage.seen = True
             log.error("database unavailable: no answer within %ss", self.deadlines.seconds)
             raise Unavailable() from None
+        except Unavailable:
+            if outage is not None:
+                outage.seen = True
+            raise
         finally:
             if task is not None and not expired and task in self.deadlines.running:
                 self.deadlines.leave(task)
@@ -326,8 +379,12 @@ class Database:
                 if retry and failure is Failure.DISCONNECTED and not attempt.committing:
                     log.warning("database connection lost; retrying once: %r", exc)
                     continue
-                self.breaker.trip()
-                log.error("database unavailable: %r", exc)
+                slow = failure is Failure.OVERLOADED or (
+                    # a timeout on a connection in hand, or waiting for a busy pool
+                    isinstance(exc, TimeoutError) and (attempt.connected or attempt.queued)
+                )
+                self.breaker.failed(unreachable=not slow)
+                log.error("database %s: %r", "overloaded" if slow else "unavailable", exc)
                 raise Unavailable() from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -344,7 +401,10 @@ class Database:
                         max_size=s.db_pool_size,
                         timeout=s.db_connect_timeout,
                         command_timeout=s.db_command_timeout,
-                        server_settings={"application_name": "interview-api-reads"},
+                        server_settings={
+                            "application_name": "interview-api-reads",
+                            **PG_SETTINGS,
+                        },
                         # Reads never change session state: skip asyncpg's reset
                         # query (a round trip) when a connection goes back.
                         reset=_keep_connection_state,
@@ -357,12 +417,24 @@ class Database:
             # Waiting needs a deadline (then 503); an idle connection does not,
             # and skipping the timer saves real time on every read.
             timeout = None if pool.get_idle_size() else self.settings.db_pool_timeout
+            attempt.queued = pool.get_size() >= pool.get_max_size() and not pool.get_idle_size()
             async with pool.acquire(timeout=timeout) as conn:
+                attempt.connected = True
                 uow = UnitOfWork(AsyncpgExecutor(conn, self.listeners))
-                if not consistent:
-                    return await work(uow)
-                async with conn.transaction(isolation="repeatable_read", readonly=True):
-                    return await work(uow)
+                try:
+                    if not consistent:
+                        return await work(uow)
+                    async with conn.transaction(isolation="repeatable_read", readonly=True):
+                        return await work(uow)
+                except (asyncio.CancelledError, TimeoutError):
+                    # asyncpg prepares a statement with Flush, not Sync: one
+                    # cancelled (or timed out) mid-prepare leaves the server in
+                    # an implicit transaction the driver cannot see, and the
+                    # next reader's BEGIN fails ("SET TRANSACTION ISOLATION
+                    # LEVEL must be called before any query"). Such a
+                    # connection is closed, never handed to the next reader.
+                    conn.terminate()
+                    raise
 
         return await self._attempt(once, classify_asyncpg)
 
@@ -385,14 +457,23 @@ class Database:
 
 
 class Attempt:
-    __slots__ = ("committing",)
+    """What one try of a unit of work got to: for classifying its failure."""
+
+    __slots__ = ("committing", "connected", "queued")
 
     def __init__(self) -> None:
         self.committing = False
+        self.connected = False  # it held a connection
+        self.queued = False  # it waited for a busy pool (no connection attempt)
 
 
 async def _keep_connection_state(conn: Any) -> None:
-    return None
+    """Reads change no session state, so asyncpg's reset query (a round trip)
+    is skipped; a transaction still open is rolled back (no round trip when
+    there is nothing to roll back). Cancelled reads close their connection
+    (see ``_run_raw``)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 _PING: Select[Any] = select(literal_column("1"))

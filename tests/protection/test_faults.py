@@ -24,6 +24,7 @@ class Proxy:
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.blackhole = False
+        self.stalled = False  # open connections stop carrying data (both ways)
         self.accepted = 0  # connections the "database" was asked for
         self.pipes: set[asyncio.Task[None]] = set()
         self.writers: list[asyncio.StreamWriter] = []
@@ -44,6 +45,8 @@ class Proxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(Exception):
                 while data := await src.read(65536):
+                    while self.stalled:
+                        await asyncio.sleep(0.05)
                     dst.write(data)
                     await dst.drain()
             with contextlib.suppress(Exception):
@@ -175,3 +178,29 @@ async def test_a_stalled_database_is_not_waited_for_twice(pg_proxy, new_user):
         r = await api.request("GET", "/interview-sessions")
         assert r.status_code == 503
         assert proxy.accepted == 1
+
+
+async def test_a_stalled_database_answers_503_within_the_command_timeout(pg_proxy, new_user):
+    """Connections stay open but nothing comes back: each request answers 503
+    within DB_COMMAND_TIMEOUT plus a second, and the service recovers after."""
+    import time
+
+    proxy, url = pg_proxy
+    async with app_client(url, settle=True, db_command_timeout=2) as client:
+        api = Api(client, new_user())
+        s = await api.new_session()
+        proxy.stalled = True
+        for _ in range(2):
+            started = time.monotonic()
+            r = await api.request("GET", f"/interview-sessions/{s['id']}")
+            elapsed = time.monotonic() - started
+            assert r.status_code == 503 and r.json()["error"] == "Service Unavailable"
+            assert elapsed < 3, elapsed
+        started = time.monotonic()
+        body = (await api.request("POST", "/graphql", json={"query": "{ sessions { id } }"})).json()
+        assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert time.monotonic() - started < 3  # the plan and its fallback: one wait
+        proxy.stalled = False
+        await asyncio.sleep(1.1)  # past DB_BREAKER_SECONDS, should it have opened
+        r = await api.request("GET", f"/interview-sessions/{s['id']}")
+        assert r.status_code == 200, r.text
