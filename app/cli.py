@@ -54,14 +54,19 @@ def cmd_serve(args: argparse.Namespace) -> None:
             "development secret in %s; get a token with: .venv/bin/interview-api token",
             settings.jwt_secret_file,
         )
+    from app.serving import GuardedHttpToolsProtocol
+
     uvicorn.run(
         "app.main:create_app_from_env",
         factory=True,
+        # Header/body read timeouts and the connection cap (app/serving.py).
+        http=GuardedHttpToolsProtocol,
         host=args.host,
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        log_config=None,  # uvicorn's own lines go through our one-line formatter too
         proxy_headers=False,
         # A WebSocket frame over MAX_BODY_BYTES closes the socket (1009).
         ws_max_size=settings.max_body_bytes,

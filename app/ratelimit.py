@@ -11,7 +11,9 @@ checks and hits all windows atomically, on limits' own key names and layout).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import logging
 import math
 import time
 from typing import Any
@@ -22,6 +24,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 PRUNE_EVERY_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 # KEYS: one list per window, newest timestamp first (limits' layout).
 # ARGV: now, then limit and length in seconds per window.
@@ -155,11 +158,29 @@ def make_storage(uri: str) -> object:
 
 
 class RateLimiter:
+    """The budget of each client, checked and spent in one step.
+
+    A shared store (Redis) is bounded: each check gets ``timeout`` seconds; a
+    store that fails or does not answer in time is not asked again for
+    ``breaker_seconds`` (requests go through unlimited meanwhile: an unreachable
+    Redis must not take the API down, nor add its timeout to every request),
+    and that is logged once per outage.
+    """
+
     def __init__(
-        self, rate_limits: str, storage_uri: str, namespace: str = "interview-api"
+        self,
+        rate_limits: str,
+        storage_uri: str,
+        namespace: str = "interview-api",
+        *,
+        timeout: float = 0.25,
+        breaker_seconds: float = 10.0,
     ) -> None:
         self.items: list[RateLimitItem] = parse_many(rate_limits)
         self.storage = make_storage(storage_uri)
+        self.timeout = timeout
+        self.breaker_seconds = breaker_seconds
+        self.open_until = 0.0  # monotonic: the store is not asked before then
         # limits' moving-window strategy over this storage: also the check that
         # the storage supports moving windows at all (it raises otherwise).
         self.strategy = MovingWindowRateLimiter(self.storage)  # type: ignore[arg-type]
@@ -167,10 +188,27 @@ class RateLimiter:
         self._window_keys: dict[str, list[tuple[int, str, int]]] = {}
         self._script: Any = None
 
-    async def hit(self, key: str) -> Verdict:
+    async def hit(self, key: str) -> Verdict | None:
+        """The verdict, or None: the shared store is failing, the request is not limited."""
         if isinstance(self.storage, LeanMemoryStorage):
             return await self._hit_in_memory(self.storage, key)
-        return await self._hit(key)
+        if self.open_until:
+            if time.monotonic() < self.open_until:
+                return None
+            self.open_until = 0.0
+            log.warning("rate limit storage: trying it again")
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._hit(key)
+        except Exception as exc:
+            self.open_until = time.monotonic() + self.breaker_seconds
+            why = f"no answer within {self.timeout}s" if isinstance(exc, TimeoutError) else exc
+            log.error(
+                "rate limit storage failed (%r); requests are not limited for %ss",
+                why,
+                self.breaker_seconds,
+            )
+            return None
 
     def _windows_of(self, key: str) -> list[tuple[int, str, int]]:
         """(limit, storage key, seconds) per configured window, memoised per client."""

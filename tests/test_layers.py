@@ -8,7 +8,7 @@ Layers, bottom to top:
 3. ``app.db`` (implements the domain's ports) and ``app.schema`` (GraphQL types)
 4. the faces: ``app.rest`` and ``app.resolvers``; neither imports the other
 5. ``app.pipeline``: the one pipeline in front of both faces
-6. ``app.main``, ``app.cli``: the wiring
+6. ``app.main``, ``app.cli``, ``app.serving``: the wiring (and the HTTP server's guards)
 
 A module may import its own layer's neighbours within its package and
 anything below; nothing imports upward.
@@ -30,6 +30,7 @@ LAYERS = {
     "app.ratelimit": 2,
     "app.logs": 2,
     "app.assets": 2,
+    "app.idempotency": 2,
     "app.db": 3,
     "app.schema": 3,
     "app.rest": 4,
@@ -37,6 +38,7 @@ LAYERS = {
     "app.pipeline": 5,
     "app.main": 6,
     "app.cli": 6,
+    "app.serving": 6,
 }
 FRAMEWORKS = ("litestar", "strawberry", "sqlalchemy", "asyncpg", "aiosqlite", "graphql", "jwt")
 

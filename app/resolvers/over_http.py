@@ -119,6 +119,8 @@ def _decode(text: bytes | str, what: str) -> Any:
         return msgspec.json.decode(text)
     except msgspec.DecodeError:
         raise RequestError(400, f"{what} is not valid JSON") from None
+    except UnicodeDecodeError:
+        raise RequestError(400, f"{what} is not valid UTF-8") from None
     except RecursionError:
         raise RequestError(400, f"{what} is nested too deeply") from None
 

@@ -1,11 +1,12 @@
-"""GET /health: no auth, not rate limited; 503 when the database does not answer."""
+"""GET and HEAD /health: no auth, not rate limited; 503 when the database does
+not answer. HEAD (load balancers' probes) answers the same status, no body."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response, get
+from litestar import MediaType, Request, Response, get, head
 
 from app.domain.service import Service
 
@@ -41,3 +42,9 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health | Unhealthy
         status_code=503,
         media_type=MediaType.JSON,
     )
+
+
+@head("/health", summary="Liveness and database check, status only", tags=["health"])
+async def health_head(request: Request[Any, Any, Any]) -> Response[None]:
+    service: Service = request.app.state.service
+    return Response(None, status_code=200 if await service.healthy() else 503)

@@ -195,7 +195,8 @@ async def test_a_broker_outage_loses_nothing(pg_db_url, tmp_path):
                 before = await write_some(writer, auth, 2)
                 killed = await admin.fetchval(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE application_name = 'interview-api-events'"
+                    "WHERE application_name = 'interview-api-events' "
+                    "AND datname = current_database()"  # this test's servers only
                 )
                 assert killed == 2
                 during = await write_some(writer, auth, 4)
