@@ -6,6 +6,7 @@ This is the only module that reads ``os.environ``; everything else receives a
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -43,6 +44,10 @@ class Settings:
     cursor_secret: str | None = field(default=None, repr=False)
     rate_limits: str = "100/minute;10/second"
     rate_limit_storage: str = "memory://"
+    # A shared store (Redis) gets this long per request; after a failure it is
+    # not asked again for RATE_LIMIT_BREAKER_SECONDS (requests go unlimited).
+    rate_limit_timeout: float = 0.25
+    rate_limit_breaker_seconds: float = 10.0
     max_active_sessions: int = 10
     max_body_bytes: int = 1024 * 1024
     graphql_introspection: bool = True
@@ -67,10 +72,15 @@ class Settings:
     # None: CORS_ORIGINS unset (no CORS in production, local pages in development).
     cors_origins: tuple[str, ...] | None = None
     event_retention: timedelta = timedelta(days=7)
+    idempotency_ttl: timedelta = timedelta(hours=24)
     max_subscriptions_per_connection: int = 20
     ws_init_timeout: float = 5.0
     ws_send_timeout: float = 10.0
     sse_heartbeat_seconds: float = 15.0
+    # Slow and greedy clients (app/serving.py), per server process.
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    max_connections: int = 1000
 
     @property
     def is_sqlite(self) -> bool:
@@ -119,8 +129,8 @@ def _float(name: str, raw: str) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {value}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
     return value
 
 
@@ -244,6 +254,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cursor_secret=env.get("CURSOR_SECRET") or None,
         rate_limits=env.get("RATE_LIMITS", d.rate_limits),
         rate_limit_storage=env.get("RATE_LIMIT_STORAGE", d.rate_limit_storage),
+        rate_limit_timeout=_float(
+            "RATE_LIMIT_TIMEOUT", env.get("RATE_LIMIT_TIMEOUT", str(d.rate_limit_timeout))
+        ),
+        rate_limit_breaker_seconds=_float(
+            "RATE_LIMIT_BREAKER_SECONDS",
+            env.get("RATE_LIMIT_BREAKER_SECONDS", str(d.rate_limit_breaker_seconds)),
+        ),
+        http_header_timeout=_float(
+            "HTTP_HEADER_TIMEOUT", env.get("HTTP_HEADER_TIMEOUT", str(d.http_header_timeout))
+        ),
+        http_body_timeout=_float(
+            "HTTP_BODY_TIMEOUT", env.get("HTTP_BODY_TIMEOUT", str(d.http_body_timeout))
+        ),
+        max_connections=_int("MAX_CONNECTIONS", env.get("MAX_CONNECTIONS", str(d.max_connections))),
         max_active_sessions=_int(
             "MAX_ACTIVE_SESSIONS", env.get("MAX_ACTIVE_SESSIONS", str(d.max_active_sessions))
         ),
@@ -288,6 +312,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("LOG_LEVEL", d.log_level).strip().upper(),
         cors_origins=_origins(env.get("CORS_ORIGINS")),
         event_retention=_duration("EVENT_RETENTION", env.get("EVENT_RETENTION", "7d")),
+        idempotency_ttl=_duration("IDEMPOTENCY_TTL", env.get("IDEMPOTENCY_TTL", "24h")),
         max_subscriptions_per_connection=_int(
             "MAX_SUBSCRIPTIONS_PER_CONNECTION",
             env.get("MAX_SUBSCRIPTIONS_PER_CONNECTION", str(d.max_subscriptions_per_connection)),

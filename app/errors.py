@@ -92,3 +92,6 @@ def too_many_active(limit: int) -> str:
         f"Too many active sessions: at most {limit} may be active at once; "
         "pause or complete one first"
     )
+
+
+KEY_IN_PROGRESS = "A request with this Idempotency-Key is already in progress"

@@ -16,6 +16,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from app.assets import Assets
 from app.auth import Authenticator
@@ -24,8 +25,9 @@ from app.db.bus import LocalBus, make_bus
 from app.db.engine import Database
 from app.db.maintenance import Pruner
 from app.domain.service import Service
+from app.idempotency import Idempotency
 from app.logs import configure_logging
-from app.pipeline import Pipeline
+from app.pipeline import KeyedRoutes, Pipeline
 from app.pipeline.cors import Cors
 from app.ratelimit import RateLimiter
 from app.resolvers.compiled import CompiledQueries
@@ -37,7 +39,7 @@ from app.resolvers.socket import GraphQLSocket, SocketSettings
 from app.rest.controllers import InterviewSessionController
 from app.rest.errors import EXCEPTION_HANDLERS, error_response
 from app.rest.events import EventStreamController, Streams
-from app.rest.health import health
+from app.rest.health import health, health_head
 from app.rest.openapi import refine_openapi
 from app.rest.options import allow_header_fixer
 from app.rest.static import static_route
@@ -131,6 +133,7 @@ def create_litestar(
             InterviewSessionController,
             EventStreamController,
             health,
+            health_head,
             graphql_route(graphql),
             static_route(assets),
         ],
@@ -254,7 +257,13 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
     )
     live = Live(
         bus,
-        Pruner(db, [("events", settings.event_retention, prune_events)]),
+        Pruner(
+            db,
+            [
+                ("events", settings.event_retention, prune_events),
+                ("idempotency keys", settings.idempotency_ttl, prune_keys),
+            ],
+        ),
         Streams(settings.sse_heartbeat_seconds),
         graphql.socket,
     )
@@ -264,15 +273,40 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
     app = App(
         litestar,
         authenticator,
-        RateLimiter(settings.rate_limits, settings.rate_limit_storage),
+        RateLimiter(
+            settings.rate_limits,
+            settings.rate_limit_storage,
+            timeout=settings.rate_limit_timeout,
+            breaker_seconds=settings.rate_limit_breaker_seconds,
+        ),
         protected=(InterviewSessionController.path,),
         max_body_bytes=settings.max_body_bytes,
         fix_options=allow_header_fixer(litestar),
         cors=Cors(settings.cors_origins, development=settings.app_env == "development"),
+        idempotency=Idempotency(db, settings.idempotency_ttl),
+        keyed_routes=keyed_routes(litestar, InterviewSessionController.path),
     )
     app.litestar, app.service, app.database, app.graphql = litestar, service, db, graphql
     app.live = live
     return app
+
+
+def keyed_routes(litestar: Litestar, prefix: str) -> KeyedRoutes:
+    """The REST writes under ``prefix``: the requests an Idempotency-Key applies to."""
+    routes: list[tuple[tuple[str | None, ...], frozenset[str]]] = []
+    for route in litestar.routes:
+        if isinstance(route, HTTPRoute) and route.path.startswith(prefix):
+            segments = tuple(
+                None if seg.startswith("{") else seg
+                for seg in route.path_format.strip("/").split("/")
+            )
+            routes.append((segments, frozenset(route.methods)))
+    return KeyedRoutes(routes)
+
+
+async def prune_keys(uow: Any, before: datetime, limit: int) -> int:
+    pruned: int = await uow.idempotency.prune(before, limit)
+    return pruned
 
 
 async def prune_events(uow: Any, before: datetime, limit: int) -> int:

@@ -9,18 +9,20 @@ single definition Alembic and the tests rely on. Relationships are
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -118,6 +120,15 @@ class SessionRow(Base):
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # SQLite: the same substring search reads the text from the index, in
+        # page order, never the table rows (10 ms -> 0.5 ms on 10,000 sessions).
+        Index(
+            "ix_interview_sessions_user_created_search",
+            "user_id",
+            "created_at",
+            "id",
+            "search_text",
+        ).ddl_if(dialect="sqlite"),
     )
 
 
@@ -201,8 +212,83 @@ class UserEventSeqRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
 
 
+class AnalyticsDayRow(Base):
+    """Analytics rollup: a user's sessions created on one UTC day.
+
+    The rollup tables are kept by the repositories in the transaction of each
+    change (increments; a deleted session's day is recomputed from the rows),
+    so analytics read a few hundred rollup rows instead of every interaction.
+    ``day`` is always the UTC day of the *session's* ``created_at``: the
+    analytics window selects sessions by that day.
+    """
+
+    __tablename__ = "analytics_days"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)  # with an endedAt
+    duration_us: Mapped[int] = mapped_column(BigInteger)  # sum over the completed
+
+
+class AnalyticsMetricDayRow(Base):
+    """Analytics rollup: metrics recorded on ``metric_day`` for sessions of ``day``."""
+
+    __tablename__ = "analytics_metric_days"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metrics: Mapped[int] = mapped_column(Integer)
+    latency_sum: Mapped[int] = mapped_column(BigInteger)
+    latency_n: Mapped[int] = mapped_column(Integer)
+    accuracy_sum: Mapped[float] = mapped_column(Double)
+    accuracy_n: Mapped[int] = mapped_column(Integer)
+    satisfaction_sum: Mapped[int] = mapped_column(BigInteger)
+    satisfaction_n: Mapped[int] = mapped_column(Integer)
+
+
+class AnalyticsQuestionTypeRow(Base):
+    """Analytics rollup: classified interactions of a day's sessions, by type."""
+
+    __tablename__ = "analytics_question_types"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    question_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    interactions: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyKeyRow(Base):
+    """A write request's ``Idempotency-Key`` and its answer (see app/idempotency.py).
+
+    The row is inserted in the transaction of the change it guards (the
+    primary key makes a second claim wait, then fail), with ``status`` NULL
+    until the answer is stored right after; a replay returns ``status``,
+    ``headers`` and ``body`` as they were.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[Any | None] = mapped_column(JsonDoc)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+
 sessions_table = cast(Table, SessionRow.__table__)
 interactions_table = cast(Table, InteractionRow.__table__)
 metrics_table = cast(Table, MetricRow.__table__)
 events_table = cast(Table, SessionEventRow.__table__)
 event_seq_table = cast(Table, UserEventSeqRow.__table__)
+analytics_days_table = cast(Table, AnalyticsDayRow.__table__)
+analytics_metric_days_table = cast(Table, AnalyticsMetricDayRow.__table__)
+analytics_types_table = cast(Table, AnalyticsQuestionTypeRow.__table__)
+idempotency_table = cast(Table, IdempotencyKeyRow.__table__)

@@ -14,37 +14,34 @@ import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import msgspec
 from sqlalchemy import (
     JSON,
     ColumnElement,
-    Float,
-    Integer,
     Select,
     Uuid,
-    and_,
     bindparam,
-    case,
-    cast,
     delete,
-    extract,
     func,
     insert,
-    literal_column,
     select,
     text,
     tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db import rollups
 from app.db.executor import Executor
 from app.db.mapping import RowMap
 from app.db.models import UTCDateTime
 from app.db.models import events_table as et
+from app.db.models import idempotency_table as ik
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
@@ -52,6 +49,7 @@ from app.domain.paging import PageRequest, Position, SessionFilter
 from app.domain.records import (
     Analytics,
     Interaction,
+    KeyedAnswer,
     Metric,
     PerformanceTrend,
     QuestionType,
@@ -313,6 +311,7 @@ class SessionRepository:
 
     async def add(self, s: Session) -> None:
         await self.ex.execute(insert(st).values(SESSIONS.to_row(s)))
+        await self.ex.execute(rollups.add_day(self.ex.dialect), rollups.day_values(s))
 
     async def get(
         self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
@@ -359,12 +358,20 @@ class SessionRepository:
     async def save(self, s: Session) -> None:
         # Everything but the identity and creation fields, which never change.
         fields = [f for f in SESSIONS.fields if f not in _FIXED]
+        if s.status is SessionStatus.COMPLETED and s.ended_at is not None:
+            # Before the update: it counts only if the stored row is not completed yet.
+            await self.ex.execute(rollups.complete_day(self.ex.dialect), rollups.complete_values(s))
         await self.ex.execute(update(st).where(st.c.id == s.id).values(SESSIONS.values(s, fields)))
 
     async def delete(self, session_id: uuid.UUID) -> None:
-        await self.ex.execute(delete(st).where(st.c.id == session_id))
+        gone = await self.ex.rows(_DELETE_SESSION, {"id": session_id})
+        for row in gone:  # its day's analytics, recomputed from what remains
+            await rollups.recompute_day(self.ex, row["user_id"], rollups.utc_day(row["created_at"]))
 
 
+_DELETE_SESSION = (
+    delete(st).where(st.c.id == bindparam("id")).returning(st.c.user_id, st.c.created_at)
+)
 _FIXED = frozenset({"id", "user_id", "session_id", "created_at"})
 
 
@@ -373,7 +380,13 @@ class InteractionRepository:
         self.ex = ex
 
     async def add(self, i: Interaction) -> None:
-        await self.ex.execute(insert(it).values(INTERACTIONS.to_row(i)))
+        row = INTERACTIONS.to_row(i)
+        await self.ex.execute(insert(it).values(row))
+        if row["question_type"] is not None:
+            await self.ex.execute(
+                rollups.add_question_type(self.ex.dialect),
+                {"session_id": i.session_id, "question_type": row["question_type"]},
+            )
 
     async def get_with_owner(self, interaction_id: uuid.UUID) -> tuple[Interaction, str] | None:
         rows = await self.ex.rows(_INTERACTION_WITH_OWNER, {"id": interaction_id})
@@ -429,6 +442,7 @@ class MetricRepository:
 
     async def add(self, m: Metric) -> None:
         await self.ex.execute(insert(mt).values(METRICS.to_row(m)))
+        await self.ex.execute(rollups.add_metric(self.ex.dialect), rollups.metric_values(m))
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]:
         rows = await self.ex.rows(_METRICS_OF_SESSION, {"session_id": session_id})
@@ -447,90 +461,9 @@ class MetricRepository:
 # ---------------------------------------------------------------- analytics
 
 
-def _minutes_between(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return extract("epoch", end - start) / 60.0
-    # Not julianday(): a double day number is only good to ~10 µs, so 30 minutes
-    # came back as 30.000000223517418. Whole microseconds are exact, as on PostgreSQL.
-    return (_sqlite_epoch_us(end) - _sqlite_epoch_us(start)) / 60_000_000.0
-
-
-def _utc_day(dialect: str, col: Any) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        # Literals, not bind parameters, so the expression is stable.
-        return func.to_char(
-            func.timezone(literal_column("'UTC'"), col), literal_column("'YYYY-MM-DD'")
-        )
-    return func.date(col)
-
-
-def _avg(col: Any) -> ColumnElement[Any]:
-    # Cast so PostgreSQL does not hand back Decimal for integer averages.
-    return cast(func.avg(col), Float(precision=53))
-
-
-def _sqlite_epoch_us(col: Any) -> ColumnElement[Any]:
-    """Microseconds since the epoch of a timestamp stored by SQLAlchemy on SQLite.
-
-    The stored text is ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): whole seconds from
-    ``strftime('%s')``, plus the six fraction digits at position 21.
-    """
-    seconds = cast(func.strftime(literal_column("'%s'"), col), Integer)
-    micros = cast(func.substr(col, 21, 6), Integer)
-    return seconds * 1_000_000 + micros
-
-
-@functools.cache
-def _analytics_statements(
-    dialect: str, has_start: bool, has_end: bool
-) -> tuple[Select[Any], Select[Any], Select[Any], Select[Any]]:
-    """Totals, metric means, question types and daily trends for one window shape.
-
-    ``start`` is inclusive and ``end`` exclusive, both on the sessions' createdAt.
-    """
-    window = [st.c.user_id == bindparam("user_id")]
-    if has_start:
-        window.append(st.c.created_at >= bindparam("start", type_=UTCDateTime()))
-    if has_end:
-        window.append(st.c.created_at < bindparam("end", type_=UTCDateTime()))
-    in_window = and_(*window)
-    completed = st.c.status == SessionStatus.COMPLETED.value
-    duration = case(
-        (
-            and_(completed, st.c.ended_at.is_not(None)),
-            _minutes_between(dialect, st.c.started_at, st.c.ended_at),
-        )
-    )
-    totals = select(func.count().label("n"), _avg(duration).label("duration")).where(in_window)
-    metric_means = (
-        _avg(mt.c.total_latency_ms).label("latency"),
-        _avg(mt.c.transcription_accuracy).label("accuracy"),
-        _avg(mt.c.user_satisfaction).label("satisfaction"),
-    )
-    means = (
-        select(*metric_means).select_from(mt.join(st, st.c.id == mt.c.session_id)).where(in_window)
-    )
-    qtype = it.c.question_type
-    types = (
-        select(qtype.label("qtype"), func.count().label("n"))
-        .select_from(it.join(st, st.c.id == it.c.session_id))
-        .where(in_window, qtype.is_not(None))
-        .group_by(literal_column("qtype"))
-        .order_by(literal_column("n").desc(), literal_column("qtype"))
-    )
-    day = _utc_day(dialect, mt.c.created_at).label("trend_day")
-    trends = (
-        select(day, *metric_means)
-        .select_from(mt.join(st, st.c.id == mt.c.session_id))
-        .where(in_window)
-        .group_by(literal_column("trend_day"))
-        .order_by(literal_column("trend_day"))
-    )
-    return totals, means, types, trends
-
-
 class AnalyticsRepository:
-    """Aggregates computed by the database, identical on SQLite and PostgreSQL."""
+    """Aggregates computed by the database from the rollups (:mod:`app.db.rollups`),
+    identical on SQLite and PostgreSQL."""
 
     def __init__(self, ex: Executor) -> None:
         self.ex = ex
@@ -538,14 +471,16 @@ class AnalyticsRepository:
     async def compute(
         self, user_id: str, start: datetime | None, end: datetime | None
     ) -> Analytics:
-        totals_q, means_q, types_q, trends_q = _analytics_statements(
-            self.ex.dialect, start is not None, end is not None
+        """Over the sessions created in ``[start, end)``: whole UTC days (midnight
+        bounds, as :func:`app.domain.paging.window` gives them)."""
+        totals_q, means_q, types_q, trends_q = rollups.analytics_statements(
+            start is not None, end is not None
         )
         params: dict[str, Any] = {"user_id": user_id}
         if start is not None:
-            params["start"] = start
+            params["start"] = _whole_day(start)
         if end is not None:
-            params["end"] = end
+            params["end"] = _whole_day(end)
         totals = (await self.ex.rows(totals_q, params))[0]
         means = (await self.ex.rows(means_q, params))[0]
         type_rows = await self.ex.rows(types_q, params)
@@ -562,7 +497,7 @@ class AnalyticsRepository:
             ],
             performance_trends=[
                 PerformanceTrend(
-                    date=date.fromisoformat(r["trend_day"]),
+                    date=_date(r["trend_day"]),
                     metrics=TrendMetrics(
                         latency=_float(r["latency"]),
                         accuracy=_float(r["accuracy"]),
@@ -572,6 +507,17 @@ class AnalyticsRepository:
                 for r in trend_rows
             ],
         )
+
+
+def _whole_day(bound: datetime) -> date:
+    day = rollups.utc_day(bound)
+    if bound.astimezone(UTC).time() != time.min:
+        raise ValueError(f"analytics windows are whole UTC days, not {bound.isoformat()}")
+    return day
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def _float(value: Any) -> float | None:
@@ -713,11 +659,135 @@ class EventRepository:
         return len(ids)
 
 
+class IdempotencyRepository:
+    """Idempotency keys (app/idempotency.py): claimed in the change's transaction."""
+
+    def __init__(self, ex: Executor) -> None:
+        self.ex = ex
+
+    async def find(self, user_id: str, key: str) -> KeyedAnswer | None:
+        rows = await self.ex.rows(_FIND_KEY, {"user_id": user_id, "key": key})
+        if not rows:
+            return None
+        row = rows[0]
+        body, headers = row["body"], row["headers"]
+        if isinstance(headers, str | bytes):  # JSONB as text on the raw asyncpg read path
+            headers = msgspec.json.decode(headers)
+        return KeyedAnswer(
+            user_id=row["user_id"],
+            key=row["key"],
+            method=row["method"],
+            path=row["path"],
+            fingerprint=row["fingerprint"],
+            created_at=row["created_at"],
+            status=row["status"],
+            headers=headers,
+            body=None if body is None else bytes(body),
+        )
+
+    async def claim(self, claim: KeyedAnswer, expired_before: datetime) -> bool:
+        rows = await self.ex.rows(
+            _claim_key(self.ex.dialect),
+            {**_key_values(claim), "expired_before": expired_before},
+        )
+        return bool(rows)
+
+    async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> None:
+        if claimed:
+            await self.ex.execute(
+                _ANSWER_CLAIMED,
+                {
+                    "w_user_id": answer.user_id,
+                    "w_key": answer.key,
+                    "w_fingerprint": answer.fingerprint,
+                    "status": answer.status,
+                    "headers": answer.headers,
+                    "body": answer.body,
+                },
+            )
+        else:
+            await self.ex.execute(_insert_answer(self.ex.dialect), _key_values(answer))
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        oldest = select(ik.c.user_id, ik.c.key).where(
+            ik.c.created_at < bindparam("before", type_=UTCDateTime())
+        )
+        oldest = oldest.order_by(ik.c.created_at).limit(limit)
+        if self.ex.dialect == "postgresql":
+            oldest = oldest.with_for_update(skip_locked=True)
+        keys = [(r["user_id"], r["key"]) for r in await self.ex.rows(oldest, {"before": before})]
+        if keys:
+            await self.ex.execute(delete(ik).where(tuple_(ik.c.user_id, ik.c.key).in_(keys)))
+        return len(keys)
+
+
+def _key_values(a: KeyedAnswer) -> dict[str, Any]:
+    return {
+        "user_id": a.user_id,
+        "key": a.key,
+        "method": a.method,
+        "path": a.path,
+        "fingerprint": a.fingerprint,
+        "status": a.status,
+        "headers": a.headers,
+        "body": a.body,
+        "created_at": a.created_at,
+    }
+
+
+_FIND_KEY = select(ik).where(ik.c.user_id == bindparam("user_id"), ik.c.key == bindparam("key"))
+_ANSWER_CLAIMED = (
+    update(ik)
+    .where(
+        ik.c.user_id == bindparam("w_user_id"),
+        ik.c.key == bindparam("w_key"),
+        ik.c.fingerprint == bindparam("w_fingerprint"),
+    )
+    .values(status=bindparam("status"), headers=bindparam("headers"), body=bindparam("body"))
+)
+
+
+def _upsert_key(dialect: str) -> Any:
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(ik).values(
+        {c: bindparam(c, type_=ik.c[c].type) for c in _KEY_COLUMNS}
+    )
+
+
+_KEY_COLUMNS = (
+    "user_id",
+    "key",
+    "method",
+    "path",
+    "fingerprint",
+    "status",
+    "headers",
+    "body",
+    "created_at",
+)
+
+
+@functools.cache
+def _claim_key(dialect: str) -> Any:
+    """Insert, or take over an expired row; RETURNING says whether it is ours."""
+    stmt = _upsert_key(dialect)
+    return stmt.on_conflict_do_update(
+        index_elements=["user_id", "key"],
+        set_={c: stmt.excluded[c] for c in _KEY_COLUMNS[2:]},
+        where=ik.c.created_at < bindparam("expired_before", type_=UTCDateTime()),
+    ).returning(ik.c.user_id)
+
+
+@functools.cache
+def _insert_answer(dialect: str) -> Any:
+    return _upsert_key(dialect).on_conflict_do_nothing(index_elements=["user_id", "key"])
+
+
 class UnitOfWork:
     """The repositories of one unit of work (one transaction, or one read)."""
 
     def __init__(self, ex: Executor) -> None:
         self.ex = ex
+        self.idempotency = IdempotencyRepository(ex)
         self.sessions = SessionRepository(ex)
         self.interactions = InteractionRepository(ex)
         self.metrics = MetricRepository(ex)

@@ -16,6 +16,7 @@ from app.domain.paging import PageRequest, SessionFilter
 from app.domain.records import (
     Analytics,
     Interaction,
+    KeyedAnswer,
     Metric,
     Session,
     SessionEvent,
@@ -124,8 +125,31 @@ class EventRepository(Protocol):
         """Delete up to ``limit`` events older than ``before``; how many went."""
 
 
+class IdempotencyRepository(Protocol):
+    """Idempotency keys and the answers they replay (app/idempotency.py)."""
+
+    async def find(self, user_id: str, key: str) -> KeyedAnswer | None: ...
+
+    async def claim(self, claim: KeyedAnswer, expired_before: datetime) -> bool:
+        """Insert the key, running (no answer yet), in this transaction; or take
+        over a row of the same key created before ``expired_before``. False when
+        another request holds the key (on PostgreSQL, after waiting for its
+        transaction to end)."""
+
+    async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> None:
+        """Store the answer: of the key this request claimed (``claimed``), or
+        else as a new row (an answer that changed nothing), unless another
+        request has the key by now."""
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` keys created before ``before``; how many went."""
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction (a write) or one read."""
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
 
     @property
     def events(self) -> EventRepository: ...

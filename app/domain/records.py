@@ -296,3 +296,21 @@ class SessionEvent(_Camel, kw_only=True):
     session: Session | None = None  # as the change left it; None when deleted
     interaction: Interaction | None = None
     metric: Metric | None = None
+
+
+class KeyedAnswer(msgspec.Struct, kw_only=True):
+    """A write request's ``Idempotency-Key`` and, once it is known, its answer.
+
+    ``status`` is None while the request is running (the key is claimed in the
+    transaction of the change; the answer is stored right after).
+    """
+
+    user_id: str
+    key: str
+    method: str
+    path: str
+    fingerprint: str
+    created_at: datetime
+    status: int | None = None
+    headers: list[list[str]] | None = None
+    body: bytes | None = None

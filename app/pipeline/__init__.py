@@ -27,13 +27,24 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
+
 from app.auth import Authenticator
-from app.context import Scope, error_bytes, request_id_var
+from app.context import (
+    BodyTooLarge,
+    Outage,
+    Scope,
+    error_bytes,
+    outage_var,
+    read_body,
+    request_id_var,
+)
 from app.domain.records import Principal
 from app.errors import INTERNAL_ERROR, DomainError
+from app.idempotency import BAD_KEY, Idempotency
 from app.pipeline.compression import choose, compressing
 from app.pipeline.cors import Cors
 from app.ratelimit import RateLimiter, Verdict
@@ -57,6 +68,7 @@ class Request:
         "authorization",
         "content_length",
         "host",
+        "idempotency_key",
         "origin",
         "preflight_headers",
         "preflight_method",
@@ -70,6 +82,7 @@ class Request:
         self.host: str | None = None
         self.accept_encoding: bytes | None = None
         self.content_length: int | None = None
+        self.idempotency_key: bytes | None = None
         self.preflight_method: str | None = None
         self.preflight_headers: str | None = None
         for name, value in scope["headers"]:
@@ -89,6 +102,8 @@ class Request:
                     self.content_length = None
             elif name == b"host":
                 self.host = value.decode("latin-1")
+            elif name == b"idempotency-key":
+                self.idempotency_key = value
             elif name == b"access-control-request-method":
                 self.preflight_method = value.decode("latin-1")
             elif name == b"access-control-request-headers":
@@ -105,6 +120,9 @@ class Pipeline:
         max_body_bytes: int = 1024 * 1024,
         fix_options: Callable[[dict[str, Any], Scope], None] | None = None,
         cors: Cors | None = None,
+        idempotency: Idempotency | None = None,
+        graphql_path: str = "/graphql",
+        keyed_routes: KeyedRoutes | None = None,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
@@ -115,6 +133,11 @@ class Pipeline:
         self.fix_options = fix_options  # applied to OPTIONS answers only
         self.cors = cors or Cors(None, development=False)
         self._limiter_failure_logged = -1e9
+        self.idempotency = idempotency
+        self.graphql_path = graphql_path
+        # (method, path) of the REST writes that take an Idempotency-Key; any
+        # other request (an unknown route, a method a route lacks) answers as usual.
+        self.keyed_routes = keyed_routes or KeyedRoutes([])
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
@@ -146,6 +169,7 @@ class Pipeline:
 
         out = compressing(add_headers, encoding, head=method == "HEAD")
         token = request_id_var.set(request_id)
+        outage_token = outage_var.set(Outage())
         try:
             if preflight:
                 assert req.origin is not None
@@ -167,6 +191,7 @@ class Pipeline:
             with contextlib.suppress(Exception):  # fails if the response had started
                 await _send_error(out, 500, INTERNAL_ERROR)
         finally:
+            outage_var.reset(outage_token)
             request_id_var.reset(token)
 
     async def _handle(
@@ -193,10 +218,63 @@ class Pipeline:
             await _send_error(send, 401, "Unauthorized")
             return
         if req.content_length is not None and req.content_length > self.max_body_bytes:
-            # Announced too large: refused before a byte of it is read.
-            await _send_error(send, 413, "Request Entity Too Large")
+            # Announced too large: refused before a byte of it is read, and the
+            # connection closed (not kept to swallow the body nobody will read).
+            await _send_error(send, 413, "Request Entity Too Large", close=True)
+            return
+        method = scope["method"]
+        if (
+            self.idempotency is not None
+            and principal is not None
+            and method in KEYED_METHODS
+            and (
+                (path == self.graphql_path and method == "POST")
+                or self.keyed_routes.keyed(method, path)
+            )
+        ):
+            await self._keyed(scope, receive, send, principal, req, path)
             return
         await self.app(scope, receive, send)
+
+    async def _keyed(
+        self,
+        scope: Scope,
+        receive: Any,
+        send: Send,
+        principal: Principal,
+        req: Request,
+        path: str,
+    ) -> None:
+        """A write that may carry an ``Idempotency-Key`` (app/idempotency.py)."""
+        assert self.idempotency is not None
+        graphql = path == self.graphql_path
+        key = req.idempotency_key
+        if key is None and not graphql:
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await read_body(receive, self.max_body_bytes)
+        except BodyTooLarge:
+            await _send_error(send, 413, "Request Entity Too Large", close=True)
+            return
+        if key is None and b"idempotencyKey" in body:  # GraphQL: or in the extensions
+            key = _key_in_extensions(body)
+        if key is None:
+            await self.app(scope, replay(body, receive), send)
+            return
+        if not self.idempotency.valid(key):
+            await _send_error(send, 400, BAD_KEY)
+            return
+        await self.idempotency.handle(
+            self.app,
+            scope,
+            replay(body, receive),
+            body,
+            send,
+            user_id=principal.user_id,
+            key=key.decode("ascii"),
+            graphql=graphql,
+        )
 
     async def _websocket(self, scope: Scope, receive: Any, send: Any) -> None:
         """The upgrade gets a request id (on the 101 answer and in the logs) and
@@ -257,8 +335,9 @@ class Pipeline:
         return spend
 
     async def _limit(self, key: str) -> Verdict | None:
-        """The limiter's verdict; None (let the request through) when its storage
-        fails: an unreachable Redis must not take the API down with it."""
+        """The limiter's verdict; None (let the request through) when its shared
+        storage fails (bounded, and logged once, by :class:`app.ratelimit.RateLimiter`)
+        or the limiter itself does (logged at most every 10 s)."""
         assert self.limiter is not None
         try:
             return await self.limiter.hit(key)
@@ -268,6 +347,62 @@ class Pipeline:
                 self._limiter_failure_logged = now
                 log.exception("rate limit storage failed; requests are not being limited")
             return None
+
+
+KEYED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class KeyedRoutes:
+    """Which requests take an Idempotency-Key: a path resolved as the router
+    resolves it (segment by segment, a fixed segment before a parameter, so
+    ``PUT /interview-sessions/metrics`` is the POST-only ``/metrics`` route, not
+    ``PUT /{id}``), and keyed only if that route has the method. Any other
+    request (an unknown route, a method the route lacks) answers as usual."""
+
+    def __init__(self, routes: Sequence[tuple[tuple[str | None, ...], frozenset[str]]]) -> None:
+        # (segments with None for a parameter, methods) per route
+        self.routes = list(routes)
+
+    def keyed(self, method: str, path: str) -> bool:
+        parts = path.strip("/").split("/")
+        best: tuple[tuple[int, ...], frozenset[str]] | None = None
+        for segments, methods in self.routes:
+            if len(segments) != len(parts):
+                continue
+            if any(
+                seg is not None and seg != part for seg, part in zip(segments, parts, strict=True)
+            ):
+                continue
+            rank = tuple(0 if seg is not None else 1 for seg in segments)
+            if best is None or rank < best[0]:
+                best = (rank, methods)
+        return best is not None and method in best[1] and method in KEYED_METHODS
+
+
+def _key_in_extensions(body: bytes) -> bytes | None:
+    try:
+        data = msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None  # the GraphQL endpoint answers for a body it cannot read
+    extensions = data.get("extensions") if isinstance(data, dict) else None
+    value = extensions.get("idempotencyKey") if isinstance(extensions, dict) else None
+    return value.encode("utf-8") if isinstance(value, str) else None
+
+
+def replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that hands the app a body read already, then the real one
+    (which tells of a disconnect)."""
+    sent = False
+
+    async def replaying() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: dict[str, Any] = await receive()
+        return message
+
+    return replaying
 
 
 _ID_PREFIX = uuid.uuid4().hex[:12]
@@ -319,16 +454,10 @@ async def _send_empty(send: Send, status: int) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _send_error(send: Send, status: int, message: str) -> None:
+async def _send_error(send: Send, status: int, message: str, *, close: bool = False) -> None:
     body = error_bytes(status, message)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(body)),
-            ],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -206,6 +206,8 @@ class GraphQLEndpoint:
             error = GraphQLError(NOT_ALLOWED, extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"})
             return self._document_errors([error], media)
         kind = operation.operation
+        # What an Idempotency-Key guards (app/idempotency.py): mutations only.
+        scope.setdefault("state", {})["graphql_operation"] = kind.value
         if get and kind is not OperationType.QUERY:
             raise RequestError(
                 405,

@@ -143,6 +143,11 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
     has_body = "transfer-encoding" in headers or (length is not None and length.strip() != "0")
     if has_body and not is_json_media_type(headers.get("content-type")):
         raise HTTPException(status_code=415, detail=JSON_ONLY)
+    if has_body:
+        try:  # JSON is UTF-8; the decoder would fail on it as a server error
+            (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("Request body is not valid UTF-8") from None
 
 
 def is_json_media_type(value: str | None) -> bool:

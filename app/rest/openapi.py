@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar
+from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     Example,
@@ -27,6 +28,7 @@ from litestar.openapi.spec import (
     OpenAPIHeader,
     OpenAPIResponse,
     OpenAPIType,
+    Parameter,
     Reference,
     Schema,
 )
@@ -39,6 +41,7 @@ from app.context import ErrorBody, error_body
 from app.domain import records
 from app.domain.paging import BAD_CURSOR, WINDOW_ORDER_MESSAGE
 from app.domain.sessions import LIMIT_MESSAGE
+from app.idempotency import MISMATCH as KEY_REUSED
 
 UUID_FIELDS = {"sessionId"}
 
@@ -66,8 +69,17 @@ ERRORS: dict[int, tuple[str, list[tuple[str, str | list[str]]]]] = {
         [("no session", e.SESSION_NOT_FOUND), ("no interaction", e.INTERACTION_NOT_FOUND)],
     ),
     409: (
-        "Too many active sessions, or a concurrent modification",
-        [("active cap", e.too_many_active(10)), ("lost a race", e.MODIFIED_CONCURRENTLY)],
+        "Too many active sessions, a concurrent modification, or a request with the "
+        "same Idempotency-Key still running",
+        [
+            ("active cap", e.too_many_active(10)),
+            ("lost a race", e.MODIFIED_CONCURRENTLY),
+            ("key in progress", e.KEY_IN_PROGRESS),
+        ],
+    ),
+    422: (
+        "The Idempotency-Key was used before for another request (method, path or body)",
+        [("key reused", KEY_REUSED)],
     ),
     413: (
         "The body is larger than MAX_BODY_BYTES",
@@ -125,7 +137,24 @@ HEADERS = {
     "RateLimit-Remaining": _header("Requests left in that window", OpenAPIType.INTEGER),
     "RateLimit-Reset": _header("Seconds until that window has room again", OpenAPIType.INTEGER),
     "Retry-After": _header("Seconds to wait before retrying", OpenAPIType.INTEGER),
+    "Idempotent-Replayed": _header(
+        "true: the stored answer to an earlier request with this Idempotency-Key"
+    ),
 }
+
+IDEMPOTENCY_KEY = Parameter(
+    name="Idempotency-Key",
+    param_in=ParamType.HEADER,
+    required=False,
+    description=(
+        "Makes the write safe to retry: 1 to 255 visible ASCII characters, unique per "
+        "request (a UUID). A repeat of the same request with the same key gets the first "
+        "answer again (with Idempotent-Replayed: true) and changes nothing; the same key "
+        "with another request is 422; while the first is running, 409. Keys are kept "
+        "IDEMPOTENCY_TTL (24 h) per user."
+    ),
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=r"^[!-~]+$"),
+)
 
 
 def _ref(name: str) -> Reference:
@@ -232,16 +261,25 @@ def refine_openapi(app: Litestar) -> None:
     components = app.openapi_schema.components
     components.headers = {**(components.headers or {}), **HEADERS}
     for path, item in (app.openapi_schema.paths or {}).items():
-        for method in ("get", "put", "post", "delete", "patch"):
+        for method in ("get", "head", "put", "post", "delete", "patch"):
             operation = getattr(item, method, None)
             if operation is None:
                 continue
+            if method == "head":
+                operation.responses = {
+                    "200": OpenAPIResponse(description="The service and its database answer"),
+                    "503": OpenAPIResponse(description="The database does not answer"),
+                }
             responses = operation.responses if operation.responses is not None else {}
             operation.responses = responses
             body = operation.request_body
             if body is not None and _may_be_absent(body):
                 body.required = False
                 body.description = "Optional: nothing, or an empty JSON object"
+            if method in ("post", "put", "delete") and path.startswith("/interview-sessions"):
+                operation.parameters = [*(operation.parameters or []), IDEMPOTENCY_KEY]
+                for status in (409, 422):
+                    responses.setdefault(str(status), _error_response(status))
             if path == "/health":
                 _refine_health(operation)
             else:
@@ -260,6 +298,8 @@ def refine_openapi(app: Litestar) -> None:
                     names += ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
                 if status == "429":
                     names.append("Retry-After")
+                if method in ("post", "put", "delete") and path.startswith("/interview-sessions"):
+                    names.append("Idempotent-Replayed")
                 response.headers = {**(response.headers or {}), **{n: _ref(n) for n in names}}
             responses_sorted = dict(sorted(responses.items()))
             operation.responses = responses_sorted

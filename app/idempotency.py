@@ -1,0 +1,234 @@
+"""Safe retries: ``Idempotency-Key`` on every write, REST and GraphQL alike.
+
+The pipeline hands a keyed write here (an authenticated ``POST``/``PUT``/
+``DELETE`` under ``/interview-sessions``, or a ``POST /graphql`` with the key in
+the header or in ``extensions.idempotencyKey``). For the key of that user:
+
+1. A stored answer for the same method, path and body (a SHA-256 fingerprint)
+   is replayed byte for byte, with ``Idempotent-Replayed: true``; nothing runs.
+   The same key with another method, path or body: 422. A key whose request
+   is still running: 409 (in this process at once; across processes once the
+   other's transaction has committed).
+2. Otherwise the request runs with a :class:`app.context.Claim`: its first
+   write transaction inserts the key with its change (app/db/engine.py), so
+   the key and the change commit together or not at all; the primary key
+   makes a racing claim wait for that transaction, then fail (that request
+   then answers as in 1).
+3. Its answer (status, body and the headers that describe it) is stored with
+   the key right after. An answer that changed nothing is stored too, except
+   429 and 5xx (and, for GraphQL, an answer with such an error), which a
+   client may retry for real; GraphQL queries are never stored.
+
+Keys live ``IDEMPOTENCY_TTL`` (24 h); the pruner deletes older ones in small
+batches (app/db/maintenance.py). A process that dies between committing a
+change and storing its answer leaves the key "in progress" (409) until then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from app.context import Claim, claim_var, error_bytes
+from app.domain.ports import Database, UnitOfWork
+from app.domain.records import KeyedAnswer
+from app.errors import KEY_IN_PROGRESS, DomainError
+
+log = logging.getLogger(__name__)
+
+KEY_PATTERN = re.compile(rb"^[\x21-\x7e]{1,255}$")
+BAD_KEY = "Idempotency-Key must be 1 to 255 visible ASCII characters"
+MISMATCH = (
+    "Idempotency-Key was already used for a different request "
+    "(another method, path or body); use a new key for a new request"
+)
+# The answer headers a replay repeats; the pipeline adds its own (request id,
+# rate limits, CORS) to every answer, replays included.
+KEPT_HEADERS = frozenset({b"content-type", b"location", b"allow"})
+# GraphQL answers are 200 even when the request failed for a reason worth a retry.
+RETRYABLE_CODES = frozenset({"SERVICE_UNAVAILABLE", "TOO_MANY_REQUESTS", "INTERNAL_SERVER_ERROR"})
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+App = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
+
+
+class Idempotency:
+    def __init__(
+        self, database: Database, ttl: timedelta, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.database = database
+        self.ttl = ttl
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.running: set[tuple[str, str]] = set()  # (user, key) in this process
+
+    @staticmethod
+    def valid(key: bytes) -> bool:
+        return KEY_PATTERN.match(key) is not None
+
+    async def handle(
+        self,
+        app: App,
+        scope: dict[str, Any],
+        receive: Receive,
+        body: bytes,
+        send: Send,
+        *,
+        user_id: str,
+        key: str,
+        graphql: bool,
+    ) -> None:
+        """Answer the request once per key: ``body`` was read already, ``receive``
+        hands it to the application again."""
+        method, path = scope["method"], scope["path"]
+        fingerprint = _fingerprint(method, path, scope.get("query_string", b""), body)
+        now = self.clock()
+        expired_before = now - self.ttl
+        mine = (user_id, key)
+        if mine in self.running:
+            await _send(send, 409, error_bytes(409, KEY_IN_PROGRESS))
+            return
+        self.running.add(mine)
+        try:
+            found = await self._find(user_id, key, expired_before)
+            if found is not None:
+                await self._answer_again(found, method, path, fingerprint, send)
+                return
+            claim = Claim(
+                KeyedAnswer(
+                    user_id=user_id,
+                    key=key,
+                    method=method,
+                    path=path,
+                    fingerprint=fingerprint,
+                    created_at=now,
+                ),
+                expired_before,
+            )
+            answer = await self._run(app, scope, receive, claim)
+            if claim.taken:  # another request claimed the key first
+                found = await self._find(user_id, key, expired_before)
+                if found is not None:
+                    await self._answer_again(found, method, path, fingerprint, send)
+                    return
+            elif claim.held or self._worth_storing(answer, graphql, scope):
+                await self._store(claim, answer)
+            await _send(send, answer.status, answer.body, answer.headers)
+        finally:
+            self.running.discard(mine)
+
+    async def _find(self, user_id: str, key: str, expired_before: datetime) -> KeyedAnswer | None:
+        async def work(uow: UnitOfWork) -> KeyedAnswer | None:
+            return await uow.idempotency.find(user_id, key)
+
+        found = await self.database.read(work)
+        if found is None or found.created_at < expired_before:
+            return None
+        return found
+
+    async def _answer_again(
+        self, found: KeyedAnswer, method: str, path: str, fingerprint: str, send: Send
+    ) -> None:
+        if (found.method, found.path, found.fingerprint) != (method, path, fingerprint):
+            await _send(send, 422, error_bytes(422, MISMATCH))
+        elif found.status is None:
+            await _send(send, 409, error_bytes(409, KEY_IN_PROGRESS))
+        else:
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in found.headers or ()]
+            headers.append((b"idempotent-replayed", b"true"))
+            await _send(send, found.status, found.body or b"", headers)
+
+    async def _run(
+        self, app: App, scope: dict[str, Any], receive: Receive, claim: Claim
+    ) -> Captured:
+        captured = Captured()
+        token = claim_var.set(claim)
+        try:
+            await app(scope, receive, captured.send)
+        finally:
+            claim_var.reset(token)
+        return captured
+
+    def _worth_storing(self, answer: Captured, graphql: bool, scope: dict[str, Any]) -> bool:
+        """An answer that changed nothing: stored unless the client may retry it."""
+        if answer.status == 429 or answer.status >= 500:
+            return False
+        if not graphql:
+            return True
+        if (scope.get("state") or {}).get("graphql_operation") != "mutation":
+            return False  # a query (or a document that never ran): nothing to guard
+        try:
+            errors = msgspec.json.decode(answer.body).get("errors") or []
+        except (msgspec.DecodeError, AttributeError):
+            return False
+        return not any(
+            (e.get("extensions") or {}).get("code") in RETRYABLE_CODES
+            for e in errors
+            if isinstance(e, dict)
+        )
+
+    async def _store(self, claim: Claim, answer: Captured) -> None:
+        stored = msgspec.structs.replace(
+            claim.answer,
+            status=answer.status,
+            headers=[
+                [k.decode("latin-1"), v.decode("latin-1")]
+                for k, v in answer.headers
+                if k.lower() in KEPT_HEADERS
+            ],
+            body=answer.body,
+        )
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.idempotency.answer(stored, claimed=claim.held)
+
+        try:
+            await self.database.write(work)
+        except DomainError as exc:  # the database went away: the answer still goes out
+            log.warning("could not store the answer of an Idempotency-Key: %r", exc)
+
+
+class Captured:
+    """The application's answer, kept whole to be stored before it is sent."""
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = [
+                (k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"
+            ]
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def _fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
+    h = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query, body):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+async def _send(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    if headers is None:
+        headers = [(b"content-type", b"application/json")]
+    headers = [*headers, (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
