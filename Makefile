@@ -51,6 +51,7 @@ schema: install
 bench: install
 	$(BIN)/python -m bench.run
 	BENCH_SCALE=$${BENCH_SCALE:-1.0} $(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.live
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
