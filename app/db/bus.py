@@ -37,27 +37,47 @@ log = logging.getLogger("app.events")
 
 
 class LocalWaiter:
-    __slots__ = ("bus", "event", "user_id")
+    """One subscriber's doorbell. A pending flag and, while it waits, one
+    future with a timer: no Event and no task per wait, because an idle
+    subscription's memory is what a server with thousands of them pays."""
+
+    __slots__ = ("bus", "future", "pending", "user_id")
 
     def __init__(self, bus: LocalBus, user_id: str) -> None:
         self.bus = bus
         self.user_id = user_id
-        self.event = asyncio.Event()
+        self.pending = False
+        self.future: asyncio.Future[bool] | None = None
 
     async def wait(self, within: float) -> bool:
-        if not self.event.is_set():
+        """True when woken (at once if a wake-up came since the last wait),
+        False after ``within`` seconds without one."""
+        if not self.pending:
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[bool] = loop.create_future()
+            self.future = future
+            timer = loop.call_later(within, _settle, future, False)
             try:
-                await asyncio.wait_for(self.event.wait(), within)
-            except TimeoutError:
-                return False
-        self.event.clear()
+                if not await future:
+                    return False
+            finally:
+                timer.cancel()
+                self.future = None
+        self.pending = False
         return True
 
     def wake(self) -> None:
-        self.event.set()
+        self.pending = True
+        if self.future is not None:
+            _settle(self.future, True)
 
     def close(self) -> None:
         self.bus.forget(self)
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 class LocalBus:
@@ -83,12 +103,12 @@ class LocalBus:
 
     def wake(self, user_id: str) -> None:
         for w in self.waiters.get(user_id, ()):
-            w.event.set()
+            w.wake()
 
     def wake_all(self) -> None:
         for group in self.waiters.values():
             for w in group:
-                w.event.set()
+                w.wake()
 
     @property
     def subscribers(self) -> int:

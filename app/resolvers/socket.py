@@ -203,7 +203,8 @@ class GraphQLSocket:
         self.open.add(ws)
         state = scope.get("state", {})
         context = build_context(self.service, principal_of(scope), request_id_of(scope))
-        context.connection = _Connection(state.get("spend"), state.get("expires"))
+        connection = _Connection(state.get("spend"), state.get("expires"), ws)
+        context.connection = connection
         handler = _Handler(
             self,
             view=_View(self),
@@ -214,16 +215,13 @@ class GraphQLSocket:
             connection_init_wait_timeout=timedelta(seconds=self.limits.init_timeout),
             max_subscriptions_per_connection=None,  # counted in refusal(), with a code
         )
-        expiry = None
         try:
-            expiry = asyncio.ensure_future(self._close_at_expiry(ws, context))
             await handler.handle()
         except _FrameTooBig:
             with contextlib.suppress(Exception):
                 await ws.close(code=TOO_BIG, reason="Message too big")
         finally:
-            if expiry is not None:
-                expiry.cancel()
+            connection.disarm()
             self.open.discard(ws)
 
     def authenticate(self, context: Context) -> None:
@@ -243,18 +241,7 @@ class GraphQLSocket:
                 raise ConnectionRejectionError() from None
         elif context.principal is None:
             raise ConnectionRejectionError()
-        connection.authenticated.set()
-
-    async def _close_at_expiry(self, ws: WebSocket[Any, Any, Any], context: Context) -> None:
-        connection: _Connection = context.connection
-        await connection.authenticated.wait()
-        expires = connection.expires
-        if expires is None:
-            return
-        await asyncio.sleep(max(0.0, expires - time.time()))
-        log.info("closing a WebSocket: its token expired")
-        with contextlib.suppress(Exception):
-            await ws.close(code=FORBIDDEN, reason="Token expired")
+        connection.arm()
 
     async def close_all(self) -> None:
         """A stopping server: every socket closes with 1001 (going away)."""
@@ -315,9 +302,36 @@ class GraphQLSocket:
 class _Connection:
     """Per-connection state kept on the GraphQL context."""
 
-    __slots__ = ("authenticated", "expires", "spend")
+    # A timer handle, not a task per connection: an idle subscription's memory
+    # is what a server with many of them pays (bench.live measures it).
+    __slots__ = ("closing", "expires", "spend", "timer", "ws")
 
-    def __init__(self, spend: Budget | None, expires: float | None) -> None:
+    def __init__(
+        self, spend: Budget | None, expires: float | None, ws: WebSocket[Any, Any, Any]
+    ) -> None:
         self.spend = spend
         self.expires = expires  # of the upgrade's token, until connection_init says otherwise
-        self.authenticated = asyncio.Event()
+        self.ws = ws
+        self.timer: asyncio.TimerHandle | None = None
+        self.closing: asyncio.Future[None] | None = None
+
+    def arm(self) -> None:
+        """Authenticated: the socket closes (4403) when its token expires."""
+        self.disarm()
+        if self.expires is not None:
+            delay = max(0.0, self.expires - time.time())
+            self.timer = asyncio.get_running_loop().call_later(delay, self._expired)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _expired(self) -> None:
+        self.timer = None
+        self.closing = asyncio.ensure_future(self._close())
+
+    async def _close(self) -> None:
+        log.info("closing a WebSocket: its token expired")
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=FORBIDDEN, reason="Token expired")
