@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement, Executable
 
@@ -41,6 +43,32 @@ class SQLAlchemyExecutor:
 
     async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
         await self.conn.execute(stmt, params or {})
+
+
+class InlineBusy(Exception):
+    """An inline SQLite read met a lock (busy timeout 0): run it on the
+    threaded path, which waits for the lock."""
+
+
+class InlineSQLAlchemyExecutor:
+    """A synchronous SQLAlchemy connection driven from the event loop's thread
+    (SQLite reads; see ``Database.read``)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
+        return self.conn.execute(stmt, params).mappings().all()
+
+    async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
+        self.conn.execute(stmt, params or {})
+
+
+def sqlite_locked(exc: OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED."""
+    text = str(exc.orig)
+    return "locked" in text or "busy" in text
 
 
 class CompiledStatement:
