@@ -189,7 +189,7 @@ class Idempotency:
             await uow.idempotency.answer(stored, claimed=claim.held)
 
         try:
-            await self.database.write(work)
+            await self.database.write_one(work)  # one statement: no transaction needed
         except DomainError as exc:  # the database went away: the answer still goes out
             log.warning("could not store the answer of an Idempotency-Key: %r", exc)
 

@@ -349,6 +349,31 @@ class Database:
                 pass  # a lock in the way: the threaded path waits for it instead
         return await self._run(self.engine, work, write=False)
 
+    async def write_one(self, work: Work[T]) -> T:
+        """A write of exactly one statement (atomic on its own): on PostgreSQL
+        it runs on the raw pool with no BEGIN/COMMIT round trips and no
+        SQLAlchemy connection; elsewhere it is an ordinary ``write``."""
+        if not self.raw_reads:
+            return await self.write(work)
+
+        async def once(attempt: Attempt) -> T:
+            pool = await self._raw_pool()
+            timeout = None if pool.get_idle_size() else self.settings.db_pool_timeout
+            attempt.queued = pool.get_size() >= pool.get_max_size() and not pool.get_idle_size()
+            async with pool.acquire(timeout=timeout) as conn:
+                attempt.connected = True
+                # The statement may have run when the connection dies: no retry.
+                attempt.committing = True
+                try:
+                    return await work(
+                        UnitOfWork(AsyncpgExecutor(conn, self.listeners, writable=True))
+                    )
+                except (asyncio.CancelledError, TimeoutError):
+                    conn.terminate()  # see _run_raw
+                    raise
+
+        return await self._attempt(once, classify_asyncpg)
+
     async def _run_inline(self, engine: Engine, work: Work[T]) -> T:
         """A SQLite read on the event loop's thread, in one (deferred, WAL
         snapshot) transaction. Small indexed reads take tens of microseconds,

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import msgspec
+from sqlalchemy import JSON
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -72,7 +74,7 @@ def sqlite_locked(exc: OperationalError) -> bool:
 
 
 class CompiledStatement:
-    __slots__ = ("defaults", "names", "sql")
+    __slots__ = ("defaults", "json_names", "names", "sql")
 
     def __init__(self, stmt: ClauseElement) -> None:
         compiled = stmt.compile(dialect=_PG_DIALECT)
@@ -81,9 +83,20 @@ class CompiledStatement:
         # Values fixed inside the statement (a JSON key, a literal) travel as
         # parameters too; keep them to fill the positions the caller does not.
         self.defaults: dict[str, Any] = dict(compiled.params)
+        # asyncpg takes JSON parameters as text (the raw pool sets no codec).
+        self.json_names = frozenset(
+            name
+            for name, bind in getattr(compiled, "binds", {}).items()
+            if isinstance(bind.type, JSON)
+        )
 
     def args(self, params: dict[str, Any]) -> list[Any]:
-        return [params[n] if n in params else self.defaults[n] for n in self.names]
+        values = [params[n] if n in params else self.defaults[n] for n in self.names]
+        if self.json_names:
+            for i, name in enumerate(self.names):
+                if name in self.json_names and values[i] is not None:
+                    values[i] = msgspec.json.encode(values[i]).decode()
+        return values
 
 
 STATEMENT_CACHE_SIZE = 256
@@ -110,13 +123,17 @@ def compiled_for_asyncpg(stmt: ClauseElement) -> CompiledStatement:
 
 
 class AsyncpgExecutor:
-    """Read-only: runs compiled Core statements on a raw asyncpg connection."""
+    """Runs compiled Core statements on a raw asyncpg connection: reads, and
+    the single-statement writes of ``Database.write_one`` (``writable``)."""
 
     dialect = "postgresql"
 
-    def __init__(self, conn: Any, listeners: list[StatementListener]) -> None:
+    def __init__(
+        self, conn: Any, listeners: list[StatementListener], *, writable: bool = False
+    ) -> None:
         self.conn = conn
         self.listeners = listeners
+        self.writable = writable
 
     async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
         c = compiled_for_asyncpg(stmt)  # type: ignore[arg-type]
@@ -126,4 +143,9 @@ class AsyncpgExecutor:
         return result
 
     async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
-        raise TypeError("the asyncpg read path does not write")
+        if not self.writable:
+            raise TypeError("the asyncpg read path does not write")
+        c = compiled_for_asyncpg(stmt)  # type: ignore[arg-type]
+        for listener in self.listeners:
+            listener(c.sql)
+        await self.conn.execute(c.sql, *c.args(params or {}))

@@ -206,4 +206,8 @@ class Database(Protocol):
     async def write(self, work: Work[T]) -> T:
         """One transaction: committed when ``work`` returns, rolled back when it raises."""
 
+    async def write_one(self, work: Work[T]) -> T:
+        """``work`` runs exactly one statement, atomic on its own (no transaction
+        around it, where the database allows)."""
+
     async def ping(self) -> bool: ...

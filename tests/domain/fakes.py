@@ -290,6 +290,9 @@ class FakeDatabase:
         self.reads += 1
         return await work(FakeUnitOfWork(self.store))
 
+    async def write_one(self, work: Work[T]) -> T:
+        return await self.write(work)
+
     async def write(self, work: Work[T]) -> T:
         self.writes += 1
         draft = copy.deepcopy(self.store)
