@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Generic, TypeVar
@@ -92,7 +93,7 @@ class Page(Generic[T]):
     """Rows in list order, each with its cursor, and what lies beyond."""
 
     items: list[T]
-    cursors: list[str]
+    cursors: Sequence[str]
     has_next: bool
     has_previous: bool
     # Filled on demand by the face (GraphQL totalCount): None until asked.
@@ -158,8 +159,34 @@ class Cursors:
             raise BadRequest(BAD_CURSOR) from None
 
 
+@functools.lru_cache(maxsize=1024)
 def _scope_hash(scope: str) -> bytes:
     return hashlib.sha256(scope.encode()).hexdigest()[:16].encode()
+
+
+class _LazyCursors(Sequence[str]):
+    """A page's cursors, signed only when asked for: a REST page needs only
+    the last one (for ``Link: rel="next"``), a connection one per edge."""
+
+    __slots__ = ("_cursors", "_done", "_positions", "_scope")
+
+    def __init__(self, cursors: Cursors, scope: str, positions: list[Position]) -> None:
+        self._cursors = cursors
+        self._scope = scope
+        self._positions = positions
+        self._done: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]
+        if isinstance(index, slice):  # pragma: no cover - not used
+            raise TypeError("cursor slices are not supported")
+        i = range(len(self._positions))[index]  # IndexError and negatives as a list
+        cursor = self._done.get(i)
+        if cursor is None:
+            cursor = self._done[i] = self._cursors.encode(self._scope, self._positions[i])
+        return cursor
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -217,7 +244,7 @@ def assemble(
         has_next, has_previous = more, request.after is not None
     return Page(
         items=rows,
-        cursors=[cursors.encode(scope, position(r)) for r in rows],
+        cursors=_LazyCursors(cursors, scope, [position(r) for r in rows]),
         has_next=has_next,
         has_previous=has_previous,
     )
