@@ -28,6 +28,8 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,6 +84,14 @@ class Request:
     path: str
     body: str | None = None
     token: str | None = None
+    keyed: bool = False  # a fresh Idempotency-Key on every request
+    # FRESH_ID in the body becomes a new UUID on every request (PostGraphile's
+    # inserts take the primary key from the client).
+
+
+FRESH_ID = "@FRESH-ID@"
+# PostGraphile's fastest equivalent form: simple lists, JSON passed through.
+PG4_FLAGS = ("--simple-collections", "both", "--dynamic-json")
 
 
 @dataclass
@@ -93,6 +103,7 @@ class Result:
     p99_ms: float
     non_2xx: int
     rounds: list[float] = field(default_factory=list)
+    p99_rounds: list[float] = field(default_factory=list)
 
 
 def free_port() -> int:
@@ -223,6 +234,37 @@ def lua_script(req: Request, name: str) -> Path:
     if req.body is not None:
         lines.append('wrk.headers["Content-Type"] = "application/json"')
         lines.append(f"wrk.body = {json.dumps(req.body)}")
+    if req.body is not None and FRESH_ID in req.body:
+        before, after = req.body.split(FRESH_ID, 1)
+        lines += [
+            # Seeded from /dev/urandom: two runs in the same second never
+            # insert the same primary key.
+            'local f = io.open("/dev/urandom", "rb")',
+            "local b = { f:read(4):byte(1, 4) }",
+            "f:close()",
+            "math.randomseed(((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4])",
+            "local function uuid()",
+            '  return (("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"):gsub("[xy]", function(c)',
+            '    local v = (c == "x") and math.random(0, 15) or math.random(8, 11)',
+            '    return string.format("%x", v)',
+            "  end))",
+            "end",
+            f"local before = {json.dumps(before)}",
+            f"local after = {json.dumps(after)}",
+            "request = function()",
+            "  return wrk.format(nil, nil, nil, before .. uuid() .. after)",
+            "end",
+        ]
+    if req.keyed:
+        lines += [
+            "local n = 0",
+            'local prefix = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))',
+            "request = function()",
+            "  n = n + 1",
+            '  wrk.headers["Idempotency-Key"] = prefix .. "-" .. n',
+            "  return wrk.format()",
+            "end",
+        ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -265,7 +307,10 @@ def check(url: str, req: Request) -> None:
     headers = {"Authorization": f"Bearer {req.token}"} if req.token else {}
     if req.body is not None:
         headers["Content-Type"] = "application/json"
-    r = httpx.request(req.method, url, content=req.body, headers=headers, timeout=30)
+    if req.keyed:
+        headers["Idempotency-Key"] = f"check-{time.time()}"
+    body = req.body.replace(FRESH_ID, str(uuid.uuid4())) if req.body else req.body
+    r = httpx.request(req.method, url, content=body, headers=headers, timeout=30)
     if r.status_code >= 300 or b'"errors"' in r.content:
         raise SystemExit(f"{req.method} {url} answered {r.status_code}: {r.text[:500]}")
 
@@ -274,15 +319,22 @@ def gql(query: str) -> str:
     return json.dumps({"query": query})
 
 
-def workloads(seeded: Seeded, tokens: dict[str, str]) -> dict[str, dict[str, Request]]:
+def workloads(
+    seeded: Seeded, tokens: dict[str, str], seeded_sqlite: Seeded
+) -> dict[str, dict[str, Request]]:
     """workload -> server -> request. Servers absent from a workload do not run it."""
+    details_of = {"ours-pg": seeded.details_session, "ours-sqlite": seeded_sqlite.details_session}
     list_user = seeded.users[0]
     t = tokens
     sessions10 = gql(f"{{ sessions(limit: 10) {{ {SESSION_FIELDS} }} }}")
-    details = gql(
-        f'{{ session(id: "{seeded.details_session}") {{ {SESSION_FIELDS} '
-        f"interactions {{ {INTERACTION_FIELDS} }} metrics {{ {METRIC_FIELDS} }} }} }}"
-    )
+
+    def details_query(session_id: str) -> str:
+        return gql(
+            f'{{ session(id: "{session_id}") {{ {SESSION_FIELDS} '
+            f"interactions {{ {INTERACTION_FIELDS} }} metrics {{ {METRIC_FIELDS} }} }} }}"
+        )
+
+    details = details_query(seeded.details_session)
     batch = gql(
         f"{{ sessions(limit: 50) {{ id interactions {{ {INTERACTION_FIELDS} }} "
         f"metrics {{ {METRIC_FIELDS} }} }} }}"
@@ -324,6 +376,95 @@ def workloads(seeded: Seeded, tokens: dict[str, str]) -> dict[str, dict[str, Req
             ],
         }
     )
+    list_filtered = gql(
+        "{ sessionsConnection(first: 10, filter: {status: [PAUSED]}) "
+        f"{{ edges {{ node {{ {SESSION_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+    )
+    pg4_list_filtered = gql(
+        f"{{ allInterviewSessionsList(first: 10, orderBy: [CREATED_AT_DESC, ID_DESC], "
+        f'condition: {{userId: "{list_user}", status: "paused"}}) {{ {PG4_SESSION} }} }}'
+    )
+    classification = {
+        "type": "technical",
+        "category": "frontend",
+        "difficulty": "mid",
+        "requiresSTAR": False,
+    }
+    response = {
+        "id": "response-1",
+        "content": "I have 3 years of experience...",
+        "structure": "direct",
+        "estimatedDuration": 45,
+        "confidence": 0.9,
+        "tags": ["experience"],
+    }
+    question = "What is your experience with React?"
+    gql_write = json.dumps(
+        {
+            "query": "mutation($i: CreateInteractionInput!) "
+            "{ createInteraction(input: $i) { id } }",
+            "variables": {
+                "i": {
+                    "sessionId": seeded.writer_session,
+                    "question": question,
+                    "questionClassification": {
+                        "type": "TECHNICAL",
+                        "category": "frontend",
+                        "difficulty": "MID",
+                        "requiresSTAR": False,
+                    },
+                    "generatedResponses": [{**response, "structure": "DIRECT"}],
+                }
+            },
+        }
+    )
+    pg4_write = json.dumps(
+        {
+            "query": "mutation($i: CreateInteractionInput!) "
+            "{ createInteraction(input: $i) { interaction { id } } }",
+            "variables": {
+                "i": {
+                    "interaction": {
+                        "id": FRESH_ID,
+                        "sessionId": seeded.writer_session,
+                        "question": question,
+                        "questionClassification": classification,
+                        "generatedResponses": [response],
+                        "timestamp": "2026-11-27T10:00:00Z",
+                    }
+                }
+            },
+        }
+    )
+    metric = {
+        "transcriptionLatencyMs": 120,
+        "responseGenerationMs": 340,
+        "totalLatencyMs": 460,
+        "transcriptionAccuracy": 0.93,
+        "userSatisfaction": 4,
+    }
+    gql_metric = json.dumps(
+        {
+            "query": "mutation($i: RecordMetricsInput!) { recordMetrics(input: $i) { id } }",
+            "variables": {"i": {"sessionId": seeded.writer_session, **metric}},
+        }
+    )
+    pg4_metric = json.dumps(
+        {
+            "query": "mutation($i: CreateSessionMetricInput!) "
+            "{ createSessionMetric(input: $i) { sessionMetric { id } } }",
+            "variables": {
+                "i": {
+                    "sessionMetric": {
+                        "id": FRESH_ID,
+                        "sessionId": seeded.writer_session,
+                        "createdAt": "2026-11-27T10:00:00Z",
+                        **metric,
+                    }
+                }
+            },
+        }
+    )
     ours = ("ours-pg", "ours-sqlite")
     return {
         "REST list of 10 sessions": {
@@ -335,15 +476,23 @@ def workloads(seeded: Seeded, tokens: dict[str, str]) -> dict[str, dict[str, Req
             "ours-pg-standard": Request("POST", "/graphql", sessions10, t[list_user]),
             "postgraphile": Request("POST", "/graphql", pg4_list),
         },
+        "GraphQL filtered connection page": {
+            **{s: Request("POST", "/graphql", list_filtered, t[list_user]) for s in ours},
+            "postgraphile": Request("POST", "/graphql", pg4_list_filtered),
+        },
         "REST details (20 interactions, 10 metrics)": {
-            "ours-pg": Request(
+            s: Request(
                 "GET",
-                f"/interview-sessions/{seeded.details_session}/details",
+                f"/interview-sessions/{details_of[s]}/details",
                 token=t["bench-details"],
-            ),
+            )
+            for s in ours
         },
         "GraphQL details (20 interactions, 10 metrics)": {
-            "ours-pg": Request("POST", "/graphql", details, t["bench-details"]),
+            **{
+                s: Request("POST", "/graphql", details_query(details_of[s]), t["bench-details"])
+                for s in ours
+            },
             "ours-pg-standard": Request("POST", "/graphql", details, t["bench-details"]),
             "postgraphile": Request("POST", "/graphql", pg4_details),
         },
@@ -359,17 +508,124 @@ def workloads(seeded: Seeded, tokens: dict[str, str]) -> dict[str, dict[str, Req
             "ours-pg": Request(
                 "POST", "/interview-sessions/interactions", write, t["bench-writer"]
             ),
+            # The same write with an Idempotency-Key (a new one each time): the
+            # key's row in the transaction, and the answer stored after it.
+            "ours-pg+key": Request(
+                "POST", "/interview-sessions/interactions", write, t["bench-writer"], keyed=True
+            ),
+        },
+        "GraphQL createInteraction (write)": {
+            "ours-pg": Request("POST", "/graphql", gql_write, t["bench-writer"]),
+            "postgraphile": Request("POST", "/graphql", pg4_write),
+        },
+        "GraphQL recordMetrics (write)": {
+            "ours-pg": Request("POST", "/graphql", gql_metric, t["bench-writer"]),
+            "postgraphile": Request("POST", "/graphql", pg4_metric),
         },
     }
 
 
-# Which ratio each workload reports, and against what.
+# Which ratio each workload's table row shows, and against what.
 RATIOS = {
-    "REST list of 10 sessions": ("ours-pg", "baseline", 0.8),
-    "GraphQL sessions(limit: 10)": ("ours-pg", "postgraphile", 1.0),
-    "GraphQL details (20 interactions, 10 metrics)": ("ours-pg", "postgraphile", None),
-    "GraphQL details of 50 sessions (batched)": ("ours-pg", "postgraphile", None),
+    "REST list of 10 sessions": ("ours-pg", "baseline", 0.9),
+    "GraphQL sessions(limit: 10)": ("ours-pg", "postgraphile", 1.5),
+    "GraphQL filtered connection page": ("ours-pg", "postgraphile", 1.5),
+    "GraphQL details (20 interactions, 10 metrics)": ("ours-pg", "postgraphile", 1.5),
+    "GraphQL details of 50 sessions (batched)": ("ours-pg", "postgraphile", 1.5),
+    # Keyed writes at most 15% slower than unkeyed: req/s ratio >= 1 / 1.15.
+    "REST create interaction (write)": ("ours-pg+key", "ours-pg", 0.87),
+    "GraphQL createInteraction (write)": ("ours-pg", "postgraphile", 1.0),
+    "GraphQL recordMetrics (write)": ("ours-pg", "postgraphile", 1.0),
 }
+GRAPHQL_READS = [
+    "GraphQL sessions(limit: 10)",
+    "GraphQL filtered connection page",
+    "GraphQL details (20 interactions, 10 metrics)",
+    "GraphQL details of 50 sessions (batched)",
+]
+
+
+@dataclass
+class Target:
+    name: str
+    workload: str
+    server: str
+    other: str
+    kind: str  # "ratio": paired req/s ratio >= goal; "p99": p99 <= other's in every round
+    goal: float = 1.0
+
+
+TARGETS = [
+    *(
+        Target("GraphQL read >= 1.5x PostGraphile", w, "ours-pg", "postgraphile", "ratio", 1.5)
+        for w in GRAPHQL_READS
+    ),
+    *(
+        Target("GraphQL p99 <= PostGraphile's, every round", w, "ours-pg", "postgraphile", "p99")
+        for w in GRAPHQL_READS
+    ),
+    *(
+        Target("SQLite reads >= 1.0x PostgreSQL", w, "ours-sqlite", "ours-pg", "ratio", 1.0)
+        for w in [
+            "REST list of 10 sessions",
+            "GraphQL sessions(limit: 10)",
+            "REST details (20 interactions, 10 metrics)",
+            "GraphQL details (20 interactions, 10 metrics)",
+        ]
+    ),
+    *(
+        Target("writes >= 1.0x PostGraphile's mutation", w, "ours-pg", "postgraphile", "ratio", 1.0)
+        for w in ["GraphQL createInteraction (write)", "GraphQL recordMetrics (write)"]
+    ),
+    Target(
+        "REST list >= 0.9x the bare baseline",
+        "REST list of 10 sessions",
+        "ours-pg",
+        "baseline",
+        "ratio",
+        0.9,
+    ),
+    Target(
+        "keyed write <= 15% slower than unkeyed",
+        "REST create interaction (write)",
+        "ours-pg+key",
+        "ours-pg",
+        "ratio",
+        0.87,
+    ),
+]
+
+
+def paired_ratio(a: Result, b: Result) -> float:
+    """Each round's ratio (the two ran back to back), then the median, so a
+    slow stretch of the machine cancels out."""
+    return statistics.median(x / y for x, y in zip(a.rounds, b.rounds, strict=True))
+
+
+def evaluate(by: dict[tuple[str, str], Result]) -> list[tuple[str, str, str, str, str]]:
+    """(target, workload, measured, goal, PASS/FAIL/n/a) for every target."""
+    rows = []
+    for t in TARGETS:
+        a, b = by.get((t.workload, t.server)), by.get((t.workload, t.other))
+        if a is None or b is None:
+            rows.append((t.name, t.workload, f"{t.other} not measured", "", "n/a"))
+            continue
+        if t.kind == "ratio":
+            value = paired_ratio(a, b)
+            ok = value >= t.goal
+            measured = f"{value:.2f}x {t.other}"
+            goal = f">= {t.goal:g}x"
+        else:
+            pairs = list(zip(a.p99_rounds, b.p99_rounds, strict=True))
+            worse = sum(1 for x, y in pairs if x > y)
+            ok = worse == 0
+            measured = (
+                f"{', '.join(f'{x:.0f}/{y:.0f}' for x, y in pairs)} ms "
+                f"({worse} of {len(pairs)} rounds worse)"
+            )
+            goal = f"<= {t.other} each round"
+        rows.append((t.name, t.workload, measured, goal, "PASS" if ok else "FAIL"))
+    return rows
 
 
 def main() -> None:
@@ -397,7 +653,7 @@ def main() -> None:
         Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
     sqlite_url = f"sqlite+aiosqlite:///{sqlite_path}"
     seeded = asyncio.run(seed(pg_url))
-    asyncio.run(seed(sqlite_url))
+    seeded_sqlite = asyncio.run(seed(sqlite_url))  # same rows, other ids
 
     settings = Settings(jwt_secret=SECRET)
     users = [*seeded.users, "bench-details", "bench-batch", "bench-analytics", "bench-writer"]
@@ -448,21 +704,20 @@ def main() -> None:
                     "--host",
                     "127.0.0.1",
                     "--disable-query-log",
-                    "--simple-collections",
-                    "both",
-                    "--dynamic-json",
+                    *PG4_FLAGS,
                 ],
                 {},
                 "/graphql",
             )
 
-        plan = workloads(seeded, tokens)
+        plan = workloads(seeded, tokens, seeded_sqlite)
         jobs = []
         for wname, per_server in plan.items():
             for sname, req in per_server.items():
-                if sname not in servers.urls:
+                server = sname.split("+")[0]  # "ours-pg+key": a variant on ours-pg
+                if server not in servers.urls:
                     continue
-                url = servers.urls[sname] + req.path
+                url = servers.urls[server] + req.path
                 check(url, req)
                 script = lua_script(req, f"{len(jobs)}")
                 jobs.append((wname, sname, url, script))
@@ -494,9 +749,21 @@ def main() -> None:
                 median["p99"],
                 int(sum(x["non_2xx"] for x in runs)),
                 [round(x["rps"], 1) for x in runs],
+                [round(x["p99"], 1) for x in runs],
             )
         )
     report(results, args)
+
+
+def markdown(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join(
+        [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)]
+    )
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
@@ -507,10 +774,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         spec = RATIOS.get(r.workload)
         if spec and r.server == spec[0] and (r.workload, spec[1]) in by:
             other = by[(r.workload, spec[1])]
-            # Paired: each round's ratio (the two ran back to back), then the
-            # median, so a slow stretch of the machine cancels out.
-            value = statistics.median(a / b for a, b in zip(r.rounds, other.rounds, strict=True))
-            target = f" (target >= {spec[2]:.1f})" if spec[2] else ""
+            value = paired_ratio(r, other)
+            target = f" (target >= {spec[2]:g})" if spec[2] else ""
             ratio = f"{value:.2f}x {spec[1]}{target}"
         rows.append(
             (
@@ -524,17 +789,19 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             )
         )
     header = ("workload", "server", "req/s", "p50 ms", "p99 ms", "ratio", "non-2xx")
-    widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
 
-    def line(cells: tuple[str, ...]) -> str:
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    table = "\n".join(
-        [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)]
+    table = markdown(header, rows)
+    targets = evaluate(by)
+    passed = sum(1 for t in targets if t[4] == "PASS")
+    table += (
+        f"\n\nTargets ({passed} of {len(targets)} pass; ratios are medians of paired rounds; "
+        "p99 pairs are ours/theirs per round):\n\n"
+        + markdown(("target", "workload", "measured", "goal", "result"), targets)
     )
     machine = (
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"median of {args.rounds} rounds x {args.seconds}s, wrk -t1 -c{args.connections}"
+        f"median of {args.rounds} rounds x {args.seconds}s, wrk -t1 -c{args.connections}; "
+        f"PostGraphile v4 with {' '.join(PG4_FLAGS)}"
     )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print()
