@@ -96,10 +96,10 @@ class Idempotency:
             return
         self.running.add(mine)
         try:
-            found = await self._find(user_id, key, expired_before)
-            if found is not None:
-                await self._answer_again(found, method, path, fingerprint, send)
-                return
+            # No lookup first: a new key (the common case) costs no extra round
+            # trip. A key that has a row already shows itself when the write
+            # claims it (claim.taken), or when the answer is stored (False), or
+            # is looked up for the few answers that are not stored.
             claim = Claim(
                 KeyedAnswer(
                     user_id=user_id,
@@ -112,13 +112,20 @@ class Idempotency:
                 expired_before,
             )
             answer = await self._run(app, scope, receive, claim)
-            if claim.taken:  # another request claimed the key first
-                found = await self._find(user_id, key, expired_before)
-                if found is not None:
-                    await self._answer_again(found, method, path, fingerprint, send)
-                    return
-            elif claim.held or self._worth_storing(answer, graphql, scope):
+            if claim.held:
                 await self._store(claim, answer)
+            else:
+                if claim.taken:  # the key has a row: this request changed nothing
+                    seen = True
+                elif self._worth_storing(answer, graphql, scope):
+                    seen = not await self._store(claim, answer)
+                else:  # not stored (429, 5xx, a GraphQL query): is the key in use?
+                    seen = answer.status < 500 and answer.status != 429
+                if seen:
+                    found = await self._find(user_id, key, expired_before)
+                    if found is not None:
+                        await self._answer_again(found, method, path, fingerprint, send)
+                        return
             await _send(send, answer.status, answer.body, answer.headers)
         finally:
             self.running.discard(mine)
@@ -173,7 +180,8 @@ class Idempotency:
             if isinstance(e, dict)
         )
 
-    async def _store(self, claim: Claim, answer: Captured) -> None:
+    async def _store(self, claim: Claim, answer: Captured) -> bool:
+        """False when the key turned out to have a row already."""
         stored = msgspec.structs.replace(
             claim.answer,
             status=answer.status,
@@ -185,13 +193,14 @@ class Idempotency:
             body=answer.body,
         )
 
-        async def work(uow: UnitOfWork) -> None:
-            await uow.idempotency.answer(stored, claimed=claim.held)
+        async def work(uow: UnitOfWork) -> bool:
+            return await uow.idempotency.answer(stored, claimed=claim.held)
 
         try:
-            await self.database.write_one(work)  # one statement: no transaction needed
+            return await self.database.write_one(work)  # one statement: no transaction
         except DomainError as exc:  # the database went away: the answer still goes out
             log.warning("could not store the answer of an Idempotency-Key: %r", exc)
+            return True
 
 
 class Captured:

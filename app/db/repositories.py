@@ -692,7 +692,7 @@ class IdempotencyRepository:
         )
         return bool(rows)
 
-    async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> None:
+    async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> bool:
         if claimed:
             await self.ex.execute(
                 _ANSWER_CLAIMED,
@@ -705,8 +705,9 @@ class IdempotencyRepository:
                     "body": answer.body,
                 },
             )
-        else:
-            await self.ex.execute(_insert_answer(self.ex.dialect), _key_values(answer))
+            return True
+        inserted = await self.ex.rows(_insert_answer(self.ex.dialect), _key_values(answer))
+        return bool(inserted)
 
     async def prune(self, before: datetime, limit: int) -> int:
         oldest = select(ik.c.user_id, ik.c.key).where(
@@ -778,8 +779,13 @@ def _claim_key(dialect: str) -> Any:
 
 
 @functools.cache
+@functools.cache
 def _insert_answer(dialect: str) -> Any:
-    return _upsert_key(dialect).on_conflict_do_nothing(index_elements=["user_id", "key"])
+    return (
+        _upsert_key(dialect)
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(ik.c.key)
+    )
 
 
 class UnitOfWork:

@@ -136,10 +136,10 @@ class IdempotencyRepository(Protocol):
         another request holds the key (on PostgreSQL, after waiting for its
         transaction to end)."""
 
-    async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> None:
+    async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> bool:
         """Store the answer: of the key this request claimed (``claimed``), or
-        else as a new row (an answer that changed nothing), unless another
-        request has the key by now."""
+        else as a new row (an answer that changed nothing), unless the key has
+        a row already: then False, and nothing changes."""
 
     async def prune(self, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` keys created before ``before``; how many went."""
