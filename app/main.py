@@ -13,10 +13,10 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, Router
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.routes import HTTPRoute
 
 from app.assets import Assets
 from app.auth import Authenticator
@@ -27,7 +27,7 @@ from app.db.maintenance import Pruner
 from app.domain.service import Service
 from app.idempotency import Idempotency
 from app.logs import configure_logging
-from app.pipeline import KeyedRoutes, Pipeline
+from app.pipeline import Pipeline
 from app.pipeline.cors import Cors
 from app.ratelimit import RateLimiter
 from app.resolvers.compiled import CompiledQueries
@@ -291,17 +291,22 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
     return app
 
 
-def keyed_routes(litestar: Litestar, prefix: str) -> KeyedRoutes:
-    """The REST writes under ``prefix``: the requests an Idempotency-Key applies to."""
-    routes: list[tuple[tuple[str | None, ...], frozenset[str]]] = []
-    for route in litestar.routes:
-        if isinstance(route, HTTPRoute) and route.path.startswith(prefix):
-            segments = tuple(
-                None if seg.startswith("{") else seg
-                for seg in route.path_format.strip("/").split("/")
-            )
-            routes.append((segments, frozenset(route.methods)))
-    return KeyedRoutes(routes)
+def keyed_routes(litestar: Litestar, prefix: str) -> Callable[[str, str], bool]:
+    """Whether a request is a REST write under ``prefix``, the requests an
+    Idempotency-Key applies to: asked of Litestar's own router, so a method
+    the route lacks (a 405) or an unknown path (a 404) is never keyed."""
+    router = litestar.asgi_router
+
+    def keyed(method: str, path: str) -> bool:
+        if not path.startswith(prefix):
+            return False
+        try:
+            router.handle_routing(path, method)  # type: ignore[arg-type]
+        except HTTPException:
+            return False
+        return True
+
+    return keyed
 
 
 async def prune_keys(uow: Any, before: datetime, limit: int) -> int:

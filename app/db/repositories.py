@@ -86,6 +86,7 @@ INTERACTIONS: RowMap[Interaction] = RowMap(
     Interaction, it, derived={"question_type": _question_type}
 )
 METRICS: RowMap[Metric] = RowMap(Metric, mt)
+KEYS: RowMap[KeyedAnswer] = RowMap(KeyedAnswer, ik)
 
 
 def _grouped(records: Iterable[Any], keys: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
@@ -669,26 +670,12 @@ class IdempotencyRepository:
         rows = await self.ex.rows(_FIND_KEY, {"user_id": user_id, "key": key})
         if not rows:
             return None
-        row = rows[0]
-        body, headers = row["body"], row["headers"]
-        if isinstance(headers, str | bytes):  # JSONB as text on the raw asyncpg read path
-            headers = msgspec.json.decode(headers)
-        return KeyedAnswer(
-            user_id=row["user_id"],
-            key=row["key"],
-            method=row["method"],
-            path=row["path"],
-            fingerprint=row["fingerprint"],
-            created_at=row["created_at"],
-            status=row["status"],
-            headers=headers,
-            body=None if body is None else bytes(body),
-        )
+        return KEYS.from_row(rows[0])  # JSON as text on the raw path too
 
     async def claim(self, claim: KeyedAnswer, expired_before: datetime) -> bool:
         rows = await self.ex.rows(
             _claim_key(self.ex.dialect),
-            {**_key_values(claim), "expired_before": expired_before},
+            {**KEYS.to_row(claim), "expired_before": expired_before},
         )
         return bool(rows)
 
@@ -706,7 +693,7 @@ class IdempotencyRepository:
                 },
             )
             return True
-        inserted = await self.ex.rows(_insert_answer(self.ex.dialect), _key_values(answer))
+        inserted = await self.ex.rows(_insert_answer(self.ex.dialect), KEYS.to_row(answer))
         return bool(inserted)
 
     async def prune(self, before: datetime, limit: int) -> int:
@@ -720,20 +707,6 @@ class IdempotencyRepository:
         if keys:
             await self.ex.execute(delete(ik).where(tuple_(ik.c.user_id, ik.c.key).in_(keys)))
         return len(keys)
-
-
-def _key_values(a: KeyedAnswer) -> dict[str, Any]:
-    return {
-        "user_id": a.user_id,
-        "key": a.key,
-        "method": a.method,
-        "path": a.path,
-        "fingerprint": a.fingerprint,
-        "status": a.status,
-        "headers": a.headers,
-        "body": a.body,
-        "created_at": a.created_at,
-    }
 
 
 _FIND_KEY = select(ik).where(ik.c.user_id == bindparam("user_id"), ik.c.key == bindparam("key"))
@@ -750,21 +723,8 @@ _ANSWER_CLAIMED = (
 
 def _upsert_key(dialect: str) -> Any:
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(ik).values(
-        {c: bindparam(c, type_=ik.c[c].type) for c in _KEY_COLUMNS}
+        {c: bindparam(c, type_=ik.c[c].type) for c in KEYS.fields}
     )
-
-
-_KEY_COLUMNS = (
-    "user_id",
-    "key",
-    "method",
-    "path",
-    "fingerprint",
-    "status",
-    "headers",
-    "body",
-    "created_at",
-)
 
 
 @functools.cache
@@ -773,7 +733,7 @@ def _claim_key(dialect: str) -> Any:
     stmt = _upsert_key(dialect)
     return stmt.on_conflict_do_update(
         index_elements=["user_id", "key"],
-        set_={c: stmt.excluded[c] for c in _KEY_COLUMNS[2:]},
+        set_={c: stmt.excluded[c] for c in KEYS.fields if c not in ("user_id", "key")},
         where=ik.c.created_at < bindparam("expired_before", type_=UTCDateTime()),
     ).returning(ik.c.user_id)
 

@@ -27,7 +27,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -122,7 +122,7 @@ class Pipeline:
         cors: Cors | None = None,
         idempotency: Idempotency | None = None,
         graphql_path: str = "/graphql",
-        keyed_routes: KeyedRoutes | None = None,
+        keyed_routes: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
@@ -137,7 +137,7 @@ class Pipeline:
         self.graphql_path = graphql_path
         # (method, path) of the REST writes that take an Idempotency-Key; any
         # other request (an unknown route, a method a route lacks) answers as usual.
-        self.keyed_routes = keyed_routes or KeyedRoutes([])
+        self.keyed_routes = keyed_routes or (lambda _method, _path: False)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
@@ -228,8 +228,7 @@ class Pipeline:
             and principal is not None
             and method in KEYED_METHODS
             and (
-                (path == self.graphql_path and method == "POST")
-                or self.keyed_routes.keyed(method, path)
+                (path == self.graphql_path and method == "POST") or self.keyed_routes(method, path)
             )
         ):
             await self._keyed(scope, receive, send, principal, req, path)
@@ -350,33 +349,6 @@ class Pipeline:
 
 
 KEYED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-class KeyedRoutes:
-    """Which requests take an Idempotency-Key: a path resolved as the router
-    resolves it (segment by segment, a fixed segment before a parameter, so
-    ``PUT /interview-sessions/metrics`` is the POST-only ``/metrics`` route, not
-    ``PUT /{id}``), and keyed only if that route has the method. Any other
-    request (an unknown route, a method the route lacks) answers as usual."""
-
-    def __init__(self, routes: Sequence[tuple[tuple[str | None, ...], frozenset[str]]]) -> None:
-        # (segments with None for a parameter, methods) per route
-        self.routes = list(routes)
-
-    def keyed(self, method: str, path: str) -> bool:
-        parts = path.strip("/").split("/")
-        best: tuple[tuple[int, ...], frozenset[str]] | None = None
-        for segments, methods in self.routes:
-            if len(segments) != len(parts):
-                continue
-            if any(
-                seg is not None and seg != part for seg, part in zip(segments, parts, strict=True)
-            ):
-                continue
-            rank = tuple(0 if seg is not None else 1 for seg in segments)
-            if best is None or rank < best[0]:
-                best = (rank, methods)
-        return best is not None and method in best[1] and method in KEYED_METHODS
 
 
 def _key_in_extensions(body: bytes) -> bytes | None:
