@@ -9,6 +9,7 @@ compressed when large and the client accepts it.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -70,6 +71,24 @@ async def every_kind_of_answer(client: httpx.AsyncClient, user: str, **headers: 
         ),
     )
     yield "graphql error", await api.request("POST", "/graphql", json={"query": "{ nope }"})
+    # Idempotency-Key answers are sent by app/idempotency.py, inside the pipeline.
+    keyed = {"idempotency-key": f"pipeline-{uuid.uuid4()}"}
+    create = {"jobContext": {"title": "a", "company": "b"}}
+    yield (
+        "rest keyed 201",
+        await api.request("POST", "/interview-sessions", json=create, headers=keyed),
+    )
+    yield (
+        "rest replay",
+        await api.request("POST", "/interview-sessions", json=create, headers=keyed),
+    )
+    yield "rest key 422", await api.request("POST", "/interview-sessions", json={}, headers=keyed)
+    mutation = {
+        "query": 'mutation { createSession(input: {jobContext: {title: "a", company: "b"}}) { id } }'
+    }
+    gkey = {"idempotency-key": f"pipeline-{uuid.uuid4()}"}
+    yield "graphql keyed", await api.request("POST", "/graphql", json=mutation, headers=gkey)
+    yield "graphql replay", await api.request("POST", "/graphql", json=mutation, headers=gkey)
     yield "graphql 415", await api.request("POST", "/graphql", content=b"{}")
     yield "graphiql", await client.get("/graphql", headers={**headers, "accept": "text/html"})
     yield "health", await client.get("/health", headers=headers)
@@ -86,7 +105,7 @@ async def test_every_answer_carries_the_request_id_and_cors_headers(client, new_
         assert exposed >= EXPOSED, label
         assert "Origin" in r.headers.get("vary", ""), label
         assert "access-control-allow-credentials" not in r.headers, label
-    assert len(seen) == 14
+    assert len(seen) == 19
 
 
 async def test_an_origin_that_is_not_allowed_gets_no_cors_header(client, new_user):
