@@ -355,24 +355,7 @@ class Database:
         SQLAlchemy connection; elsewhere it is an ordinary ``write``."""
         if not self.raw_reads:
             return await self.write(work)
-
-        async def once(attempt: Attempt) -> T:
-            pool = await self._raw_pool()
-            timeout = None if pool.get_idle_size() else self.settings.db_pool_timeout
-            attempt.queued = pool.get_size() >= pool.get_max_size() and not pool.get_idle_size()
-            async with pool.acquire(timeout=timeout) as conn:
-                attempt.connected = True
-                # The statement may have run when the connection dies: no retry.
-                attempt.committing = True
-                try:
-                    return await work(
-                        UnitOfWork(AsyncpgExecutor(conn, self.listeners, writable=True))
-                    )
-                except (asyncio.CancelledError, TimeoutError):
-                    conn.terminate()  # see _run_raw
-                    raise
-
-        return await self._attempt(once, classify_asyncpg)
+        return await self._run_raw(work, consistent=False, writable=True)
 
     async def _run_inline(self, engine: Engine, work: Work[T]) -> T:
         """A SQLite read on the event loop's thread, in one (deferred, WAL
@@ -510,7 +493,7 @@ class Database:
                     )
         return self._pool
 
-    async def _run_raw(self, work: Work[T], consistent: bool) -> T:
+    async def _run_raw(self, work: Work[T], consistent: bool, writable: bool = False) -> T:
         async def once(attempt: Attempt) -> T:
             pool = await self._raw_pool()
             # Waiting needs a deadline (then 503); an idle connection does not,
@@ -519,7 +502,9 @@ class Database:
             attempt.queued = pool.get_size() >= pool.get_max_size() and not pool.get_idle_size()
             async with pool.acquire(timeout=timeout) as conn:
                 attempt.connected = True
-                uow = UnitOfWork(AsyncpgExecutor(conn, self.listeners))
+                # A write's statement may have run when the connection dies: no retry.
+                attempt.committing = writable
+                uow = UnitOfWork(AsyncpgExecutor(conn, self.listeners, writable=writable))
                 try:
                     if not consistent:
                         return await work(uow)
