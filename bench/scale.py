@@ -60,6 +60,7 @@ from app.auth import issue_token
 from app.config import Settings
 from app.db.executor import compiled_for_asyncpg
 from app.db.migrate import upgrade
+from app.db.models import SEARCH_SHORT_BYTES
 from app.db.rollups import rebuild_statements
 from bench.run import (
     BIN,
@@ -245,7 +246,8 @@ PG_FUNCTIONS = [
 
 PG_SESSIONS = """
 INSERT INTO interview_sessions (id, user_id, job_context, status, settings, started_at,
-                                ended_at, created_at, interview_type, search_text)
+                                ended_at, created_at, interview_type, search_text,
+                                search_short)
 SELECT md5('s' || i)::uuid, user_id,
        jsonb_build_object('title', title, 'company', company, 'description', description,
                           'requirements', requirements, 'interviewType', itype,
@@ -253,7 +255,11 @@ SELECT md5('s' || i)::uuid, user_id,
        status, $4::jsonb, created,
        CASE WHEN status = 'completed' THEN created + ((i % 50) + 10) * interval '1 minute' END,
        created, itype,
-       lower(title || E'\\n' || company || E'\\n' || coalesce(description, ''))
+       lower(title || E'\\n' || company || E'\\n' || coalesce(description, '')),
+       CASE WHEN octet_length(lower(title || E'\\n' || company || E'\\n'
+                                    || coalesce(description, ''))) <= $14
+            THEN lower(title || E'\\n' || company || E'\\n' || coalesce(description, ''))
+       END
 FROM (
   SELECT i,
          CASE WHEN i % 10 = 0 THEN $5 ELSE 'scale-user-' || (i % $3) END AS user_id,
@@ -366,6 +372,7 @@ async def pg_seed(prev: Size | None, size: Size, anchor: datetime) -> None:
                 INTERVIEW_TYPES,
                 SENIORITIES,
                 anchor,
+                SEARCH_SHORT_BYTES,
             )
         i0 = prev.interactions if prev else 0
         for a, b in _chunks(i0, size.interactions):
@@ -457,6 +464,7 @@ def session_row(i: int, users: int, anchor: datetime) -> tuple[Any, ...]:
         "seniority": SENIORITIES[(i // 3) % 4],
     }
     status = {0: "active", 1: "paused"}.get((i // 10) % 10, "completed")
+    text = "\n".join((title, company, description or "")).lower()
     at = created(i, anchor)
     ended = _ts(at + timedelta(minutes=(i % 50) + 10)) if status == "completed" else None
     return (
@@ -469,7 +477,8 @@ def session_row(i: int, users: int, anchor: datetime) -> tuple[Any, ...]:
         ended,
         _ts(at),
         itype,
-        "\n".join((title, company, description or "")).lower(),
+        text,
+        text if len(text.encode()) <= SEARCH_SHORT_BYTES else None,
     )
 
 
@@ -522,8 +531,8 @@ def metric_row(m: int, anchor: datetime) -> tuple[Any, ...]:
 
 SQLITE_INSERTS = {
     "interview_sessions": "INSERT INTO interview_sessions (id, user_id, job_context, status, "
-    "settings, started_at, ended_at, created_at, interview_type, search_text) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "settings, started_at, ended_at, created_at, interview_type, search_text, search_short) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "interactions": "INSERT INTO interactions (id, session_id, question, "
     "question_classification, generated_responses, selected_response, user_feedback, "
     "timestamp, question_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

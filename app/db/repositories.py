@@ -23,10 +23,12 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Uuid,
+    and_,
     bindparam,
     delete,
     func,
     insert,
+    or_,
     select,
     text,
     tuple_,
@@ -39,7 +41,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.db import rollups
 from app.db.executor import Executor
 from app.db.mapping import RowMap
-from app.db.models import UTCDateTime
+from app.db.models import SEARCH_SHORT_BYTES, UTCDateTime
 from app.db.models import events_table as et
 from app.db.models import idempotency_table as ik
 from app.db.models import interactions_table as it
@@ -74,13 +76,25 @@ def _search_text(s: Session) -> str:
     return "\n".join((job.title, job.company, job.description or "")).lower()
 
 
+def _search_short(s: Session) -> str | None:
+    """``search_text`` when it fits an index entry (see SEARCH_SHORT_BYTES)."""
+    text = _search_text(s)
+    return text if len(text.encode()) <= SEARCH_SHORT_BYTES else None
+
+
 def _question_type(i: Interaction) -> str | None:
     qc = i.question_classification
     return None if qc is None else qc.type.value
 
 
 SESSIONS: RowMap[Session] = RowMap(
-    Session, st, derived={"interview_type": _interview_type, "search_text": _search_text}
+    Session,
+    st,
+    derived={
+        "interview_type": _interview_type,
+        "search_text": _search_text,
+        "search_short": _search_short,
+    },
 )
 INTERACTIONS: RowMap[Interaction] = RowMap(
     Interaction, it, derived={"question_type": _question_type}
@@ -166,7 +180,7 @@ def _of_sessions(table: str, dialect: str) -> Select[Any]:
     )
 
 
-def _session_filters(shape: FilterShape) -> list[ColumnElement[bool]]:
+def _session_filters(shape: FilterShape, dialect: str) -> list[ColumnElement[bool]]:
     n_status, has_from, has_to, search, by_type = shape
     where: list[ColumnElement[bool]] = [st.c.user_id == bindparam("user_id")]
     if n_status == 1:
@@ -177,11 +191,30 @@ def _session_filters(shape: FilterShape) -> list[ColumnElement[bool]]:
         where.append(st.c.created_at >= bindparam("created_from", type_=UTCDateTime()))
     if has_to:
         where.append(st.c.created_at < bindparam("created_to", type_=UTCDateTime()))
-    if search:
+    if search and dialect == "postgresql":
+        where.append(_pg_search())
+    elif search:
         where.append(st.c.search_text.like(bindparam("search"), escape="\\"))
     if by_type:
         where.append(st.c.interview_type == bindparam("interview_type"))
     return where
+
+
+def _pg_search() -> ColumnElement[bool]:
+    """The search on PostgreSQL, written so that it needs only the columns of
+    ix_interview_sessions_user_created_covering: ``search_short`` there, and
+    the full text, by primary key, only for the sessions too long for it."""
+    term: Any = bindparam("search")
+    full = st.alias("full_text")
+    # A scalar subquery, evaluated only for a row that needs it (an EXISTS here
+    # may be planned as a hashed subplan: a scan of every session's text).
+    longer = (select(full.c.search_text).where(full.c.id == st.c.id).scalar_subquery()).like(
+        term, escape="\\"
+    )
+    return or_(
+        st.c.search_short.like(term, escape="\\"),
+        and_(st.c.search_short.is_(None), longer),
+    )
 
 
 FilterShape = tuple[int, bool, bool, bool, bool]
@@ -248,16 +281,34 @@ def _page_shape(req: PageRequest) -> tuple[bool, bool, bool]:
 
 
 @functools.cache
-def _sessions_page(shape: FilterShape, page: tuple[bool, bool, bool]) -> Select[Any]:
+def _sessions_page(shape: FilterShape, page: tuple[bool, bool, bool], dialect: str) -> Select[Any]:
     after, before, backward = page
-    stmt = select(*SESSIONS.columns).where(*_session_filters(shape))
     req = PageRequest(0, _ANY if after else None, _ANY if before else None, backward)
+    if dialect == "postgresql" and shape[3]:
+        # A search: the page's keys from the covering index alone (an
+        # index-only scan: every filter is on its columns), then only those
+        # rows from the table, instead of a table row for every session tested.
+        keys = _keyset(
+            select(st.c.id, st.c.created_at).where(*_session_filters(shape, dialect)),
+            st.c.created_at,
+            st.c.id,
+            req,
+            newest_first=True,
+        ).subquery("page")
+        descending = not backward
+        order = (
+            (keys.c.created_at.desc(), keys.c.id.desc())
+            if descending
+            else (keys.c.created_at.asc(), keys.c.id.asc())
+        )
+        return select(*SESSIONS.columns).join(keys, keys.c.id == st.c.id).order_by(*order)
+    stmt = select(*SESSIONS.columns).where(*_session_filters(shape, dialect))
     return _keyset(stmt, st.c.created_at, st.c.id, req, newest_first=True)
 
 
 @functools.cache
-def _sessions_count(shape: FilterShape) -> Select[Any]:
-    return select(func.count().label("n")).select_from(st).where(*_session_filters(shape))
+def _sessions_count(shape: FilterShape, dialect: str) -> Select[Any]:
+    return select(func.count().label("n")).select_from(st).where(*_session_filters(shape, dialect))
 
 
 @functools.cache
@@ -333,11 +384,13 @@ class SessionRepository:
     async def page(self, user_id: str, f: SessionFilter, req: PageRequest) -> list[Session]:
         """``req.size + 1`` rows in fetch order (see app.domain.paging.assemble)."""
         params = {**_filter_params(user_id, f), **_keyset_params(req)}
-        rows = await self.ex.rows(_sessions_page(_filter_shape(f), _page_shape(req)), params)
+        stmt = _sessions_page(_filter_shape(f), _page_shape(req), self.ex.dialect)
+        rows = await self.ex.rows(stmt, params)
         return [SESSIONS.from_row(r) for r in rows]
 
     async def count(self, user_id: str, f: SessionFilter) -> int:
-        rows = await self.ex.rows(_sessions_count(_filter_shape(f)), _filter_params(user_id, f))
+        stmt = _sessions_count(_filter_shape(f), self.ex.dialect)
+        rows = await self.ex.rows(stmt, _filter_params(user_id, f))
         return int(rows[0]["n"])
 
     async def count_active(self, user_id: str) -> int:

@@ -22,11 +22,12 @@ async def pg(pg_db_url):
     await conn.execute(
         """
         INSERT INTO interview_sessions (id, user_id, job_context, status, settings, started_at,
-                                        created_at, interview_type, search_text)
+                                        created_at, interview_type, search_text,
+                                        search_short)
         SELECT gen_random_uuid(), 'user-' || (n % 50), '{"title": "T", "company": "C"}',
                (ARRAY['active', 'paused', 'completed'])[1 + n % 3], '{}',
                now() - n * interval '1 minute', now() - n * interval '1 minute',
-               'technical', 'engineer ' || n
+               'technical', 'engineer ' || n, 'engineer ' || n
         FROM generate_series(1, 20000) AS n;
         INSERT INTO interactions (id, session_id, question, generated_responses, timestamp)
         SELECT gen_random_uuid(), s.id, 'Q', '[]', s.created_at + k * interval '1 second'
@@ -62,11 +63,49 @@ async def test_a_deep_page_walks_the_keyset_index(pg):
         ),
     ):
         req = deep(at)
-        stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req))
+        stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req), "postgresql")
         params = {**r._filter_params("user-7", f), **r._keyset_params(req)}
         text = await plan(pg, stmt, params)
         assert index in text, text
         assert "Seq Scan" not in text and "Sort" not in text, text
+
+
+async def test_a_search_page_reads_the_covering_index_alone(pg):
+    """PostgreSQL: a search (with or without other filters) tests each session
+    from the covering index (an index-only scan, no table row per session
+    tested); table rows are read by primary key for the page only."""
+    await pg.execute(  # texts too long for search_short: the term only in full
+        """
+        INSERT INTO interview_sessions (id, user_id, job_context, status, settings, started_at,
+                                        created_at, search_text, search_short)
+        SELECT gen_random_uuid(), 'user-7', '{}', 'active', '{}', now() - n * interval '1 hour',
+               now() - n * interval '1 hour', repeat('x', 2000) || 'engineer 1' || n, NULL
+        FROM generate_series(1, 5) AS n
+        """
+    )
+    await pg.execute("VACUUM ANALYZE interview_sessions")
+    for f in (
+        SessionFilter(search="engineer 1"),
+        SessionFilter(search="engineer 1", status=(SessionStatus.PAUSED, SessionStatus.ACTIVE)),
+    ):
+        for req in (PageRequest(20), deep(datetime(2099, 1, 1, tzinfo=UTC))):
+            stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req), "postgresql")
+            params = {**r._filter_params("user-7", f), **r._keyset_params(req)}
+            text = await plan(pg, stmt, params)
+            assert "Index Only Scan" in text, text
+            assert "ix_interview_sessions_user_created_covering" in text, text
+            assert "Seq Scan" not in text and "Sort" not in text, text
+            rows = await pg.fetch(
+                compiled_for_asyncpg(stmt).sql, *compiled_for_asyncpg(stmt).args(params)
+            )
+            want = await pg.fetch(
+                "SELECT id FROM interview_sessions WHERE user_id = 'user-7' "
+                "AND search_text LIKE '%engineer 1%' AND status = ANY($1::text[]) "
+                "ORDER BY created_at DESC, id DESC LIMIT 21",
+                [s.value for s in f.status] or ["active", "paused", "completed"],
+            )
+            assert [row["id"] for row in rows] == [row["id"] for row in want]
+            assert len(rows) == 21
 
 
 async def test_a_long_session_s_interactions_page_walks_its_index(pg):
@@ -92,7 +131,7 @@ def test_a_sqlite_search_page_reads_only_the_covering_index(sqlite_template, tmp
     shutil.copyfile(sqlite_template, path)
     f = SessionFilter(search="quokka")
     req = deep(datetime(2020, 1, 1, tzinfo=UTC))
-    stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req))
+    stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req), "sqlite")
     compiled = stmt.compile(dialect=sqlite_dialect.dialect())
     params = {**r._filter_params("user-7", f), **r._keyset_params(req)}
     args = {

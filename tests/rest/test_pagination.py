@@ -121,6 +121,37 @@ async def test_search_wildcards_are_literal(api):
     assert [s["id"] for s in r.json()] == [plain["id"]]
 
 
+async def test_search_finds_terms_anywhere_in_long_descriptions(api, app_clock):
+    """Texts longer than the indexed copy (1,200 bytes) are searched in full:
+    a term at the very end, or straddling the 1,200th byte, is found; one only
+    in a short session's text is not found in the long ones."""
+    filler = "é" * 599  # 1,198 bytes
+    descriptions = {
+        "tail": "x" * 3000 + " needle",
+        "straddle": filler + "needle" + "y" * 50,
+        "head": "needle " + "z" * 5000,
+        "none": "w" * 4000,
+        "short": "a short needle",
+    }
+    made = {}
+    for name, text in descriptions.items():
+        app_clock.advance(minutes=1)
+        made[name] = (
+            await api.new_session(jobContext={"title": name, "company": "C", "description": text})
+        )["id"]
+    await api.set_status(made["straddle"], "pause")
+
+    async def ids(query: str) -> list[str]:
+        return [s["id"] for p in await pages(api, f"/interview-sessions?{query}") for s in p]
+
+    want = [made[n] for n in ("short", "head", "straddle", "tail")]
+    assert await ids("q=needle") == want
+    assert await ids("q=needle&limit=1") == want  # page by page
+    assert await ids("q=needle&status=paused") == [made["straddle"]]
+    assert await ids("q=%C3%A9needle") == [made["straddle"]]
+    assert await ids("q=wwww") == [made["none"]]
+
+
 async def test_a_tampered_or_foreign_cursor_is_400(client, new_user, app_clock):
     alice, bob = Api(client, new_user()), Api(client, new_user())
     for _ in range(3):
