@@ -14,7 +14,9 @@ from typing import Any
 import strawberry
 from graphql import ASTValidationRule
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
+from graphql.pyutils.ref_map import RefMap
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.config import Settings
 from app.resolvers.mutation import Mutation
@@ -38,6 +40,26 @@ class Schema(strawberry.Schema):
         unexpected ones (with the request id)."""
 
 
+class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, with a memory leak of graphql-core 3.3 closed.
+
+    Each event of a subscription runs on a shallow copy of the subscription's
+    executor (``build_per_event_executor``), and the copies share its
+    sub-field cache, keyed by the identity of lists that every event builds
+    anew and that the cache keeps alive: it grew by a few dozen objects per
+    event for as long as the subscription lasted (with 1,000 subscribers,
+    ~2,500 objects a second per process, and the full collections that walk
+    them stalled deliveries for 50-120 ms). Each event gets its own caches,
+    freed with it.
+    """
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        executor._stream_usages = RefMap()
+        return executor
+
+
 def build_schema(settings: Settings | None = None) -> Schema:
     s = settings or Settings()
     rules = validation_rules(s)
@@ -55,6 +77,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not s.graphql_introspection),
         scalar_overrides={datetime: DATETIME_Z, date: DATE_STRICT},
+        execution_context_class=ExecutionContext,
     )
     schema.validation_rules = rules
     schema.max_tokens = s.graphql_max_tokens
@@ -67,4 +90,4 @@ def export_sdl() -> str:
     return build_schema().as_str() + "\n"
 
 
-__all__ = ["Schema", "build_schema", "export_sdl"]
+__all__ = ["ExecutionContext", "Schema", "build_schema", "export_sdl"]

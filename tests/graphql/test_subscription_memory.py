@@ -1,0 +1,77 @@
+"""A long subscription keeps no per-event state: the objects an event's
+execution builds are freed with it (graphql-core 3.3's per-event executors
+shared a cache that kept them alive for the subscription's lifetime)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncGenerator
+
+import strawberry
+from graphql.execution.collect_fields import FieldDetails
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from app.resolvers.schema import ExecutionContext
+
+
+@strawberry.type
+class Inner:
+    value: int
+
+
+@strawberry.type
+class Event:
+    seq: int
+    inner: Inner
+    items: list[Inner]
+
+
+@strawberry.type
+class Query:
+    ok: bool = True
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def events(self, n: int) -> AsyncGenerator[Event, None]:
+        for i in range(n):
+            yield Event(seq=i, inner=Inner(value=i), items=[Inner(value=i), Inner(value=-i)])
+
+
+DOC = "subscription ($n: Int!) { events(n: $n) { seq inner { value } items { value } } }"
+
+
+def alive_field_details() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, FieldDetails))
+
+
+async def live_objects_after(executor: type, events: int) -> int:
+    """FieldDetails alive while the subscription is still open, after ``events``."""
+    schema = strawberry.Schema(
+        query=Query, subscription=Subscription, execution_context_class=executor
+    )
+    stream = await schema.subscribe(DOC, variable_values={"n": events + 1})
+    seen = 0
+    async for result in stream:  # type: ignore[union-attr]
+        assert result.errors is None and result.data is not None
+        assert result.data["events"]["seq"] == seen
+        seen += 1
+        if seen == events:
+            count = alive_field_details()  # the subscription is still open here
+    await stream.aclose()  # type: ignore[union-attr]
+    return count
+
+
+async def test_a_subscription_s_memory_does_not_grow_with_its_events():
+    small = await live_objects_after(ExecutionContext, 10)
+    large = await live_objects_after(ExecutionContext, 400)
+    assert large - small < 20, (small, large)
+
+
+async def test_without_the_fix_the_cache_grows_per_event():
+    """The check above can fail: graphql-core's own per-event executors grow."""
+    small = await live_objects_after(StrawberryGraphQLCoreExecutionContext, 10)
+    large = await live_objects_after(StrawberryGraphQLCoreExecutionContext, 400)
+    assert large - small > 390, (small, large)
