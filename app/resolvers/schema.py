@@ -13,8 +13,8 @@ from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
 from graphql.pyutils.ref_map import RefMap
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
