@@ -131,3 +131,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._disarm()
         super().handle_websocket_upgrade()
+        # The socket's own protocol has the transport now; this one is done.
+        # Its parser holds its callbacks (a reference cycle that uvicorn breaks
+        # in connection_lost, which an upgraded connection never reaches here):
+        # break it now, so the object is freed at once, not by the collector.
+        self.parser = None  # type: ignore[assignment]

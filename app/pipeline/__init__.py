@@ -320,12 +320,14 @@ class Pipeline:
 
     def _spend_for(self, scope: Scope) -> Any:
         """For the socket: one operation of ``principal`` spends the same budget
-        as an HTTP request (same key, windows and store); (allowed, retry after)."""
+        as an HTTP request (same key, windows and store); (allowed, retry after).
+        (It keeps the client's address, not ``scope``: the scope holds it.)"""
+        client = _client(scope)
 
         async def spend(principal: Principal | None) -> tuple[bool, int] | None:
             if self.limiter is None:
                 return None
-            key = f"user:{principal.user_id}" if principal else f"ip:{_client(scope)}"
+            key = f"user:{principal.user_id}" if principal else f"ip:{client}"
             verdict = await self._limit(key)
             if verdict is None:
                 return None

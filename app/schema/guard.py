@@ -41,47 +41,14 @@ def bad_request(message: str) -> GraphQLError:
 
 def document_problem(document: DocumentNode) -> str | None:
     """Why the document must be refused before validation, or None."""
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    sizes: dict[str, int] = {}
-    visiting: set[str] = set()
-
-    def size(selection_set: SelectionSetNode | None) -> int:
-        if selection_set is None:
-            return 0
-        total = 0
-        for sel in selection_set.selections:
-            if isinstance(sel, FieldNode):
-                total += 1 + size(sel.selection_set)
-            elif isinstance(sel, InlineFragmentNode):
-                total += size(sel.selection_set)
-            elif isinstance(sel, FragmentSpreadNode):
-                total += fragment(sel.name.value)
-            if total > MAX_EXPANDED_FIELDS:
-                raise _TooLarge
-        return total
-
-    def fragment(name: str) -> int:
-        if name in sizes:
-            return sizes[name]
-        definition = fragments.get(name)
-        if definition is None:
-            return 0  # unknown fragments are reported by validation
-        if name in visiting:
-            raise _Cycle
-        visiting.add(name)
-        sizes[name] = size(definition.selection_set)
-        visiting.discard(name)
-        return sizes[name]
-
+    expansion = _Expansion(document)
     try:
         total = 0
         for d in document.definitions:
             if isinstance(d, OperationDefinitionNode):
-                total += size(d.selection_set)
+                total += expansion.size(d.selection_set)
             elif isinstance(d, FragmentDefinitionNode):
-                fragment(d.name.value)
+                expansion.fragment(d.name.value)
             if total > MAX_EXPANDED_FIELDS:
                 return TOO_LARGE
     except _TooLarge:
@@ -91,6 +58,47 @@ def document_problem(document: DocumentNode) -> str | None:
     except RecursionError:
         return TOO_LARGE
     return None
+
+
+class _Expansion:
+    """Fields a selection expands to, fragments counted once each. (Methods,
+    not nested functions that call themselves: those would be a reference
+    cycle per document, left to the garbage collector.)"""
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.sizes: dict[str, int] = {}
+        self.visiting: set[str] = set()
+
+    def size(self, selection_set: SelectionSetNode | None) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                total += 1 + self.size(sel.selection_set)
+            elif isinstance(sel, InlineFragmentNode):
+                total += self.size(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode):
+                total += self.fragment(sel.name.value)
+            if total > MAX_EXPANDED_FIELDS:
+                raise _TooLarge
+        return total
+
+    def fragment(self, name: str) -> int:
+        if name in self.sizes:
+            return self.sizes[name]
+        definition = self.fragments.get(name)
+        if definition is None:
+            return 0  # unknown fragments are reported by validation
+        if name in self.visiting:
+            raise _Cycle
+        self.visiting.add(name)
+        self.sizes[name] = self.size(definition.selection_set)
+        self.visiting.discard(name)
+        return self.sizes[name]
 
 
 class _TooLarge(Exception):
