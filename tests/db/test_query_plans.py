@@ -165,3 +165,31 @@ async def test_analytics_read_the_rollups_by_key(pg):
     }
     text = await plan(pg, totals, window)
     assert "pk_analytics_days" in text, text
+
+
+async def test_every_connection_plans_per_call_and_never_jit_compiles(pg_db_url):
+    """Reads (raw pool) and writes (SQLAlchemy pool) alike: custom plans, and no
+    JIT (a short query with a high estimated cost spent 140 ms compiling)."""
+    from sqlalchemy import text
+
+    from app.db.engine import Database
+    from tests.conftest import make_settings
+
+    db = Database(make_settings(pg_db_url))
+    try:
+
+        async def settings(uow):
+            rows = await uow.ex.rows(
+                text(
+                    "SELECT current_setting('jit') AS jit, "
+                    "current_setting('plan_cache_mode') AS plans"
+                ),
+                {},
+            )
+            return dict(rows[0])
+
+        want = {"jit": "off", "plans": "force_custom_plan"}
+        assert await db.read(settings) == want
+        assert await db.write(settings) == want
+    finally:
+        await db.dispose()
