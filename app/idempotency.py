@@ -15,7 +15,8 @@ the header or in ``extensions.idempotencyKey``). For the key of that user:
    makes a racing claim wait for that transaction, then fail (that request
    then answers as in 1).
 3. Its answer (status, body and the headers that describe it) is stored with
-   the key right after. An answer that changed nothing is stored too, except
+   the key right after, without waiting for its WAL flush on PostgreSQL
+   (``Database.write_one``). An answer that changed nothing is stored too, except
    429 and 5xx (and, for GraphQL, an answer with such an error), which a
    client may retry for real; GraphQL queries are never stored.
 

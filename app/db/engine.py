@@ -356,7 +356,15 @@ class Database:
     async def write_one(self, work: Work[T]) -> T:
         """A write of exactly one statement (atomic on its own): on PostgreSQL
         it runs on the raw pool with no BEGIN/COMMIT round trips and no
-        SQLAlchemy connection; elsewhere it is an ordinary ``write``."""
+        SQLAlchemy connection; elsewhere it is an ordinary ``write``.
+
+        On PostgreSQL it does not wait for its WAL flush (``synchronous_commit
+        = off``): atomic and consistent, but a crash of the database within
+        a few hundred milliseconds may lose it. For writes that may be lost
+        that way only (an Idempotency-Key's stored answer: the change it
+        guards committed durably already). Waiting would be one more flush
+        per keyed request, taken in turn with the flushes of the commits that
+        hold a user's event-sequence lock."""
         if not self.raw_reads:
             return await self.write(work)
         return await self._run_raw(work, consistent=False, writable=True)
@@ -490,6 +498,9 @@ class Database:
                         server_settings={
                             "application_name": "interview-api-reads",
                             **PG_SETTINGS,
+                            # Reads write no WAL; the one write here (write_one)
+                            # does not wait for its flush (see write_one).
+                            "synchronous_commit": "off",
                         },
                         # Reads never change session state: skip asyncpg's reset
                         # query (a round trip) when a connection goes back.
