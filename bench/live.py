@@ -1004,7 +1004,7 @@ number) and below; other settings (`BENCH_LIVE_SUBSCRIBERS`,
 <!-- live-results -->
 <!-- /live-results -->
 
-**What moved p99 from 440 ms to 12.5 ms.** A `gc.callbacks` probe in both
+**What moved p99 from 440 ms to 10-17 ms.** A `gc.callbacks` probe in both
 servers showed full (gen2) collections of 60-140 ms every 10-30 s, walking a
 heap of long-lived objects that grew by ~2,500 objects a second per process
 while events were delivered: graphql-core 3.3 runs each event of a
@@ -1025,10 +1025,12 @@ every execution) and a closed socket's Litestar `WebSocket` gets the plain
 ASGI callables back (its receive/send wrappers were closures over itself):
 a probe counted ~120 objects per closed socket left to the collector before,
 0 after (1,000 sockets closing at once had left one gen1 collection of
-430 ms). Runs
-of this benchmark at 60 s before the fix: p99 440.8 and 91.5 ms; after it:
-61.9 ms (a run in which other processes of the machine took 0.3-0.8 of a
-core for two seconds) and 12.5 ms (this table).
+430 ms). Runs of this benchmark at 60 s before the fix: p99 440.8 and
+91.5 ms; after the leak fix: 61.9 ms (other processes of the machine took
+0.3-0.8 of a core for two seconds), 12.5 ms; after the cycle fixes too:
+10.1 ms (max 36 ms, was 145-375 ms) and 16.5 ms (this table). The
+throughput ratio moves between runs (0.86x to 1.19x; per pair 0.84-1.04):
+some "with" rounds cost the server ~15% more CPU per request, others none.
 <!-- /live -->
 """
 
