@@ -227,7 +227,8 @@ class GraphQLSocket:
             # Litestar's WebSocket keeps its receive/send as closures over
             # itself: a reference cycle that holds the connection's scope,
             # context and handler until a garbage collection (1,000 sockets
-            # closing at once left ~77,000 objects to one long collection).
+            # closing at once left tens of thousands of objects to one long
+            # collection).
             # The connection is over: hand it the plain ASGI callables.
             ws.receive, ws.send = receive, send
 

@@ -11,10 +11,12 @@ plans refusing everything.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from typing import Any
 
 import graphql
 import httpx
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import queries
@@ -85,6 +87,14 @@ async def seed(client: httpx.AsyncClient, user: str) -> None:
     await api.status(b["id"], "complete")
 
 
+# Pre-existing, in the libraries: on some error paths of the standard
+# strategy (a generated document with an error next to an async field) a
+# resolver coroutine Strawberry created is never awaited; its "never awaited"
+# warning surfaces whenever the collector finalizes it, in this test or the
+# next (reproduced at 85b2ef9 with --hypothesis-seed=3). Answers still match;
+# that is what this test checks, so the warning is collected here and ignored.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 async def test_generated_queries_get_identical_answers_from_both_strategies(two_apps, new_user):
     (fast_app, fast), (_slow_app, slow) = two_apps
     user = new_user()
@@ -100,6 +110,7 @@ async def test_generated_queries_get_identical_answers_from_both_strategies(two_
         assert a.status_code == b.status_code, doc
         assert a.content == b.content, doc
         assert _stable(a.headers) == _stable(b.headers), doc
+    gc.collect()  # finalize any abandoned coroutine here, not in another test
     share = (plans.answered - before) / len(docs)
     assert share >= MIN_SHARE_BY_PLANS, f"plans answered only {share:.0%} of {len(docs)}"
     assert plans.failed == 0
