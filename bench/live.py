@@ -1019,15 +1019,17 @@ subscription lasts (a leak, and the food of every full collection).
 flat (~210,000 objects per process during the 60 s). Also fewer reference
 cycles per request and per socket (the document guard's recursion, the
 socket's rate-limit closure, an upgraded connection's HTTP parser), and
-none left when a socket closes: graphql-core's executor reaches its
-resolver helpers through a weak reference (it was a cycle with them on
-every execution) and a closed socket's Litestar `WebSocket` gets the plain
-ASGI callables back (its receive/send wrappers were closures over itself):
-a probe counted ~120 objects per closed socket left to the collector before,
-0 after (1,000 sockets closing at once had left one gen1 collection of
+fewer when a socket closes: a closed socket's Litestar `WebSocket` gets
+the plain ASGI callables back (its receive/send wrappers were closures over
+itself). A probe counted ~120 objects per closed socket left to the
+collector before, 0 with that and a weak reference from graphql-core's
+executor to its resolver helpers (a cycle on every execution); the latter
+was measured but not kept (reverted before the final CI run, to keep the
+change small), so the executor's cycle, ~40 objects per socket, remains
+(1,000 sockets closing at once had left one gen1 collection of
 430 ms). Runs of this benchmark at 60 s before the fix: p99 440.8 and
 91.5 ms; after the leak fix: 61.9 ms (other processes of the machine took
-0.3-0.8 of a core for two seconds), 12.5 ms; after the cycle fixes too:
+0.3-0.8 of a core for two seconds), 12.5 ms; after both cycle fixes:
 10.1 ms (max 36 ms, was 145-375 ms) and 16.5 ms (this table). The
 throughput ratio moves between runs (0.86x to 1.19x; per pair 0.84-1.04):
 some "with" rounds cost the server ~15% more CPU per request, others none.
