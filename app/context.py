@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 from datetime import datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -32,18 +32,36 @@ class Outage:
         self.seen = False
 
 
-class Claim:
-    """A keyed write request's claim on its ``Idempotency-Key`` (app/idempotency.py):
-    the first write transaction of the request inserts ``answer`` (the key,
-    no answer yet) along with its change (app/db/engine.py)."""
+class PendingChange(Protocol):
+    """A keyed request's write transaction, run but not committed yet (app/db/engine.py)."""
 
-    __slots__ = ("answer", "expired_before", "held", "taken")
+    async def settle(self, answer: KeyedAnswer | None) -> None:
+        """Insert the key (with ``answer`` when given) as the transaction's last
+        statement and commit; the claim is then ``held``, or ``taken`` when
+        another request holds the key (the change is rolled back)."""
+
+    async def abandon(self) -> None:
+        """Roll back: the request never produced an answer."""
+
+
+class Claim:
+    """A keyed write request's claim on its ``Idempotency-Key`` (app/idempotency.py).
+
+    The request's first write transaction runs its change and stays open
+    (``pending``): when that write is the request's last use of the database
+    (the common case) the key is inserted with the answer itself in that
+    transaction, one statement before COMMIT; any later unit of work of the
+    request first commits it with the key alone (the answer is then stored
+    after). Either way the key and the change commit together or not at all."""
+
+    __slots__ = ("answer", "expired_before", "held", "pending", "taken")
 
     def __init__(self, answer: KeyedAnswer, expired_before: datetime) -> None:
         self.answer = answer
         self.expired_before = expired_before
         self.held = False  # committed with a change
         self.taken = False  # another request holds the key
+        self.pending: PendingChange | None = None  # a change run, not committed yet
 
 
 claim_var: contextvars.ContextVar[Claim | None] = contextvars.ContextVar("claim", default=None)

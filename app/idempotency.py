@@ -9,20 +9,25 @@ the header or in ``extensions.idempotencyKey``). For the key of that user:
    The same key with another method, path or body: 422. A key whose request
    is still running: 409 (in this process at once; across processes once the
    other's transaction has committed).
-2. Otherwise the request runs with a :class:`app.context.Claim`: its first
-   write transaction inserts the key with its change (app/db/engine.py), so
-   the key and the change commit together or not at all; the primary key
-   makes a racing claim wait for that transaction, then fail (that request
-   then answers as in 1).
-3. Its answer (status, body and the headers that describe it) is stored with
-   the key right after, without waiting for its WAL flush on PostgreSQL
-   (``Database.write_one``). An answer that changed nothing is stored too, except
-   429 and 5xx (and, for GraphQL, an answer with such an error), which a
-   client may retry for real; GraphQL queries are never stored.
+2. Otherwise the request runs with a :class:`app.context.Claim`. Its first
+   write transaction runs the change and stays open until the answer is
+   known; then the key, with the answer, is inserted as that transaction's
+   last statement and it commits (app/db/engine.py): the key, the change and
+   the answer commit together or not at all, in one transaction. The primary
+   key makes a racing claim (another process) wait for that transaction, then
+   fail: its change is rolled back and it answers as in 1. A request that
+   uses the database again after its write commits the change with the key
+   first, and stores its answer right after, without waiting for the WAL
+   flush on PostgreSQL (``Database.write_one``).
+3. An answer that changed nothing is stored too, except 429 and 5xx (and,
+   for GraphQL, an answer with such an error), which a client may retry for
+   real; GraphQL queries are never stored. A change whose commit fails is
+   answered 503 (or 409) and nothing is stored: the retry runs again.
 
 Keys live ``IDEMPOTENCY_TTL`` (24 h); the pruner deletes older ones in small
 batches (app/db/maintenance.py). A process that dies between committing a
-change and storing its answer leaves the key "in progress" (409) until then.
+change and storing its answer (the second form of 2) leaves the key "in
+progress" (409) until then.
 """
 
 from __future__ import annotations
@@ -113,6 +118,15 @@ class Idempotency:
                 expired_before,
             )
             answer = await self._run(app, scope, receive, claim)
+            if claim.pending is not None:  # the change, with its key and answer
+                try:
+                    await claim.pending.settle(self._keyed(claim, answer))
+                except DomainError as exc:  # nothing committed: a retry runs again
+                    await _send(send, exc.status_code, error_bytes(exc.status_code, exc.message))
+                    return
+                if claim.held:
+                    await _send(send, answer.status, answer.body, answer.headers)
+                    return
             if claim.held:
                 await self._store(claim, answer)
             else:
@@ -159,6 +173,10 @@ class Idempotency:
         token = claim_var.set(claim)
         try:
             await app(scope, receive, captured.send)
+        except BaseException:
+            if claim.pending is not None:
+                await claim.pending.abandon()
+            raise
         finally:
             claim_var.reset(token)
         return captured
@@ -181,9 +199,9 @@ class Idempotency:
             if isinstance(e, dict)
         )
 
-    async def _store(self, claim: Claim, answer: Captured) -> bool:
-        """False when the key turned out to have a row already."""
-        stored = msgspec.structs.replace(
+    @staticmethod
+    def _keyed(claim: Claim, answer: Captured) -> KeyedAnswer:
+        return msgspec.structs.replace(
             claim.answer,
             status=answer.status,
             headers=[
@@ -193,6 +211,10 @@ class Idempotency:
             ],
             body=answer.body,
         )
+
+    async def _store(self, claim: Claim, answer: Captured) -> bool:
+        """False when the key turned out to have a row already."""
+        stored = self._keyed(claim, answer)
 
         async def work(uow: UnitOfWork) -> bool:
             return await uow.idempotency.answer(stored, claimed=claim.held)

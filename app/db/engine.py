@@ -27,11 +27,11 @@ from sqlalchemy import Select, create_engine, event, literal_column, make_url, s
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from app.config import Settings
-from app.context import claim_var, outage_var
+from app.context import Claim, claim_var, outage_var
 from app.db.executor import (
     AsyncpgExecutor,
     InlineBusy,
@@ -42,6 +42,7 @@ from app.db.executor import (
 )
 from app.db.repositories import UnitOfWork
 from app.domain.ports import Work
+from app.domain.records import KeyedAnswer
 from app.errors import KEY_IN_PROGRESS, MODIFIED_CONCURRENTLY, Conflict, Unavailable
 
 log = logging.getLogger(__name__)
@@ -344,6 +345,9 @@ class Database:
     # ---------------------------------------------------------------- units of work
 
     async def read(self, work: Work[T], *, consistent: bool = False) -> T:
+        claim = claim_var.get()
+        if claim is not None and claim.pending is not None:
+            await self._settle(claim, None)
         if self.raw_reads:
             return await self._run_raw(work, consistent)
         if self._inline is not None:
@@ -367,6 +371,9 @@ class Database:
         hold a user's event-sequence lock."""
         if not self.raw_reads:
             return await self.write(work)
+        claim = claim_var.get()
+        if claim is not None and claim.pending is not None:
+            await self._settle(claim, None)
         return await self._run_raw(work, consistent=False, writable=True)
 
     async def _run_inline(self, engine: Engine, work: Work[T]) -> T:
@@ -393,36 +400,50 @@ class Database:
         return await self._attempt(once, classify_sqlalchemy)
 
     async def write(self, work: Work[T]) -> T:
+        claim = claim_var.get()
+        if claim is not None and claim.pending is not None:
+            await self._settle(claim, None)
         return await self._run(self._write_engine, work, write=True)
 
     async def _run(self, engine: AsyncEngine, work: Work[T], *, write: bool) -> T:
+        claim = claim_var.get() if write else None
+        if claim is not None and (claim.held or claim.taken):
+            claim = None  # the key went with an earlier change of this request
+
         async def once(attempt: Attempt) -> T:
-            async with engine.connect() as conn:
+            conn = await engine.connect()
+            kept = False
+            try:
                 attempt.connected = True
                 trans = await conn.begin()
                 uow = UnitOfWork(SQLAlchemyExecutor(conn))
-                claim = claim_var.get() if write else None
-                claiming = claim is not None and not claim.held
-                if claiming:  # the request's Idempotency-Key, with its change
-                    assert claim is not None
-                    if not await uow.idempotency.claim(claim.answer, claim.expired_before):
-                        claim.taken = True
-                        raise Conflict(KEY_IN_PROGRESS)
                 result = await work(uow)
+                if claim is not None:
+                    # The request's Idempotency-Key: inserted as this
+                    # transaction's last statement, with the answer when this
+                    # is the request's last unit of work (see Claim).
+                    claim.pending = _PendingChange(self, claim, conn, uow)
+                    kept = True
+                    return result
+                await uow.late.run()  # the contended rows' locks: until COMMIT only
                 # A connection that dies during COMMIT may have committed: no retry.
                 attempt.committing = True
                 await trans.commit()
-                if claiming:
-                    assert claim is not None
-                    claim.held = True
-            for callback in uow.committed:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("an after-commit callback failed")
+            finally:
+                if not kept:
+                    await conn.close()
+            _after_commit(uow)
             return result
 
         return await self._attempt(once, classify_sqlalchemy)
+
+    async def _settle(self, claim: Claim, answer: KeyedAnswer | None) -> None:
+        """The request goes on using the database: its pending change commits first."""
+        pending = claim.pending
+        if pending is not None:
+            await pending.settle(answer)
+            if claim.taken:
+                raise Conflict(KEY_IN_PROGRESS)
 
     async def _attempt(
         self, once: Callable[[Attempt], Awaitable[T]], classify: Callable[[BaseException], Failure]
@@ -555,6 +576,69 @@ class Database:
         await self.engine.dispose()
         if self._inline is not None:
             self._inline.dispose()
+
+
+class _PendingChange:
+    """A keyed request's change, run and not committed (see :class:`Claim`)."""
+
+    __slots__ = ("claim", "conn", "database", "lock", "uow")
+
+    def __init__(self, database: Database, claim: Claim, conn: AsyncConnection, uow: UnitOfWork):
+        self.database = database
+        self.claim = claim
+        self.conn = conn
+        self.uow = uow
+        self.lock = asyncio.Lock()  # a GraphQL request's resolvers run concurrently
+
+    async def settle(self, answer: KeyedAnswer | None) -> None:
+        claim = self.claim
+        async with self.lock:
+            if claim.pending is not self:
+                return  # settled already
+
+            async def once(attempt: Attempt) -> bool:
+                attempt.connected = True
+                attempt.committing = True  # the change ran: never retried elsewhere
+                keyed = answer or claim.answer
+                if not await self.uow.idempotency.claim(keyed, claim.expired_before):
+                    await self.conn.rollback()
+                    return False
+                await self.uow.late.run()
+                await self.conn.commit()
+                return True
+
+            try:
+                ours = await self.database._attempt(once, classify_sqlalchemy)
+            finally:
+                claim.pending = None
+                await _close(self.conn)
+            if ours:
+                claim.held = True
+                _after_commit(self.uow)
+            else:
+                claim.taken = True  # another request holds the key: nothing changed
+
+    async def abandon(self) -> None:
+        async with self.lock:
+            if self.claim.pending is self:
+                self.claim.pending = None
+                await _close(self.conn)
+
+
+async def _close(conn: AsyncConnection) -> None:
+    """Closing rolls back whatever did not commit."""
+    try:
+        await conn.close()
+    except Exception:
+        log.warning("closing a connection failed", exc_info=True)
+
+
+def _after_commit(uow: UnitOfWork) -> None:
+    for callback in uow.committed:
+        try:
+            callback()
+        except Exception:
+            log.exception("an after-commit callback failed")
 
 
 class Attempt:

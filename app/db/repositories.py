@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -357,13 +357,39 @@ _ANY = Position(datetime.min, uuid.UUID(int=0))  # a placeholder: only its prese
 # ---------------------------------------------------------------- repositories
 
 
+class Late:
+    """Statements on rows that every write of a user (or a session) updates
+    (the event sequence, the rollups): run as the transaction's last
+    statements, so the row locks they take are held until COMMIT only, not
+    while the rest of the unit of work (or, for a keyed request, its answer)
+    is being made. Nothing in a unit of work reads what they write."""
+
+    __slots__ = ("statements",)
+
+    def __init__(self) -> None:
+        self.statements: list[Callable[[], Awaitable[None]]] = []
+
+    def add(self, statement: Callable[[], Awaitable[None]]) -> None:
+        self.statements.append(statement)
+
+    async def run(self) -> None:
+        statements, self.statements = self.statements, []
+        for statement in statements:
+            await statement()
+
+
 class SessionRepository:
-    def __init__(self, ex: Executor) -> None:
+    def __init__(self, ex: Executor, late: Late) -> None:
         self.ex = ex
+        self.late = late
 
     async def add(self, s: Session) -> None:
         await self.ex.execute(insert(st).values(SESSIONS.to_row(s)))
-        await self.ex.execute(rollups.add_day(self.ex.dialect), rollups.day_values(s))
+        self.late.add(
+            functools.partial(
+                self.ex.execute, rollups.add_day(self.ex.dialect), rollups.day_values(s)
+            )
+        )
 
     async def get(
         self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
@@ -430,16 +456,20 @@ _FIXED = frozenset({"id", "user_id", "session_id", "created_at"})
 
 
 class InteractionRepository:
-    def __init__(self, ex: Executor) -> None:
+    def __init__(self, ex: Executor, late: Late) -> None:
         self.ex = ex
+        self.late = late
 
     async def add(self, i: Interaction) -> None:
         row = INTERACTIONS.to_row(i)
         await self.ex.execute(insert(it).values(row))
         if row["question_type"] is not None:
-            await self.ex.execute(
-                rollups.add_question_type(self.ex.dialect),
-                {"session_id": i.session_id, "question_type": row["question_type"]},
+            self.late.add(
+                functools.partial(
+                    self.ex.execute,
+                    rollups.add_question_type(self.ex.dialect),
+                    {"session_id": i.session_id, "question_type": row["question_type"]},
+                )
             )
 
     async def get_with_owner(self, interaction_id: uuid.UUID) -> tuple[Interaction, str] | None:
@@ -491,12 +521,17 @@ class InteractionRepository:
 
 
 class MetricRepository:
-    def __init__(self, ex: Executor) -> None:
+    def __init__(self, ex: Executor, late: Late) -> None:
         self.ex = ex
+        self.late = late
 
     async def add(self, m: Metric) -> None:
         await self.ex.execute(insert(mt).values(METRICS.to_row(m)))
-        await self.ex.execute(rollups.add_metric(self.ex.dialect), rollups.metric_values(m))
+        self.late.add(
+            functools.partial(
+                self.ex.execute, rollups.add_metric(self.ex.dialect), rollups.metric_values(m)
+            )
+        )
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]:
         rows = await self.ex.rows(_METRICS_OF_SESSION, {"session_id": session_id})
@@ -648,10 +683,14 @@ _OLDEST_SEQ = select(func.min(et.c.seq).label("seq")).where(et.c.user_id == bind
 
 
 class EventRepository:
-    def __init__(self, ex: Executor) -> None:
+    def __init__(self, ex: Executor, late: Late, committed: list[Callable[[], None]]) -> None:
         self.ex = ex
+        self.late = late
+        self.committed = committed
 
-    async def add(self, event: SessionEvent) -> int:
+    async def add(
+        self, event: SessionEvent, committed: Callable[[int], None] | None = None
+    ) -> None:
         payload = msgspec.to_builtins(
             _Payload(session=event.session, interaction=event.interaction, metric=event.metric)
         )
@@ -662,12 +701,18 @@ class EventRepository:
             "at": event.at,
             "payload": payload,
         }
-        if self.ex.dialect == "postgresql":
-            rows = await self.ex.rows(_PG_ADD_EVENT, params)
-            return int(rows[0]["seq"])
-        seq = int((await self.ex.rows(_NEXT_SEQ, {"user_id": event.user_id}))[0]["seq"])
-        await self.ex.execute(insert(et).values(**params, seq=seq))
-        return seq
+
+        async def store() -> None:
+            # The user's sequence row stays locked until COMMIT: last (see Late).
+            if self.ex.dialect == "postgresql":
+                seq = int((await self.ex.rows(_PG_ADD_EVENT, params))[0]["seq"])
+            else:
+                seq = int((await self.ex.rows(_NEXT_SEQ, {"user_id": event.user_id}))[0]["seq"])
+                await self.ex.execute(insert(et).values(**params, seq=seq))
+            if committed is not None:
+                self.committed.append(functools.partial(committed, seq))
+
+        self.late.add(store)
 
     async def after(
         self, user_id: str, seq: int, session_id: uuid.UUID | None, limit: int
@@ -806,13 +851,14 @@ class UnitOfWork:
 
     def __init__(self, ex: Executor) -> None:
         self.ex = ex
-        self.idempotency = IdempotencyRepository(ex)
-        self.sessions = SessionRepository(ex)
-        self.interactions = InteractionRepository(ex)
-        self.metrics = MetricRepository(ex)
-        self.analytics = AnalyticsRepository(ex)
-        self.events = EventRepository(ex)
+        self.late = Late()
         self.committed: list[Callable[[], None]] = []
+        self.idempotency = IdempotencyRepository(ex)
+        self.sessions = SessionRepository(ex, self.late)
+        self.interactions = InteractionRepository(ex, self.late)
+        self.metrics = MetricRepository(ex, self.late)
+        self.analytics = AnalyticsRepository(ex)
+        self.events = EventRepository(ex, self.late, self.committed)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.committed.append(callback)

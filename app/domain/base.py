@@ -91,7 +91,8 @@ class ServiceBase:
             interaction=interaction,
             metric=metric,
         )
-        seq = await uow.events.add(event)
         bus = self.bus
-        if bus is not None:
-            uow.after_commit(lambda: bus.published(user_id, seq))
+        if bus is None:
+            await uow.events.add(event)
+        else:
+            await uow.events.add(event, lambda seq: bus.published(user_id, seq))

@@ -107,8 +107,13 @@ class AnalyticsRepository(Protocol):
 class EventRepository(Protocol):
     """The event table: written in the same transaction as the change it tells of."""
 
-    async def add(self, event: SessionEvent) -> int:
-        """Store the event; its ``seq`` in the user's stream (commit order)."""
+    async def add(
+        self, event: SessionEvent, committed: Callable[[int], None] | None = None
+    ) -> None:
+        """Store the event with the change (as the transaction's last statements:
+        they lock the user's sequence until COMMIT); ``committed`` gets its
+        ``seq`` in the user's stream (commit order) once the transaction has
+        committed."""
 
     async def after(
         self, user_id: str, seq: int, session_id: uuid.UUID | None, limit: int

@@ -301,8 +301,10 @@ class SessionEvent(_Camel, kw_only=True):
 class KeyedAnswer(msgspec.Struct, kw_only=True):
     """A write request's ``Idempotency-Key`` and, once it is known, its answer.
 
-    ``status`` is None while the request is running (the key is claimed in the
-    transaction of the change; the answer is stored right after).
+    The key commits in the transaction of the change it guards, with the
+    answer as a rule; ``status`` is None while a request that used the
+    database again after its change is still running (its answer is stored
+    right after it is known).
     """
 
     user_id: str

@@ -232,14 +232,16 @@ class FakeAnalytics:
 
 
 class FakeEvents:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, committed: list[Any]) -> None:
         self.store = store
+        self.committed = committed
 
-    async def add(self, event: SessionEvent) -> int:
+    async def add(self, event: SessionEvent, committed: Any = None) -> None:
         seq = self.store.counters.get(event.user_id, 0) + 1
         self.store.counters[event.user_id] = seq
         self.store.events.append(msgspec.structs.replace(event, seq=seq))
-        return seq
+        if committed is not None:
+            self.committed.append(lambda: committed(seq))
 
     async def after(
         self, user_id: str, seq: int, session_id: uuid.UUID | None, limit: int
@@ -271,8 +273,8 @@ class FakeUnitOfWork:
         self.interactions = FakeInteractions(store)
         self.metrics = FakeMetrics(store)
         self.analytics = FakeAnalytics(store)
-        self.events = FakeEvents(store)
         self.committed: list[Any] = []
+        self.events = FakeEvents(store, self.committed)
 
     def after_commit(self, callback: Any) -> None:
         self.committed.append(callback)

@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from sqlalchemy import func, select
 
+from app.context import Claim, claim_var
 from app.db.models import events_table, idempotency_table, sessions_table
+from app.domain.records import CreateSession, JobContext, KeyedAnswer, Principal
+from app.errors import Conflict
 from tests.api import JOB, Api
-from tests.conftest import bearer, make_token
+from tests.conftest import StatementCounter, bearer, make_token
 from tests.server import running_server
 
 
@@ -197,6 +201,106 @@ async def test_several_mutations_in_one_request_are_one_unit(api, app):
     assert set(first.json()["data"]) == {"a", "b"}
     assert again.content == first.content
     assert await count(app, sessions_table, api.user) == 2
+
+
+async def test_the_key_and_its_answer_commit_in_the_change_s_own_transaction(api, app):
+    """One statement on the key, in the change's transaction, carrying the answer:
+    no second write after the change. A request that uses the database again
+    after its write (two mutations) commits the key with the first change and
+    stores the answer after the second."""
+    seen = StatementCounter()
+    app.database.add_statement_listener(seen)
+    try:
+        key = f"one-{uuid.uuid4()}"
+        r = await api.request(
+            "POST", "/interview-sessions", json={"jobContext": JOB}, headers=keyed(key)
+        )
+        single = _on_keys(seen)
+        seen.statements.clear()
+        two = (
+            'mutation { a: createSession(input: {jobContext: {title: "A", company: "C"}}) { id } '
+            'b: createSession(input: {jobContext: {title: "B", company: "C"}}) { id } }'
+        )
+        both = await api.request(
+            "POST", "/graphql", json={"query": two}, headers=keyed(f"two-{key}")
+        )
+        double = _on_keys(seen)
+    finally:
+        app.database.remove_statement_listener(seen)
+    assert r.status_code == 201 and single == ["INSERT"]
+    assert both.status_code == 200 and double == ["INSERT", "UPDATE"]
+    async with app.database.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    idempotency_table.c.key, idempotency_table.c.status, idempotency_table.c.body
+                )
+                .where(idempotency_table.c.user_id == api.user)
+                .order_by(idempotency_table.c.key)
+            )
+        ).all()
+    assert [(k, s, bytes(b)) for k, s, b in rows] == [
+        (key, 201, r.content),
+        (f"two-{key}", 200, both.content),
+    ]
+
+
+def _on_keys(seen: StatementCounter) -> list[str]:
+    return [s.split(None, 1)[0].upper() for s in seen.queries if "idempotency_keys" in s]
+
+
+async def test_a_change_whose_key_another_request_committed_is_rolled_back(app, new_user):
+    """The key is the change's last statement: a change that finds the key
+    taken when it commits (another process won the race) is rolled back, and
+    the request learns so at its next use of the database (409) or when its
+    answer is stored (app/idempotency.py replays the winner's answer)."""
+    service, user = app.service, Principal(new_user())
+    now = datetime.now(UTC)
+
+    def claim() -> Claim:
+        keyed = KeyedAnswer(
+            user_id=user.user_id,
+            key="race",
+            method="POST",
+            path="/interview-sessions",
+            fingerprint="f",
+            created_at=now,
+        )
+        return Claim(keyed, now - timedelta(hours=1))
+
+    winner, loser = claim(), claim()
+    token = claim_var.set(winner)
+    try:
+        await service.sessions.create(
+            user, CreateSession(job_context=JobContext(title="W", company="C"))
+        )
+        assert winner.pending is not None and not winner.held
+        won = msgspec.structs.replace(winner.answer, status=201, headers=[], body=b"won")
+        await winner.pending.settle(won)
+        assert winner.held and winner.pending is None
+        claim_var.set(loser)
+        await service.sessions.create(
+            user, CreateSession(job_context=JobContext(title="L", company="C"))
+        )
+        assert loser.pending is not None
+        with pytest.raises(Conflict):  # its next unit of work commits first: the key is taken
+            await service.sessions.list_sessions(user, limit=10)
+        assert loser.taken and not loser.held and loser.pending is None
+        abandoned = claim()
+        claim_var.set(abandoned)
+        await service.sessions.create(
+            user, CreateSession(job_context=JobContext(title="A", company="C"))
+        )
+        assert abandoned.pending is not None
+        await abandoned.pending.abandon()  # the request died before its answer
+        assert abandoned.pending is None and not abandoned.held
+    finally:
+        claim_var.reset(token)
+    titles = [s.job_context.title for s in await service.sessions.list_sessions(user, limit=10)]
+    assert titles == ["W"]
+    async with app.database.engine.connect() as conn:
+        stored = (await conn.execute(select(idempotency_table.c.body))).scalars().all()
+    assert [bytes(b) for b in stored if bytes(b) == b"won"] == [b"won"]
 
 
 async def test_graphql_queries_with_a_key_are_not_stored(api, app):
