@@ -63,9 +63,9 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.type import scalars as graphql_scalars
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
-from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 
+from app.resolvers.arguments import argument_converter
 from app.resolvers.context import Context
 from app.resolvers.schema import Schema
 from app.schema import types as schema_types
@@ -312,14 +312,8 @@ class Plan:
         return roots
 
     def _converter(self, field: StrawberryField) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        arguments = field.arguments
         registry = self.schema.schema_converter.scalar_registry
-        config = self.schema.config
-
-        def convert(values: dict[str, Any]) -> dict[str, Any]:
-            return convert_arguments(values, arguments, scalar_registry=registry, config=config)
-
-        return convert
+        return argument_converter(field.arguments, registry, self.schema.config)
 
     def _completer(self, t: GraphQLOutputType, nodes: Sequence[FieldNode]) -> Completer:
         if isinstance(t, GraphQLNonNull):

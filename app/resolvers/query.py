@@ -14,8 +14,8 @@ from app.schema.inputs import SessionFilter
 from app.schema.types import (
     InterviewSession,
     SessionConnection,
-    SessionEdge,
     UserAnalytics,
+    lazy_edges,
     page_info,
 )
 
@@ -82,10 +82,7 @@ class Query:
         )
         page = await sessions.page(user, flt, req)
         return SessionConnection(
-            edges=[
-                SessionEdge(cursor=c, node=s)  # type: ignore[arg-type]
-                for c, s in zip(page.cursors, page.items, strict=True)
-            ],
+            edges=lazy_edges(page),
             page_info=page_info(page),
             count=lambda: sessions.count(user, flt),
         )

@@ -9,6 +9,7 @@ names (``ACTIVE``), REST their values (``active``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -253,10 +254,7 @@ class InterviewSession:
     ) -> InteractionConnection:
         page = await info.context.interaction_page(self, first, after)
         return InteractionConnection(
-            edges=[
-                InteractionEdge(cursor=c, node=n)
-                for c, n in zip(page.cursors, page.items, strict=True)
-            ],
+            edges=lazy_edges(page),
             page_info=page_info(page),
             count=lambda: info.context.interaction_count(self),
         )
@@ -317,6 +315,29 @@ class PageInfo:
     end_cursor: str | None = strawberry.field(description="The last edge's cursor")
 
 
+class LazyEdge:
+    """An edge (SessionEdge, InteractionEdge) whose cursor is signed only when a
+    query reads it: a page that asks for ``pageInfo { endCursor }`` alone signs
+    one cursor, not one per row."""
+
+    __slots__ = ("_cursors", "_index", "node")
+
+    def __init__(self, cursors: Sequence[str], index: int, node: Any) -> None:
+        self._cursors = cursors
+        self._index = index
+        self.node = node
+
+    @property
+    def cursor(self) -> str:
+        return self._cursors[self._index]
+
+
+def lazy_edges(page: Any) -> Any:
+    """The edges of a page (typed as the connection's edge list)."""
+    cursors = page.cursors
+    return [LazyEdge(cursors, i, node) for i, node in enumerate(page.items)]
+
+
 @strawberry.type(description="A session and its place in the list")
 class SessionEdge:
     cursor: str = strawberry.field(description="Opaque; pass as after or before")
@@ -353,13 +374,34 @@ class InteractionConnection:
         return total
 
 
-def page_info(page: Any) -> PageInfo:
-    return PageInfo(
-        has_next_page=page.has_next,
-        has_previous_page=page.has_previous,
-        start_cursor=page.start_cursor,
-        end_cursor=page.end_cursor,
-    )
+class LazyPageInfo:
+    """A page's PageInfo, its cursors signed only when a query reads them."""
+
+    __slots__ = ("_page",)
+
+    def __init__(self, page: Any) -> None:
+        self._page = page
+
+    @property
+    def has_next_page(self) -> bool:
+        return bool(self._page.has_next)
+
+    @property
+    def has_previous_page(self) -> bool:
+        return bool(self._page.has_previous)
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self._page.start_cursor  # type: ignore[no-any-return]
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self._page.end_cursor  # type: ignore[no-any-return]
+
+
+def page_info(page: Any) -> Any:
+    """The PageInfo of a page (typed as the connection's PageInfo)."""
+    return LazyPageInfo(page)
 
 
 # ---------------------------------------------------------------- live events (live.md)

@@ -10,6 +10,7 @@ answered and which they left to the standard executor.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -200,3 +201,38 @@ async def test_anonymous_requests_are_left_to_the_standard_executor(two_apps):
     r = await fast.post("/graphql", json={"query": "{ sessions { id } }"})
     assert r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert fast_app.graphql.plans.answered == 0
+
+
+async def test_cursors_are_signed_only_when_a_query_reads_them(two_apps, new_user, monkeypatch):
+    """Each cursor is an HMAC: a page that reads only ``endCursor`` signs one
+    cursor, not one per edge, on both executors."""
+    from app.domain.paging import Cursors
+
+    signed: list[str] = []
+    encode = Cursors.encode
+
+    def counting(self: Cursors, scope: str, position: Any) -> str:
+        cursor = encode(self, scope, position)
+        signed.append(cursor)
+        return cursor
+
+    monkeypatch.setattr(Cursors, "encode", counting)
+    (_fast_app, fast), (_slow_app, slow) = two_apps
+    user = new_user()
+    headers = bearer(make_token(user))
+    for title in "ABCDE":
+        job = {"jobContext": {"title": title, "company": "C"}}
+        assert (
+            await fast.post("/interview-sessions", json=job, headers=headers)
+        ).status_code == 201
+    end_only = "{ sessionsConnection(first: 4) { edges { node { id } } pageInfo { endCursor } } }"
+    every = "{ sessionsConnection(first: 4) { edges { cursor } pageInfo { endCursor } } }"
+    for client in (fast, slow):
+        signed.clear()
+        page = (await client.post("/graphql", json={"query": end_only}, headers=headers)).json()
+        # (In tests the canary may run the standard executor too: the same cursor again.)
+        assert set(signed) == {page["data"]["sessionsConnection"]["pageInfo"]["endCursor"]}
+        signed.clear()
+        page = (await client.post("/graphql", json={"query": every}, headers=headers)).json()
+        edges = page["data"]["sessionsConnection"]["edges"]
+        assert len(edges) == 4 and set(signed) == {e["cursor"] for e in edges}
