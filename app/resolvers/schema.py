@@ -8,12 +8,15 @@ pre-checks and the compiled plans.
 
 from __future__ import annotations
 
+import weakref
 from datetime import date, datetime
 from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule
+from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from graphql.pyutils.ref_map import RefMap
+from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -53,11 +56,41 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
     freed with it.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # graphql-core binds the resolvers' async helpers to the executor: a
+        # reference cycle per execution (the executor, its context, loaders
+        # and results), left to the garbage collector; for a subscription it
+        # lives until the socket closes, and 1,000 sockets closing at once
+        # left one long collection. The same helpers, through a weak reference.
+        self.async_helpers = GraphQLResolveInfoHelpers(
+            gather=_gather, track=_Track(weakref.ref(self))
+        )
+
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         executor._stream_usages = RefMap()
         return executor
+
+
+def _gather(values: Any) -> Any:
+    return gather_with_cancel(*values)
+
+
+class _Track:
+    """``track_async_work`` of an executor that may be gone (then nothing is
+    left to track)."""
+
+    __slots__ = ("executor",)
+
+    def __init__(self, executor: weakref.ref[Any]) -> None:
+        self.executor = executor
+
+    def __call__(self, values: Any) -> None:
+        executor = self.executor()
+        if executor is not None:
+            executor.track_async_work(values)
 
 
 def build_schema(settings: Settings | None = None) -> Schema:

@@ -77,3 +77,25 @@ async def test_without_the_fix_the_cache_grows_per_event():
     small = await live_objects_after(StrawberryGraphQLCoreExecutionContext, 10)
     large = await live_objects_after(StrawberryGraphQLCoreExecutionContext, 400)
     assert large - small > 390, (small, large)
+
+
+async def uncollected_executors_after_a_query(executor: type) -> int:
+    """Executors still alive after a finished query, with the collector off:
+    only a reference cycle keeps one."""
+    schema = strawberry.Schema(query=Query, execution_context_class=executor)
+    gc.collect()
+    gc.disable()
+    try:
+        result = await schema.execute("{ ok }", root_value=Query())
+        assert result.errors is None and result.data == {"ok": True}
+        del result
+        return sum(1 for o in gc.get_objects() if isinstance(o, executor))
+    finally:
+        gc.enable()
+
+
+async def test_an_execution_is_freed_without_the_garbage_collector():
+    """graphql-core binds its resolver helpers to the executor (a cycle per
+    execution); ours reach it through a weak reference."""
+    assert await uncollected_executors_after_a_query(ExecutionContext) == 0
+    assert await uncollected_executors_after_a_query(StrawberryGraphQLCoreExecutionContext) >= 1
