@@ -599,11 +599,13 @@ class _PendingChange:
             async def once(attempt: Attempt) -> bool:
                 attempt.connected = True
                 attempt.committing = True  # the change ran: never retried elsewhere
-                keyed = answer or claim.answer
-                if not await self.uow.idempotency.claim(keyed, claim.expired_before):
+                keyed = self.uow.idempotency.claim_statement(
+                    answer or claim.answer, claim.expired_before
+                )
+                # The key, then the contended rows (one statement on PostgreSQL).
+                if not await self.uow.late.run(claim=keyed):
                     await self.conn.rollback()
                     return False
-                await self.uow.late.run()
                 await self.conn.commit()
                 return True
 

@@ -11,15 +11,17 @@ the per-user lock) are kept in this module.
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 import msgspec
 from sqlalchemy import (
     JSON,
+    BindParameter,
     ColumnElement,
     Select,
     Uuid,
@@ -34,6 +36,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -359,23 +362,68 @@ _ANY = Position(datetime.min, uuid.UUID(int=0))  # a placeholder: only its prese
 
 class Late:
     """Statements on rows that every write of a user (or a session) updates
-    (the event sequence, the rollups): run as the transaction's last
-    statements, so the row locks they take are held until COMMIT only, not
-    while the rest of the unit of work (or, for a keyed request, its answer)
-    is being made. Nothing in a unit of work reads what they write."""
+    (the rollups, then the event and its sequence): run as the transaction's
+    last statements, so the row locks they take are held until COMMIT only,
+    not while the rest of the unit of work (or, for a keyed request, its
+    answer) is being made. Nothing in a unit of work reads what they write.
 
-    __slots__ = ("statements",)
+    On PostgreSQL the rollup upserts and the event are one statement (each
+    upsert a data-modifying CTE of the event's statement): the locks are
+    held for one round trip and the COMMIT, not one round trip per row."""
 
-    def __init__(self) -> None:
-        self.statements: list[Callable[[], Awaitable[None]]] = []
+    __slots__ = ("committed", "events", "ex", "upserts")
 
-    def add(self, statement: Callable[[], Awaitable[None]]) -> None:
-        self.statements.append(statement)
+    def __init__(self, ex: Executor, committed: list[Callable[[], None]]) -> None:
+        self.ex = ex
+        self.committed = committed
+        self.upserts: list[tuple[Any, dict[str, Any]]] = []
+        self.events: list[tuple[dict[str, Any], Callable[[int], None] | None]] = []
 
-    async def run(self) -> None:
-        statements, self.statements = self.statements, []
-        for statement in statements:
-            await statement()
+    def upsert(self, statement: Any, params: dict[str, Any]) -> None:
+        self.upserts.append((statement, params))
+
+    def add_event(self, params: dict[str, Any], committed: Callable[[int], None] | None) -> None:
+        self.events.append((params, committed))
+
+    async def run(self, claim: tuple[Any, dict[str, Any]] | None = None) -> bool:
+        """Run them; with ``claim`` (an Idempotency-Key's insert) first. False,
+        and nothing more is run, when the key turns out to be taken (the
+        caller rolls the transaction back)."""
+        upserts, self.upserts = self.upserts, []
+        events, self.events = self.events, []
+        ex = self.ex
+        if ex.dialect == "postgresql" and len(events) == 1:
+            # One statement. The key's insert is its last part, after the
+            # sequence row's lock: two writes with one key are serialized by
+            # that lock before either inserts the key, never deadlocked.
+            statement, params = _pg_late(
+                tuple(s for s, _ in upserts), None if claim is None else claim[0]
+            )
+            for i, (_s, values) in enumerate(upserts):
+                params.update({f"l{i}_{k}": v for k, v in values.items()})
+            if claim is not None:
+                params.update({f"k_{k}": v for k, v in claim[1].items()})
+            row = (await ex.rows(statement, {**params, **events[0][0]}))[0]
+            if claim is not None and not row["claimed"]:
+                return False
+            self._committed(events[0][1], int(row["seq"]))
+            return True
+        if claim is not None and not await ex.rows(*claim):
+            return False
+        for statement, values in upserts:
+            await ex.execute(statement, values)
+        for values, committed in events:
+            if ex.dialect == "postgresql":
+                seq = int((await ex.rows(_PG_ADD_EVENT, values))[0]["seq"])
+            else:
+                seq = int((await ex.rows(_NEXT_SEQ, {"user_id": values["user_id"]}))[0]["seq"])
+                await ex.execute(insert(et).values(**values, seq=seq))
+            self._committed(committed, seq)
+        return True
+
+    def _committed(self, committed: Callable[[int], None] | None, seq: int) -> None:
+        if committed is not None:
+            self.committed.append(functools.partial(committed, seq))
 
 
 class SessionRepository:
@@ -385,11 +433,7 @@ class SessionRepository:
 
     async def add(self, s: Session) -> None:
         await self.ex.execute(insert(st).values(SESSIONS.to_row(s)))
-        self.late.add(
-            functools.partial(
-                self.ex.execute, rollups.add_day(self.ex.dialect), rollups.day_values(s)
-            )
-        )
+        self.late.upsert(rollups.add_day(self.ex.dialect), rollups.day_values(s))
 
     async def get(
         self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
@@ -464,12 +508,9 @@ class InteractionRepository:
         row = INTERACTIONS.to_row(i)
         await self.ex.execute(insert(it).values(row))
         if row["question_type"] is not None:
-            self.late.add(
-                functools.partial(
-                    self.ex.execute,
-                    rollups.add_question_type(self.ex.dialect),
-                    {"session_id": i.session_id, "question_type": row["question_type"]},
-                )
+            self.late.upsert(
+                rollups.add_question_type(self.ex.dialect),
+                {"session_id": i.session_id, "question_type": row["question_type"]},
             )
 
     async def get_with_owner(self, interaction_id: uuid.UUID) -> tuple[Interaction, str] | None:
@@ -527,11 +568,7 @@ class MetricRepository:
 
     async def add(self, m: Metric) -> None:
         await self.ex.execute(insert(mt).values(METRICS.to_row(m)))
-        self.late.add(
-            functools.partial(
-                self.ex.execute, rollups.add_metric(self.ex.dialect), rollups.metric_values(m)
-            )
-        )
+        self.late.upsert(rollups.add_metric(self.ex.dialect), rollups.metric_values(m))
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]:
         rows = await self.ex.rows(_METRICS_OF_SESSION, {"session_id": session_id})
@@ -639,9 +676,8 @@ def _payload(value: Any) -> _Payload:
 # The counter row is locked until commit: a user's events get their seq in
 # commit order. On PostgreSQL one statement also queues the NOTIFY (sent at
 # commit, never for a transaction that rolls back).
-_PG_ADD_EVENT = text(
-    """
-    WITH counter AS (
+_PG_EVENT_CTES = """
+    counter AS (
         INSERT INTO user_event_seq (user_id, seq) VALUES (:user_id, 1)
         ON CONFLICT (user_id) DO UPDATE SET seq = user_event_seq.seq + 1
         RETURNING seq
@@ -650,15 +686,57 @@ _PG_ADD_EVENT = text(
         SELECT :user_id, counter.seq, :session_id, :type, :at, :payload FROM counter
         RETURNING seq
     )
+"""
+_PG_EVENT_SELECT = """
     SELECT stored.seq AS seq,
            pg_notify('interview_api_events', stored.seq::text || ' ' || :user_id) AS notified
     FROM stored
-    """
-).bindparams(
+"""
+_PG_EVENT_BINDS = (
     bindparam("session_id", type_=Uuid()),
     bindparam("at", type_=UTCDateTime()),
     bindparam("payload", type_=JSON().with_variant(JSONB(), "postgresql")),
 )
+_PG_ADD_EVENT = text(f"WITH {_PG_EVENT_CTES} {_PG_EVENT_SELECT}").bindparams(*_PG_EVENT_BINDS)
+_BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@functools.cache
+def _pg_late_statement(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any, dict[str, Any]]:
+    """The event's statement with each upsert (and the key's insert) as a
+    data-modifying CTE (PostgreSQL runs every one of them); upsert ``i``'s
+    parameters are renamed ``l{i}_...``, the key's ``k_...``. With the literal
+    parameters the statements compiled."""
+    dialect = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
+    ctes: list[str] = []
+    binds: list[BindParameter[Any]] = list(_PG_EVENT_BINDS)
+    fixed: dict[str, Any] = {}
+    named = [(f"l{i}", upsert) for i, upsert in enumerate(upserts)]
+    if claim is not None:
+        named.append(("k", claim))
+    for name, statement in named:
+        compiled = statement.compile(dialect=dialect)
+        prefix = f":{name}_"
+        # A space before a cast: text() takes ":name::TYPE" for no parameter.
+        sql = _BIND.sub(lambda m: prefix + m.group(1) + " ", compiled.string)  # noqa: B023
+        ctes.append(f"{name} AS ({sql})")
+        for param, value in compiled.params.items():
+            if param in compiled.binds and _BIND.fullmatch(f":{param}"):
+                binds.append(bindparam(f"{name}_{param}", type_=compiled.binds[param].type))
+                if value is not None:
+                    fixed[f"{name}_{param}"] = value
+    select = _PG_EVENT_SELECT
+    if claim is not None:
+        select = select.replace(" AS notified", " AS notified, (SELECT count(*) FROM k) AS claimed")
+    sql = f"WITH {', '.join([*ctes, _PG_EVENT_CTES])} {select}"
+    return text(sql).bindparams(*binds), fixed
+
+
+def _pg_late(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any, dict[str, Any]]:
+    statement, fixed = _pg_late_statement(upserts, claim)
+    return statement, dict(fixed)
+
+
 _NEXT_SEQ = text(
     "INSERT INTO user_event_seq (user_id, seq) VALUES (:user_id, 1) "
     "ON CONFLICT (user_id) DO UPDATE SET seq = user_event_seq.seq + 1 RETURNING seq"
@@ -683,10 +761,9 @@ _OLDEST_SEQ = select(func.min(et.c.seq).label("seq")).where(et.c.user_id == bind
 
 
 class EventRepository:
-    def __init__(self, ex: Executor, late: Late, committed: list[Callable[[], None]]) -> None:
+    def __init__(self, ex: Executor, late: Late) -> None:
         self.ex = ex
         self.late = late
-        self.committed = committed
 
     async def add(
         self, event: SessionEvent, committed: Callable[[int], None] | None = None
@@ -694,25 +771,17 @@ class EventRepository:
         payload = msgspec.to_builtins(
             _Payload(session=event.session, interaction=event.interaction, metric=event.metric)
         )
-        params = {
-            "user_id": event.user_id,
-            "session_id": event.session_id,
-            "type": event.type.value,
-            "at": event.at,
-            "payload": payload,
-        }
-
-        async def store() -> None:
-            # The user's sequence row stays locked until COMMIT: last (see Late).
-            if self.ex.dialect == "postgresql":
-                seq = int((await self.ex.rows(_PG_ADD_EVENT, params))[0]["seq"])
-            else:
-                seq = int((await self.ex.rows(_NEXT_SEQ, {"user_id": event.user_id}))[0]["seq"])
-                await self.ex.execute(insert(et).values(**params, seq=seq))
-            if committed is not None:
-                self.committed.append(functools.partial(committed, seq))
-
-        self.late.add(store)
+        # The user's sequence row stays locked until COMMIT: last (see Late).
+        self.late.add_event(
+            {
+                "user_id": event.user_id,
+                "session_id": event.session_id,
+                "type": event.type.value,
+                "at": event.at,
+                "payload": payload,
+            },
+            committed,
+        )
 
     async def after(
         self, user_id: str, seq: int, session_id: uuid.UUID | None, limit: int
@@ -770,12 +839,14 @@ class IdempotencyRepository:
             return None
         return KEYS.from_row(rows[0])  # JSON as text on the raw path too
 
+    def claim_statement(
+        self, claim: KeyedAnswer, expired_before: datetime
+    ) -> tuple[Any, dict[str, Any]]:
+        """The statement of ``claim``, for a unit of work's last statements (Late)."""
+        return _claim_key(self.ex.dialect), {**KEYS.to_row(claim), "expired_before": expired_before}
+
     async def claim(self, claim: KeyedAnswer, expired_before: datetime) -> bool:
-        rows = await self.ex.rows(
-            _claim_key(self.ex.dialect),
-            {**KEYS.to_row(claim), "expired_before": expired_before},
-        )
-        return bool(rows)
+        return bool(await self.ex.rows(*self.claim_statement(claim, expired_before)))
 
     async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> bool:
         if claimed:
@@ -851,14 +922,14 @@ class UnitOfWork:
 
     def __init__(self, ex: Executor) -> None:
         self.ex = ex
-        self.late = Late()
         self.committed: list[Callable[[], None]] = []
+        self.late = Late(ex, self.committed)
         self.idempotency = IdempotencyRepository(ex)
         self.sessions = SessionRepository(ex, self.late)
         self.interactions = InteractionRepository(ex, self.late)
         self.metrics = MetricRepository(ex, self.late)
         self.analytics = AnalyticsRepository(ex)
-        self.events = EventRepository(ex, self.late, self.committed)
+        self.events = EventRepository(ex, self.late)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.committed.append(callback)

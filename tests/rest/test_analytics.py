@@ -332,3 +332,36 @@ async def test_analytics_is_a_fixed_number_of_queries(
     assert r.json()["totalSessions"] == 6
     assert len(count_statements.queries) == few
     assert few <= 5
+
+
+async def test_a_write_s_rollup_and_event_are_its_last_statements(
+    client, new_user, count_statements, backend
+):
+    """The rows every write of a user updates (the rollups, the event sequence)
+    are written last, so their locks are held until COMMIT only; on
+    PostgreSQL the rollup and the event are one statement."""
+    api = Api(client, new_user())
+    s = await api.new_session()
+    for make in (
+        lambda: api.new_session(),
+        lambda: api.new_interaction(s["id"], questionClassification={"type": "technical"}),
+        lambda: api.new_metric(s["id"], totalLatencyMs=5),
+    ):
+        count_statements.statements.clear()
+        await make()
+        writes = [
+            q
+            for q in count_statements.statements
+            if q.split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE", "WITH"}
+        ]
+        late = [
+            i
+            for i, q in enumerate(writes)
+            if any(t in q for t in ("analytics_", "session_events", "user_event_seq"))
+        ]
+        assert late and late == list(range(len(writes) - len(late), len(writes))), writes
+        if backend == "postgres":
+            assert len(late) == 1 and "analytics_" in writes[-1] and "session_events" in writes[-1]
+    body = (await api.analytics()).json()
+    assert body["totalSessions"] == 2 and body["averageLatency"] == 5
+    assert body["mostCommonQuestionTypes"] == [{"type": "technical", "count": 1}]
