@@ -127,6 +127,14 @@ class Idempotency:
                 if claim.held:
                     await _send(send, answer.status, answer.body, answer.headers)
                     return
+                # Taken: another request committed the key first; this change
+                # was rolled back, so the answer made for it is not sent.
+                found = await self._find(user_id, key, expired_before)
+                if found is not None:
+                    await self._answer_again(found, method, path, fingerprint, send)
+                else:
+                    await _send(send, 409, error_bytes(409, KEY_IN_PROGRESS))
+                return
             if claim.held:
                 await self._store(claim, answer)
             else:

@@ -418,7 +418,7 @@ class Database:
                 trans = await conn.begin()
                 uow = UnitOfWork(SQLAlchemyExecutor(conn))
                 result = await work(uow)
-                if claim is not None:
+                if claim is not None and claim.pending is None and not claim.taken:
                     # The request's Idempotency-Key: inserted as this
                     # transaction's last statement, with the answer when this
                     # is the request's last unit of work (see Claim).

@@ -30,6 +30,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -715,6 +716,8 @@ def _pg_late_statement(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any
     if claim is not None:
         named.append(("k", claim))
     for name, statement in named:
+        if name != "k":  # read by the sequence's CTE: run first (see below)
+            statement = statement.returning(literal_column("1"))
         compiled = statement.compile(dialect=dialect)
         prefix = f":{name}_"
         # A space before a cast: text() takes ":name::TYPE" for no parameter.
@@ -725,10 +728,24 @@ def _pg_late_statement(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any
                 binds.append(bindparam(f"{name}_{param}", type_=compiled.binds[param].type))
                 if value is not None:
                     fixed[f"{name}_{param}"] = value
+    event_ctes = _PG_EVENT_CTES
+    if upserts:
+        # Lock order: the rollup rows, then the user's sequence row, as every
+        # other write takes them (completing or deleting a session locks its
+        # day's rollups in the unit of work, before its event). The sequence's
+        # insert reads an aggregate over the upserts, so they run to the end
+        # first (an aggregate is one row, whatever they returned).
+        parts = [f"SELECT 1 FROM {n}" for n, _ in named if n != "k"]  # noqa: S608 - l0, l1...
+        rollups_first = " UNION ALL ".join(parts)
+        event_ctes = event_ctes.replace(
+            "VALUES (:user_id, 1)",
+            f"SELECT :user_id, 1 FROM (SELECT count(*) FROM ({rollups_first}) AS u) AS done",  # noqa: S608
+        )
+        assert event_ctes != _PG_EVENT_CTES
     select = _PG_EVENT_SELECT
     if claim is not None:
         select = select.replace(" AS notified", " AS notified, (SELECT count(*) FROM k) AS claimed")
-    sql = f"WITH {', '.join([*ctes, _PG_EVENT_CTES])} {select}"
+    sql = f"WITH {', '.join([*ctes, event_ctes])} {select}"
     return text(sql).bindparams(*binds), fixed
 
 

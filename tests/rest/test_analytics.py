@@ -365,3 +365,52 @@ async def test_a_write_s_rollup_and_event_are_its_last_statements(
     body = (await api.analytics()).json()
     assert body["totalSessions"] == 2 and body["averageLatency"] == 5
     assert body["mostCommonQuestionTypes"] == [{"type": "technical", "count": 1}]
+
+
+async def test_a_write_locks_its_rollups_before_the_user_s_sequence(pg_db_url, new_user):
+    """Every write takes a user's rows in one order, rollups then the event
+    sequence (completing or deleting a session locks its day's rollups in the
+    unit of work, before its event): a create whose day row is locked waits
+    for it without holding the sequence row, so the two cannot deadlock."""
+
+    from asgi_lifespan import LifespanManager
+
+    from app.domain.records import Principal
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(pg_db_url))  # PostgreSQL: SQLite has one writer at a time
+    async with LifespanManager(app):
+        await _creates_wait_for_the_rollup_row(app, Principal(new_user()))
+
+
+async def _creates_wait_for_the_rollup_row(app: Any, user: Any) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+
+    from app.domain.records import CreateSession, JobContext
+
+    service = app.service
+    job = CreateSession(job_context=JobContext(title="A", company="C"))
+    await service.sessions.create(user, job)  # the user's day row and sequence row exist
+    params = {"u": user.user_id}
+    async with app.database.engine.connect() as holder:
+        await holder.begin()  # holds today's rollup row, as a completing session does
+        await holder.execute(
+            text("SELECT 1 FROM analytics_days WHERE user_id = :u FOR UPDATE"), params
+        )
+        create = asyncio.ensure_future(service.sessions.create(user, job))
+        await asyncio.sleep(0.3)
+        assert not create.done()  # waiting for the rollup row
+        async with app.database.engine.connect() as probe:
+            await probe.begin()  # the sequence row is free meanwhile
+            rows = await probe.execute(
+                text("SELECT seq FROM user_event_seq WHERE user_id = :u FOR UPDATE NOWAIT"),
+                params,
+            )
+            assert rows.scalar_one() == 1
+            await probe.rollback()
+        await holder.rollback()
+    await create
+    assert len(await service.sessions.list_sessions(user, limit=10)) == 2
