@@ -345,9 +345,7 @@ class Database:
     # ---------------------------------------------------------------- units of work
 
     async def read(self, work: Work[T], *, consistent: bool = False) -> T:
-        claim = claim_var.get()
-        if claim is not None and claim.pending is not None:
-            await self._settle(claim, None)
+        await self._settle_pending()
         if self.raw_reads:
             return await self._run_raw(work, consistent)
         if self._inline is not None:
@@ -371,9 +369,7 @@ class Database:
         hold a user's event-sequence lock."""
         if not self.raw_reads:
             return await self.write(work)
-        claim = claim_var.get()
-        if claim is not None and claim.pending is not None:
-            await self._settle(claim, None)
+        await self._settle_pending()
         return await self._run_raw(work, consistent=False, writable=True)
 
     async def _run_inline(self, engine: Engine, work: Work[T]) -> T:
@@ -400,9 +396,7 @@ class Database:
         return await self._attempt(once, classify_sqlalchemy)
 
     async def write(self, work: Work[T]) -> T:
-        claim = claim_var.get()
-        if claim is not None and claim.pending is not None:
-            await self._settle(claim, None)
+        await self._settle_pending()
         return await self._run(self._write_engine, work, write=True)
 
     async def _run(self, engine: AsyncEngine, work: Work[T], *, write: bool) -> T:
@@ -437,11 +431,13 @@ class Database:
 
         return await self._attempt(once, classify_sqlalchemy)
 
-    async def _settle(self, claim: Claim, answer: KeyedAnswer | None) -> None:
-        """The request goes on using the database: its pending change commits first."""
-        pending = claim.pending
-        if pending is not None:
-            await pending.settle(answer)
+    @staticmethod
+    async def _settle_pending() -> None:
+        """The request goes on using the database: its pending keyed change
+        (see Claim) commits first, with the key alone."""
+        claim = claim_var.get()
+        if claim is not None and claim.pending is not None:
+            await claim.pending.settle(None)
             if claim.taken:
                 raise Conflict(KEY_IN_PROGRESS)
 

@@ -862,9 +862,6 @@ class IdempotencyRepository:
         """The statement of ``claim``, for a unit of work's last statements (Late)."""
         return _claim_key(self.ex.dialect), {**KEYS.to_row(claim), "expired_before": expired_before}
 
-    async def claim(self, claim: KeyedAnswer, expired_before: datetime) -> bool:
-        return bool(await self.ex.rows(*self.claim_statement(claim, expired_before)))
-
     async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> bool:
         if claimed:
             await self.ex.execute(

@@ -135,12 +135,6 @@ class IdempotencyRepository(Protocol):
 
     async def find(self, user_id: str, key: str) -> KeyedAnswer | None: ...
 
-    async def claim(self, claim: KeyedAnswer, expired_before: datetime) -> bool:
-        """Insert the key, running (no answer yet), in this transaction; or take
-        over a row of the same key created before ``expired_before``. False when
-        another request holds the key (on PostgreSQL, after waiting for its
-        transaction to end)."""
-
     async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> bool:
         """Store the answer: of the key this request claimed (``claimed``), or
         else as a new row (an answer that changed nothing), unless the key has
