@@ -51,7 +51,10 @@ from app.db.models import idempotency_table as ik
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
+from app.db.projection import children_statement
 from app.domain.paging import PageRequest, Position, SessionFilter
+from app.domain.projection import Projection
+from app.domain.projection import write as write_json
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -585,6 +588,53 @@ class MetricRepository:
         return _grouped((METRICS.from_row(r) for r in rows), session_ids)
 
 
+class ChildrenRepository:
+    """Sessions' interactions and metrics written as JSON (see
+    :mod:`app.domain.projection`): on PostgreSQL one statement builds every
+    part; on SQLite the records are read and written in Python."""
+
+    KINDS = {
+        "interactions": (it.name, Interaction, ("timestamp", "id")),
+        "metrics": (mt.name, Metric, ("created_at", "id")),
+    }
+
+    def __init__(
+        self, ex: Executor, interactions: InteractionRepository, metrics: MetricRepository
+    ) -> None:
+        self.ex = ex
+        self.interactions = interactions
+        self.metrics = metrics
+
+    async def json_for_sessions(
+        self,
+        session_ids: Sequence[uuid.UUID],
+        user_id: str,
+        wanted: tuple[tuple[str, Projection], ...],
+    ) -> dict[uuid.UUID, tuple[str, ...]]:
+        empty = tuple("[]" for _ in wanted)
+        if self.ex.dialect == "postgresql":
+            parts = tuple((*self.KINDS[kind], projection) for kind, projection in wanted)
+            stmt = children_statement(st.name, parts)
+            rows = await self.ex.rows(stmt, {"ids": list(session_ids), "user_id": user_id})
+            # Compact, as the rest of the answer is written (no whitespace).
+            found = {
+                r["session_id"]: tuple(
+                    "[]" if (j := r[f"j{n}"]) is None else msgspec.json.format(j, indent=-1)
+                    for n in range(len(wanted))
+                )
+                for r in rows
+            }
+            return {k: found.get(k, empty) for k in session_ids}
+        columns: list[dict[uuid.UUID, str]] = []
+        for kind, projection in wanted:
+            repo = self.interactions if kind == "interactions" else self.metrics
+            grouped: dict[uuid.UUID, list[Any]] = await repo.list_for_sessions(  # type: ignore[assignment]
+                session_ids, user_id
+            )
+            columns.append({k: write_json(v, projection) for k, v in grouped.items()})
+        return {k: tuple(c[k] for c in columns) for k in session_ids}
+
+
 # ---------------------------------------------------------------- analytics
 
 
@@ -942,6 +992,7 @@ class UnitOfWork:
         self.sessions = SessionRepository(ex, self.late)
         self.interactions = InteractionRepository(ex, self.late)
         self.metrics = MetricRepository(ex, self.late)
+        self.children = ChildrenRepository(ex, self.interactions, self.metrics)
         self.analytics = AnalyticsRepository(ex)
         self.events = EventRepository(ex, self.late)
 

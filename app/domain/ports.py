@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from app.domain.paging import PageRequest, SessionFilter
+from app.domain.projection import Projection
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -97,6 +98,19 @@ class MetricRepository(Protocol):
     ) -> dict[uuid.UUID, list[Metric]]: ...
 
 
+class ChildrenRepository(Protocol):
+    async def json_for_sessions(
+        self,
+        session_ids: Sequence[uuid.UUID],
+        user_id: str,
+        wanted: tuple[tuple[str, Projection], ...],
+    ) -> dict[uuid.UUID, tuple[str, ...]]:
+        """Per session (every key present), per wanted ("interactions" or
+        "metrics", projection): the user's session's list as
+        ``list_for_sessions`` orders it, written as one JSON array (see
+        :mod:`app.domain.projection`); "[]" for a session missing or someone else's."""
+
+
 class AnalyticsRepository(Protocol):
     async def compute(
         self, user_id: str, start: datetime | None, end: datetime | None
@@ -164,6 +178,9 @@ class UnitOfWork(Protocol):
 
     @property
     def metrics(self) -> MetricRepository: ...
+
+    @property
+    def children(self) -> ChildrenRepository: ...
 
     @property
     def analytics(self) -> AnalyticsRepository: ...

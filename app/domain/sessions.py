@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -20,6 +21,7 @@ from app.domain.paging import (
     page_request,
 )
 from app.domain.ports import Database, UnitOfWork
+from app.domain.projection import Projection
 from app.domain.records import (
     MAX_LIST_LIMIT,
     CreateSession,
@@ -102,6 +104,21 @@ class SessionService(ServiceBase):
 
         async def work(uow: UnitOfWork) -> Session:
             return owned(user, await uow.sessions.get(sid))
+
+        return await self.db.read(work)
+
+    async def children_json(
+        self,
+        user: Principal,
+        session_ids: Sequence[uuid.UUID],
+        wanted: tuple[tuple[str, Projection], ...],
+    ) -> dict[uuid.UUID, tuple[str, ...]]:
+        """Batch read for the compiled GraphQL plans: each of the user's
+        sessions' interactions and/or metrics written as JSON arrays, one
+        statement (see :mod:`app.domain.projection`)."""
+
+        async def work(uow: UnitOfWork) -> dict[uuid.UUID, tuple[str, ...]]:
+            return await uow.children.json_for_sessions(session_ids, user.user_id, wanted)
 
         return await self.db.read(work)
 

@@ -62,15 +62,18 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.type import scalars as graphql_scalars
+from msgspec import Raw
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
 from strawberry.types.field import StrawberryField
 
+from app.domain.projection import NotProjectable, Projection, kind_of
+from app.domain.projection import check as check_projection
 from app.resolvers.arguments import argument_converter
 from app.resolvers.context import Context
 from app.resolvers.schema import Schema
 from app.schema import types as schema_types
 from app.schema.guard import GuardedValidationCache, QueryLength
-from app.schema.types import LOADER
+from app.schema.types import LOADER, RECORD
 
 log = logging.getLogger("app.graphql.plans")
 
@@ -101,6 +104,16 @@ KNOWN_LEAVES: dict[Callable[..., Any], str] = {
 }
 # Schema extensions whose effect plans reproduce: the document checks (run by
 # the endpoint for both strategies). Any other extension turns plans off.
+# Leaves the storage writes as these serializers would (app.domain.projection):
+# the record field's Python types each may hold.
+WRITTEN_LEAVES: dict[Callable[..., Any], tuple[type, ...]] = {
+    graphql_scalars.serialize_string: (str,),
+    graphql_scalars.serialize_boolean: (bool,),
+    graphql_scalars.serialize_int: (int,),
+    graphql_scalars.serialize_float: (float,),
+    graphql_scalars.serialize_id: (str, uuid.UUID),
+    schema_types.serialize_datetime: (datetime,),
+}
 KNOWN_EXTENSIONS: tuple[type, ...] = (
     QueryLength,
     ParserCache,
@@ -184,20 +197,27 @@ class _Info:
 
 
 class Run:
-    """One execution: the resolvers' info, field resolvers still running, and
-    batched fields waiting for their DataLoader."""
+    """One execution: the resolvers' info, field resolvers still running,
+    batched fields waiting for their DataLoader, and batched fields waiting for
+    the storage to write them (``Context.written``)."""
 
-    __slots__ = ("info", "loads", "pending")
+    __slots__ = ("info", "loads", "pending", "writes")
 
     def __init__(self, info: _Info) -> None:
         self.info = info
         self.pending: list[tuple[dict[str, Any], str, asyncio.Future[Any], Completer]] = []
         self.loads: dict[tuple[str, Completer], list[tuple[dict[str, Any], str, Any]]] = {}
+        self.writes: dict[tuple[str, Projection], list[tuple[dict[str, Any], str, Any]]] = {}
 
     def load(
         self, loader: str, key: Any, out: dict[str, Any], field: str, complete: Completer
     ) -> None:
         self.loads.setdefault((loader, complete), []).append((out, field, key))
+
+    def written(
+        self, loader: str, projection: Projection, key: Any, out: dict[str, Any], field: str
+    ) -> None:
+        self.writes.setdefault((loader, projection), []).append((out, field, key))
 
 
 def _not_list(v: Any) -> Any:
@@ -381,6 +401,14 @@ class Plan:
             loader = field.metadata.get(LOADER) if field.metadata else None
             if loader is not None:
                 _resolver_of(field, name, arguments=False)  # the same checks as any resolver
+                projection = self._projection(definition.type, group, field.metadata.get(RECORD))
+                if projection is not None:
+                    # Only stored fields of the records: the storage writes the
+                    # JSON of every parent's list at once.
+                    env[f"P{n}"] = projection
+                    entries.append(f"{k}: None")
+                    later.append(f"run.written({loader!r}, P{n}, obj.id, out, {k})")
+                    continue
                 # A DataLoader field: its keys are gathered and loaded together.
                 entries.append(f"{k}: None")
                 later.append(f"run.load({loader!r}, obj.id, out, {k}, F{n})")
@@ -424,6 +452,68 @@ class Plan:
         build: Completer = env["build"]
         return build
 
+    def _projection(
+        self, t: GraphQLOutputType, nodes: Sequence[FieldNode], record: Any
+    ) -> Projection | None:
+        """The projection of a list of ``record`` whose selection only copies
+        stored fields, each written exactly as the standard executor writes it;
+        None when anything selected is more (the DataLoader answers then)."""
+        named = _unwrap(t)
+        if record is None or not isinstance(named, GraphQLList):
+            return None
+        item = _unwrap(named.of_type)
+        if not isinstance(item, GraphQLObjectType):
+            return None
+        try:
+            projection = self._fields_of(item, nodes, record)
+            check_projection(record, projection)
+        except (NotProjectable, NotCompilable) as reason:
+            log.debug("not written by the storage: %s", reason)
+            return None
+        return projection
+
+    def _fields_of(
+        self, t: GraphQLObjectType, nodes: Sequence[FieldNode], record: Any
+    ) -> Projection:
+        fields: dict[str, list[FieldNode]] = {}
+        for node in nodes:
+            if node.selection_set is not None:
+                self._collect(node.selection_set, t.name, fields)
+        out: list[tuple[str, str, Projection | None]] = []
+        for key, group in fields.items():
+            name = group[0].name.value
+            if name.startswith("__") or any(node.arguments for node in group):
+                raise NotProjectable(name)
+            definition = t.fields[name]
+            field = self._field(name, t.name)
+            if field.base_resolver is not None:
+                raise NotProjectable(f"{t.name}.{name} has a resolver")
+            kind = kind_of(record, field.python_name)
+            gtype: Any = definition.type
+            if isinstance(gtype, GraphQLNonNull) and kind.optional:
+                raise NotProjectable(f"{t.name}.{name}: non-null over an optional field")
+            gtype = _unwrap(gtype)
+            if isinstance(gtype, GraphQLList):
+                if kind.shape != "list":
+                    raise NotProjectable(f"{t.name}.{name}")
+                gtype, kind = _unwrap(gtype.of_type), kind.type
+            sub = None
+            if isinstance(gtype, GraphQLObjectType):
+                if kind.shape != "struct":
+                    raise NotProjectable(f"{t.name}.{name}")
+                sub = self._fields_of(gtype, group, kind.type)
+            elif isinstance(gtype, GraphQLEnumType):
+                if kind.shape != "leaf" or _check_enum(gtype) is not kind.type:
+                    raise NotProjectable(f"{t.name}.{name}")
+            elif isinstance(gtype, GraphQLScalarType):
+                _leaf_test(gtype)
+                if kind.shape != "leaf" or kind.type not in WRITTEN_LEAVES.get(gtype.serialize, ()):
+                    raise NotProjectable(f"{t.name}.{name}: {gtype.name} over {kind.type}")
+            else:
+                raise NotProjectable(f"{t.name}.{name}")
+            out.append((key, field.python_name, sub))
+        return Projection(tuple(out))
+
     # ---------------------------------------------------------------- executing
 
     async def execute(self, context: Context, variables: VariableValues) -> dict[str, Any]:
@@ -465,9 +555,10 @@ class Plan:
         for key, _node, how, complete in self.roots:
             data[key] = complete(None if how is None else next(values), run)
         context = run.info.context
-        while run.pending or run.loads:
+        while run.pending or run.loads or run.writes:
             batch, run.pending = run.pending, []
             loads, run.loads = run.loads, {}
+            writes, run.writes = run.writes, {}
             # Everything of a round starts before anything is awaited, so each
             # DataLoader answers its keys with one statement.
             waits: list[asyncio.Future[Any]] = [f for _o, _k, f, _c in batch]
@@ -475,15 +566,28 @@ class Plan:
                 asyncio.ensure_future(getattr(context, loader).load_many([e[2] for e in entries]))
                 for (loader, _c), entries in loads.items()
             ]
+            # Lists the storage writes: every part over the same parents in one call.
+            parts: dict[tuple[Any, ...], list[tuple[str, Projection]]] = {}
+            for (loader, projection), entries in writes.items():
+                parts.setdefault(tuple(e[2] for e in entries), []).append((loader, projection))
+            waits += [
+                asyncio.ensure_future(context.written(list(ids), tuple(wanted)))
+                for ids, wanted in parts.items()
+            ]
             started.extend(waits)
             results = await asyncio.gather(*waits)
             for (out, key, _f, complete), value in zip(batch, results, strict=False):
                 out[key] = complete(value, run)
+            done = len(batch) + len(loads)
             for ((_loader, complete), entries), values in zip(
-                loads.items(), results[len(batch) :], strict=True
+                loads.items(), results[len(batch) : done], strict=True
             ):
                 for (out, key, _id), value in zip(entries, values, strict=True):
                     out[key] = complete(value, run)
+            for (_ids, wanted), texts in zip(parts.items(), results[done:], strict=True):
+                for n, part in enumerate(wanted):
+                    for (out, key, _id), per_parent in zip(writes[part], texts, strict=True):
+                        out[key] = Raw(per_parent[n])  # JSON the storage wrote, embedded as is
         return data
 
 

@@ -19,6 +19,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
 
 from app.domain.paging import Page, PageRequest
+from app.domain.projection import Projection
 from app.domain.records import Interaction, Metric, Principal
 from app.domain.service import Service
 from app.errors import Unauthorized
@@ -51,6 +52,15 @@ class Context(BaseContext, kw_only=True):
 
     async def interaction_count(self, session: Any) -> int:
         return await self.interaction_counts.load(session.id)
+
+    async def written(
+        self, keys: Sequence[uuid.UUID], wanted: tuple[tuple[str, Projection], ...]
+    ) -> list[tuple[str, ...]]:
+        """The compiled plans' form of the ``interactions``/``metrics`` loaders:
+        per session, each wanted list written as one JSON array by the storage,
+        every part in one statement."""
+        found = await self.service.sessions.children_json(self.user(), keys, wanted)
+        return [found[k] for k in keys]
 
 
 Info: TypeAlias = strawberry.Info[Context, Any]

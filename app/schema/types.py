@@ -17,6 +17,8 @@ import strawberry
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
+from app.domain import records
+from app.domain.projection import write_datetime
 from app.domain.records import (
     Difficulty,
     QuestionType,
@@ -68,11 +70,8 @@ _enum(
 )
 
 
-def serialize_datetime(value: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``, exactly as the REST face writes it."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+# RFC 3339 in UTC with a ``Z``, exactly as the REST face writes it.
+serialize_datetime = write_datetime
 
 
 def _parse_datetime(value: object) -> datetime:
@@ -207,18 +206,23 @@ class SessionMetric:
 
 
 LOADER = "loader"  # field metadata: the context attribute holding the field's DataLoader
+RECORD = "record"  # field metadata: the domain record each item of the list shows
 
 
-def batched(loader: str, description: str) -> Any:
+def batched(loader: str, description: str, record: type[Any]) -> Any:
     """A field resolved by the request's DataLoader ``info.context.<loader>``,
     keyed by the parent's id. The metadata says so to the compiled query plans,
-    which then load all parents' values with one ``load_many``."""
+    which then load all parents' values with one ``load_many`` or, when the
+    selection only copies stored fields of ``record``, have them written as
+    JSON by the storage (``Context.written``)."""
 
     async def resolve(root: Any, info: strawberry.Info) -> list[Any]:
         result: list[Any] = await getattr(info.context, loader).load(root.id)
         return result
 
-    return strawberry.field(resolver=resolve, description=description, metadata={LOADER: loader})
+    return strawberry.field(
+        resolver=resolve, description=description, metadata={LOADER: loader, RECORD: record}
+    )
 
 
 @strawberry.type(description="An interview session")
@@ -235,10 +239,10 @@ class InterviewSession:
     created_at: datetime = strawberry.field(description="When it was created (UTC)")
 
     interactions: list[Interaction] = batched(
-        "interactions", "Oldest first; batched per request by a DataLoader"
+        "interactions", "Oldest first; batched per request by a DataLoader", records.Interaction
     )
     metrics: list[SessionMetric] = batched(
-        "metrics", "Oldest first; batched per request by a DataLoader"
+        "metrics", "Oldest first; batched per request by a DataLoader", records.Metric
     )
 
     @strawberry.field(description="The interactions a page at a time, oldest first")

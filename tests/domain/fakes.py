@@ -21,6 +21,7 @@ import msgspec
 
 from app.domain.paging import PageRequest, Position, SessionFilter
 from app.domain.ports import Work
+from app.domain.projection import Projection, write
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -175,6 +176,29 @@ class FakeMetrics:
         }
 
 
+class FakeChildren:
+    """Written in Python from the fakes' own lists (app.domain.projection.write)."""
+
+    def __init__(self, interactions: FakeInteractions, metrics: FakeMetrics) -> None:
+        self.interactions = interactions
+        self.metrics = metrics
+
+    async def json_for_sessions(
+        self,
+        session_ids: Sequence[uuid.UUID],
+        user_id: str,
+        wanted: tuple[tuple[str, Projection], ...],
+    ) -> dict[uuid.UUID, tuple[str, ...]]:
+        columns = []
+        for kind, projection in wanted:
+            repo = self.interactions if kind == "interactions" else self.metrics
+            found: dict[uuid.UUID, list[Any]] = await repo.list_for_sessions(  # type: ignore[attr-defined]
+                session_ids, user_id
+            )
+            columns.append({sid: write(rows, projection) for sid, rows in found.items()})
+        return {sid: tuple(c[sid] for c in columns) for sid in session_ids}
+
+
 class FakeAnalytics:
     """The contract's definitions, in Python (the SQL aggregates are tested
     against hand-computed numbers on both databases)."""
@@ -272,6 +296,7 @@ class FakeUnitOfWork:
         self.sessions = FakeSessions(store)
         self.interactions = FakeInteractions(store)
         self.metrics = FakeMetrics(store)
+        self.children = FakeChildren(self.interactions, self.metrics)
         self.analytics = FakeAnalytics(store)
         self.committed: list[Any] = []
         self.events = FakeEvents(store, self.committed)

@@ -1,0 +1,176 @@
+"""Projections written by PostgreSQL: each parent's children as one JSON array.
+
+The SQL for :class:`app.domain.projection.Projection` over a child table: one
+``json_build_object`` per row, with the answer's keys in the projection's
+order, aggregated per parent with ``json_agg`` in the order the ordinary read
+uses. Each leaf is written as :func:`app.domain.projection.write` writes it
+(enum members by name, timestamps RFC 3339 UTC with a ``Z``, microseconds only
+when not zero); value objects stored in JSONB columns are rebuilt key by key
+(a key absent from a stored document reads as the field's default); whole
+floats keep their ``.0``, and the repository compacts the text, so the array
+is byte for byte what Python would write (numbers inside stored documents
+keep the text they were stored with). Keys and
+column names are the code's own (GraphQL names, record fields), quoted as SQL
+literals and identifiers; values are never inlined: the statement's only
+parameters are the parents' ids and the user.
+
+A statement is built once per (table, projection) and kept (bounded, least
+recently used out), so a document's plan reuses its SQL and asyncpg's
+prepared statement.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import Uuid
+
+from app.domain.projection import Kind, Projection, fields_of
+
+# "YYYY-MM-DDTHH:MI:SS" then ".ffffff" unless whole seconds, then "Z".
+_TS = "to_char({v} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+_US = "to_char({v} AT TIME ZONE 'UTC', '.US')"
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _json_lit(value: Any) -> str:
+    return _lit(msgspec.json.encode(value).decode()) + "::jsonb"
+
+
+def _enum(expr_text: str, members: type[enum.Enum]) -> str:
+    """Stored value (text) -> the member's name; NULL stays NULL."""
+    whens = " ".join(f"WHEN {_lit(str(m.value))} THEN {_lit(m.name)}" for m in members)
+    return f"(CASE {expr_text} {whens} END)"
+
+
+class _Names:
+    """Fresh aliases for nested subqueries."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+
+def _object(doc: str, record: type[msgspec.Struct], p: Projection, names: _Names) -> str:
+    """A value object stored as a JSONB document ``doc``, rebuilt key by key."""
+    parts: list[str] = []
+    fields = fields_of(record)
+    for key, name, sub in p.fields:
+        stored, kind = fields[name]
+        parts.append(f"{_lit(key)}, {_in_doc(doc, stored, kind, sub, names)}")
+    # json, not jsonb: jsonb would sort the keys.
+    return f"json_build_object({', '.join(parts)})"
+
+
+def _in_doc(doc: str, stored: str, kind: Kind, sub: Projection | None, names: _Names) -> str:
+    """One key of a JSONB document, as jsonb (or text for enums)."""
+    raw = f"({doc} -> {_lit(stored)})"
+    has_default = kind.default is not msgspec.NODEFAULT and kind.default is not None
+    if kind.shape == "leaf":
+        if isinstance(kind.type, type) and issubclass(kind.type, enum.Enum):
+            value = f"({doc} ->> {_lit(stored)})"
+            if has_default:
+                value = f"COALESCE({value}, {_lit(str(kind.default.value))})"
+            return _enum(value, kind.type)
+        if kind.type is datetime:
+            raise ValueError("timestamps inside documents are not projected")
+        return f"COALESCE({raw}, {_json_lit(kind.default)})" if has_default else raw
+    if kind.shape == "struct":
+        assert sub is not None
+        return (
+            f"(CASE WHEN jsonb_typeof({raw}) = 'object' "
+            f"THEN {_object(raw, kind.type, sub, names)} END)"
+        )
+    return _list(raw, kind, sub, names)
+
+
+def _list(array: str, kind: Kind, sub: Projection | None, names: _Names) -> str:
+    """A JSONB array: leaves as stored, value objects rebuilt in order."""
+    item: Kind = kind.type
+    if item.shape == "leaf" and not (
+        isinstance(item.type, type) and issubclass(item.type, enum.Enum)
+    ):
+        body, empty = array, "'[]'::jsonb"
+    elif item.shape == "struct":
+        assert sub is not None
+        a = names("a")
+        built = _object(f"{a}.e", item.type, sub, names)
+        empty = "'[]'::json"
+        # Names and keys are the code's own, quoted; no value is inlined.
+        body = (
+            f"(SELECT COALESCE(json_agg({built} "  # noqa: S608
+            f"ORDER BY {a}.o), {empty}) "
+            f"FROM jsonb_array_elements({array}) WITH ORDINALITY AS {a}(e, o))"
+        )
+    else:
+        raise ValueError("lists of enums are not projected")
+    if kind.optional:  # None stays null
+        return f"(CASE WHEN jsonb_typeof({array}) = 'array' THEN {body} END)"
+    return f"(CASE WHEN jsonb_typeof({array}) = 'array' THEN {body} ELSE {empty} END)"
+
+
+def _column(col: str, kind: Kind, sub: Projection | None, names: _Names) -> str:
+    """A column of the child row, written as the projection writes it."""
+    if kind.shape == "leaf":
+        t = kind.type
+        if isinstance(t, type) and issubclass(t, enum.Enum):
+            return _enum(col, t)
+        if t is float:  # a whole float as Python writes it: 1.0, not 1
+            return (
+                f"(CASE WHEN {col} = trunc({col}) AND abs({col}) < 1e15 "
+                f"THEN (trunc({col})::bigint::text || '.0')::json ELSE to_json({col}) END)"
+            )
+        if t is datetime:
+            ts, us = _TS.format(v=col), _US.format(v=col)
+            return (
+                f"({ts} || (CASE WHEN {col} = date_trunc('second', {col}) THEN '' "
+                f"ELSE {us} END) || 'Z')"
+            )
+        return col
+    if kind.shape == "struct":
+        assert sub is not None
+        built = _object(col, kind.type, sub, names)
+        return f"(CASE WHEN jsonb_typeof({col}) = 'object' THEN {built} END)"
+    return _list(col, kind, sub, names)
+
+
+@functools.lru_cache(maxsize=256)
+def children_statement(
+    parents: str,
+    parts: tuple[tuple[str, type[msgspec.Struct], tuple[str, ...], Projection], ...],
+) -> TextClause:
+    """``(session_id, j0, j1, ...)`` for each of the user's parents among
+    ``ids``: per part (child table, record, order, projection), the parent's
+    children as a JSON array in that order (NULL when it has none)."""
+    names = _Names()
+    columns = []
+    for n, (table, record, order, projection) in enumerate(parts):
+        fields = fields_of(record)
+        keys = []
+        for key, name, sub in projection.fields:
+            _stored, kind = fields[name]
+            keys.append(f"{_lit(key)}, {_column(f'c.{name}', kind, sub, names)}")
+        obj = f"json_build_object({', '.join(keys)})"
+        ordering = ", ".join(f"c.{col}" for col in order)
+        columns.append(
+            f"(SELECT json_agg({obj} ORDER BY {ordering}) "  # noqa: S608
+            f"FROM {table} AS c WHERE c.session_id = p.id)::text AS j{n}"
+        )
+    # Names and keys are the code's own, quoted; no value is inlined.
+    sql = (
+        f"SELECT p.id AS session_id, {', '.join(columns)} FROM {parents} AS p "  # noqa: S608
+        "WHERE p.id = ANY(:ids) AND p.user_id = :user_id"
+    )
+    return text(sql).bindparams(bindparam("ids", type_=ARRAY(Uuid())), bindparam("user_id"))

@@ -1,0 +1,154 @@
+"""Projections: the fields of a record a reader writes, as JSON, under its own names.
+
+A GraphQL plan that only copies stored fields of many child records into its
+answer (a session's interactions or metrics) asks for them *written*: a
+:class:`Projection` names, in answer order, each output key and the record
+field it shows, with a nested projection for a value object (or a list of
+them). The storage writes each parent's children as one JSON array, in the
+order the ordinary read returns them, and the answer embeds it as it is: no
+record, no per-field completion in Python. PostgreSQL builds it in the query
+(``json_agg``, :mod:`app.db.projection`); elsewhere :func:`write` does, from
+the records.
+
+Leaves are written as every face of the API writes them: enum members by
+their name, datetimes in RFC 3339 UTC with a ``Z`` (microseconds only when not
+zero), UUIDs as text, numbers, strings and booleans as they are. Only records
+whose fields are these kinds can be projected (:func:`kind_of`).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import types
+import typing
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """``fields``: (output key, record field, nested projection or None), in answer order."""
+
+    fields: tuple[tuple[str, str, Projection | None], ...]
+
+
+class NotProjectable(Exception):
+    """A field whose value a projection cannot write."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """What a record field holds: ``leaf`` (str, int, float, bool, uuid,
+    datetime, an enum), ``struct`` or ``list`` (of a leaf or a struct)."""
+
+    shape: str  # "leaf" | "struct" | "list"
+    type: Any  # the leaf's Python type, the struct class, or the list item's Kind
+    optional: bool
+    default: Any  # msgspec.NODEFAULT when the field has none
+
+
+LEAVES = (str, int, float, bool, uuid.UUID, datetime)
+
+
+def _kind(tp: Any, default: Any) -> Kind:
+    optional = False
+    if typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) != 1:
+            raise NotProjectable(f"a union {tp}")
+        tp, optional = args[0], True
+    if typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) is list:
+        [item] = typing.get_args(tp)
+        return Kind("list", _kind(item, msgspec.NODEFAULT), optional, default)
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return Kind("struct", tp, optional, default)
+    if isinstance(tp, type) and (tp in LEAVES or issubclass(tp, enum.Enum)):
+        return Kind("leaf", tp, optional, default)
+    raise NotProjectable(f"a field of type {tp}")
+
+
+@functools.cache
+def fields_of(record: type[msgspec.Struct]) -> dict[str, tuple[str, Kind]]:
+    """Field name -> (stored JSON name, kind), for every field of ``record``."""
+    hints = typing.get_type_hints(record, include_extras=True)
+    out: dict[str, tuple[str, Kind]] = {}
+    for f in msgspec.structs.fields(record):
+        try:
+            out[f.name] = (f.encode_name, _kind(hints[f.name], f.default))
+        except NotProjectable:
+            continue  # only a projection that names it is refused
+    return out
+
+
+def kind_of(record: type[msgspec.Struct], field: str) -> Kind:
+    found = fields_of(record).get(field)
+    if found is None:
+        raise NotProjectable(f"{record.__name__}.{field}")
+    return found[1]
+
+
+def check(record: type[msgspec.Struct], projection: Projection, *, nested: bool = False) -> None:
+    """Raise :class:`NotProjectable` unless every field can be written: leaves
+    of a value object (stored as a document) and items of a list of leaves
+    are plain (str, int, float, bool; enums too inside a value object)."""
+    plain = (str, int, float, bool)
+    for _key, name, sub in projection.fields:
+        kind = kind_of(record, name)
+        inner = kind.type if kind.shape == "list" else kind
+        if (sub is None) != (inner.shape == "leaf"):
+            raise NotProjectable(f"{record.__name__}.{name}: selection and value disagree")
+        if kind.shape == "list" and inner.shape == "leaf" and inner.type not in plain:
+            raise NotProjectable(f"{record.__name__}.{name}: a list of {inner.type}")
+        if nested and kind.shape == "leaf" and inner.type in (uuid.UUID, datetime):
+            raise NotProjectable(f"{record.__name__}.{name}: {inner.type} inside a document")
+        if sub is not None:
+            check(inner.type, sub, nested=True)
+
+
+# ---------------------------------------------------------------- written in Python
+
+
+def write_datetime(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, as the API writes every timestamp."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _leaf(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, datetime):
+        return write_datetime(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _value(value: Any, sub: Projection | None) -> Any:
+    if value is None:
+        return None
+    if type(value) is list:
+        return [_value(v, sub) for v in value]
+    if sub is None:
+        return _leaf(value)
+    return project(value, sub)
+
+
+def project(record: Any, projection: Projection) -> dict[str, Any]:
+    """One record as the projection writes it."""
+    return {key: _value(getattr(record, name), sub) for key, name, sub in projection.fields}
+
+
+def write(records: list[Any], projection: Projection) -> str:
+    """Records as one JSON array, in their order."""
+    return msgspec.json.encode([project(r, projection) for r in records]).decode()

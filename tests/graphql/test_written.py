@@ -1,0 +1,187 @@
+"""Lists the storage writes as JSON (app.domain.projection, app.db.projection).
+
+A compiled plan whose ``interactions``/``metrics`` selection only copies
+stored fields has the storage write each session's list: PostgreSQL builds it
+in the query, SQLite's path writes it from the records in Python. Either way
+the answer must be byte for byte the standard executor's, on awkward values
+too: whole and long floats, timestamps on a whole second, nulls, quotes and
+non-ASCII text, enums, stored documents missing a key (the field's default),
+aliases, repeated keys and fragments.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.db.models import interactions_table as it
+from app.db.models import metrics_table as mt
+from app.domain.projection import Projection
+from app.resolvers.endpoint import same_json
+from tests.api import Api
+from tests.conftest import as_principal, bearer, make_token
+
+AWKWARD = 'He said "hi" \\ naïve — 日本 \u0001 </script>'
+
+
+async def seed(client, user: str) -> tuple[str, str]:
+    api = Api(client, user)
+    a = await api.new_session(jobContext={"title": "A", "company": "C"})
+    empty = await api.new_session(jobContext={"title": "E", "company": "C"})
+    first = await api.new_interaction(
+        a["id"],
+        question=AWKWARD,
+        questionClassification={"type": "situational", "category": AWKWARD, "difficulty": "senior"},
+        generatedResponses=[
+            {
+                "id": "r1",
+                "content": AWKWARD,
+                "structure": "direct",
+                "estimatedDuration": 0,
+                "confidence": 1,
+                "tags": ["a", "ü"],
+            },
+            {"id": "r2", "content": "c", "structure": "STAR", "confidence": 0.30000000000000004},
+        ],
+    )
+    r = await api.update_interaction(first["id"], {"selectedResponse": AWKWARD, "userFeedback": 5})
+    assert r.status_code == 200, r.text
+    await api.new_interaction(a["id"], question="no classification")
+    await api.new_metric(a["id"], transcriptionAccuracy=1, totalLatencyMs=0)
+    await api.new_metric(a["id"], transcriptionAccuracy=0.30000000000000004, userSatisfaction=1)
+    await api.new_metric(a["id"], transcriptionAccuracy=0.0001)
+    await api.new_metric(a["id"])
+    return a["id"], empty["id"] + "|" + first["id"]
+
+
+async def damage(db_url: str, interaction_id: str) -> None:
+    """What the API itself never writes but a stored row may hold: a document
+    missing keys (written by an older version), timestamps on a whole second."""
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(it)
+                .where(it.c.id == uuid.UUID(interaction_id))
+                .values(
+                    question_classification={"type": "technical"},
+                    generated_responses=[{"id": "old", "content": "c", "structure": "STAR"}],
+                )
+            )
+            for table, column in ((it, it.c.timestamp), (mt, mt.c.created_at)):
+                for rid, at in (await conn.execute(select(table.c.id, column).limit(1))).all():
+                    await conn.execute(
+                        update(table)
+                        .where(table.c.id == rid)
+                        .values({column.name: at.replace(microsecond=0)})
+                    )
+    finally:
+        await engine.dispose()
+
+
+LISTS = """
+  interactions { id sessionId question selectedResponse userFeedback timestamp
+    questionClassification { type category difficulty requiresSTAR }
+    generatedResponses { id content structure estimatedDuration confidence tags } }
+  metrics { id sessionId transcriptionLatencyMs responseGenerationMs totalLatencyMs
+    transcriptionAccuracy userSatisfaction createdAt }
+"""
+WRITTEN = [
+    "{ sessions { id " + LISTS + " } }",
+    "query($id: ID!) { session(id: $id) { " + LISTS + " } }",
+    # Aliases, a key asked twice, a fragment, a nested subset in another order.
+    "{ sessions { m: metrics { c: createdAt id createdAt } interactions { ...I } } } "
+    "fragment I on Interaction { generatedResponses { tags id } q: question "
+    "questionClassification { requiresSTAR type } }",
+    # The same list twice under two keys, and one list alone.
+    "{ sessions { a: interactions { id } b: interactions { question } } }",
+]
+
+
+async def same_answers(two_apps, user: str, query: str, variables: dict | None) -> dict:
+    (fast_app, fast), (_slow_app, slow) = two_apps
+    body = {"query": query, "variables": variables}
+    headers = bearer(make_token(user))
+    before = fast_app.graphql.plans.answered
+    a = await fast.post("/graphql", json=body, headers=headers)
+    b = await slow.post("/graphql", json=body, headers=headers)
+    assert a.status_code == b.status_code == 200
+    assert "errors" not in b.json(), b.json()
+    assert a.content == b.content  # byte for byte
+    assert fast_app.graphql.plans.answered == before + 1
+    return a.json()["data"]
+
+
+@pytest.mark.parametrize("query", WRITTEN)
+async def test_written_lists_are_byte_for_byte_the_standard_answer(
+    two_apps, db_url, new_user, query
+):
+    (_fast_app, fast), _ = two_apps
+    user = new_user()
+    sid, rest = await seed(fast, user)
+    await damage(db_url, rest.split("|")[1])
+    data = await same_answers(two_apps, user, query, {"id": sid} if "$id" in query else None)
+    assert data  # and the plan wrote it: see the plan test below
+
+
+async def test_a_tiny_float_is_the_same_number(two_apps, new_user):
+    """Outside 1e-4..1e15 PostgreSQL writes a float in exponent notation its own
+    way (1e-07, where Python writes 1e-7): the same number, parsed."""
+    (_fast_app, fast), (_slow_app, slow) = two_apps
+    user = new_user()
+    api = Api(fast, user)
+    s = await api.new_session(jobContext={"title": "A", "company": "C"})
+    await api.new_metric(s["id"], transcriptionAccuracy=1e-07)
+    await api.new_interaction(
+        s["id"],
+        generatedResponses=[{"id": "r", "content": "c", "structure": "STAR", "confidence": 1e-07}],
+    )
+    query = {"query": "{ sessions { " + LISTS + " } }"}
+    headers = bearer(make_token(user))
+    a = await fast.post("/graphql", json=query, headers=headers)
+    b = await slow.post("/graphql", json=query, headers=headers)
+    assert same_json(a.content, b.content)
+    [session] = a.json()["data"]["sessions"]
+    assert session["metrics"][0]["transcriptionAccuracy"] == 1e-07
+    assert session["interactions"][0]["generatedResponses"][0]["confidence"] == 1e-07
+
+
+async def test_the_plan_has_the_storage_write_only_plain_selections(two_apps):
+    (fast_app, _), _ = two_apps
+    plans = fast_app.graphql.plans
+    from graphql import parse
+
+    def source(query: str) -> str:
+        doc = parse(query)
+        return plans.explain(doc, doc.definitions[0])
+
+    assert "run.written('interactions'" in source("{ sessions { " + LISTS + " } }")
+    assert "run.written('metrics'" in source("{ sessions { " + LISTS + " } }")
+    # __typename (or any field with a resolver) inside: the DataLoader answers.
+    assert "run.written" not in source("{ sessions { interactions { id __typename } } }")
+    assert "run.load('interactions'" in source("{ sessions { interactions { id __typename } } }")
+
+
+async def test_written_lists_hold_only_the_callers_sessions(service, new_user, backend):
+    alice, bob = new_user(), new_user()
+    api_projection = Projection((("id", "id", None), ("question", "question", None)))
+    from app.domain.records import CreateInteraction, CreateSession, JobContext
+
+    mine = await service.sessions.create(
+        as_principal(alice), CreateSession(job_context=JobContext(title="T", company="C"))
+    )
+    await service.interactions.create(
+        as_principal(alice), CreateInteraction(session_id=str(mine.id), question="Q")
+    )
+    missing = uuid.uuid4()
+    wanted = (("interactions", api_projection), ("metrics", Projection((("id", "id", None),))))
+    as_alice = await service.sessions.children_json(as_principal(alice), [mine.id, missing], wanted)
+    as_bob = await service.sessions.children_json(as_principal(bob), [mine.id, missing], wanted)
+    [written] = [as_alice[mine.id][0]]
+    assert written.startswith('[{"id":"') and '"question":"Q"}]' in written
+    assert as_alice[mine.id][1] == "[]"
+    assert as_alice[missing] == ("[]", "[]")
+    assert as_bob == {mine.id: ("[]", "[]"), missing: ("[]", "[]")}
