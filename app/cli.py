@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -122,7 +123,10 @@ def cmd_plan(args: argparse.Namespace) -> None:
     if isinstance(operation, str):
         print(f"invalid: {operation}")
         raise SystemExit(1)
-    print(CompiledQueries(schema).explain(prepared.document, operation))
+    # As the server would run it on the configured database (DATABASE_URL).
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith("postgresql")
+    plans = CompiledQueries(schema, storage_writes_json=on_postgres)
+    print(plans.explain(prepared.document, operation))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -233,7 +233,13 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
     schema = build_schema(settings)
     assets = Assets()
     assets.warn_if_remote()
-    plans = CompiledQueries(schema) if settings.graphql_compiled else None
+    # Lists and answers written as JSON by the storage only where the database
+    # builds it in the query (PostgreSQL); SQLite's rows are written by the plans.
+    plans = (
+        CompiledQueries(schema, storage_writes_json=db.dialect == "postgresql")
+        if settings.graphql_compiled
+        else None
+    )
     graphql = GraphQLEndpoint(
         schema,
         service,

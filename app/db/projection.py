@@ -27,11 +27,13 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import BindParameter, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Uuid
 
-from app.domain.projection import Kind, Projection, fields_of
+from app.db.models import interactions_table, metrics_table, sessions_table
+from app.domain.projection import Children, Kind, Projection, fields_of
+from app.domain.records import Session
 
 # "YYYY-MM-DDTHH:MI:SS" then ".ffffff" unless whole seconds, then "Z".
 _TS = "to_char({v} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
@@ -69,6 +71,7 @@ def _object(doc: str, record: type[msgspec.Struct], p: Projection, names: _Names
     fields = fields_of(record)
     for key, name, sub in p.fields:
         stored, kind = fields[name]
+        assert not isinstance(sub, Children)  # only sessions have child lists
         parts.append(f"{_lit(key)}, {_in_doc(doc, stored, kind, sub, names)}")
     # json, not jsonb: jsonb would sort the keys.
     return f"json_build_object({', '.join(parts)})"
@@ -102,7 +105,9 @@ def _list(array: str, kind: Kind, sub: Projection | None, names: _Names) -> str:
     if item.shape == "leaf" and not (
         isinstance(item.type, type) and issubclass(item.type, enum.Enum)
     ):
-        body, empty = array, "'[]'::jsonb"
+        # A key absent from the document reads as the field's default list.
+        default = kind.default if isinstance(kind.default, list) else []
+        body, empty = array, _json_lit(default)
     elif item.shape == "struct":
         assert sub is not None
         a = names("a")
@@ -122,7 +127,7 @@ def _list(array: str, kind: Kind, sub: Projection | None, names: _Names) -> str:
 
 
 def _column(col: str, kind: Kind, sub: Projection | None, names: _Names) -> str:
-    """A column of the child row, written as the projection writes it."""
+    """A column of a row, written as the projection writes it."""
     if kind.shape == "leaf":
         t = kind.type
         if isinstance(t, type) and issubclass(t, enum.Enum):
@@ -146,31 +151,78 @@ def _column(col: str, kind: Kind, sub: Projection | None, names: _Names) -> str:
     return _list(col, kind, sub, names)
 
 
-@functools.lru_cache(maxsize=256)
-def children_statement(
-    parents: str,
-    parts: tuple[tuple[str, type[msgspec.Struct], tuple[str, ...], Projection], ...],
-) -> TextClause:
-    """``(session_id, j0, j1, ...)`` for each of the user's parents among
-    ``ids``: per part (child table, record, order, projection), the parent's
-    children as a JSON array in that order (NULL when it has none)."""
-    names = _Names()
-    columns = []
-    for n, (table, record, order, projection) in enumerate(parts):
-        fields = fields_of(record)
-        keys = []
-        for key, name, sub in projection.fields:
-            _stored, kind = fields[name]
-            keys.append(f"{_lit(key)}, {_column(f'c.{name}', kind, sub, names)}")
-        obj = f"json_build_object({', '.join(keys)})"
-        ordering = ", ".join(f"c.{col}" for col in order)
-        columns.append(
-            f"(SELECT json_agg({obj} ORDER BY {ordering}) "  # noqa: S608
-            f"FROM {table} AS c WHERE c.session_id = p.id)::text AS j{n}"
-        )
+# Each child kind: its table and the order the ordinary read returns it in.
+CHILD_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "interactions": (interactions_table.name, ("timestamp", "id")),
+    "metrics": (metrics_table.name, ("created_at", "id")),
+}
+
+
+def _row(alias: str, record: type[msgspec.Struct], p: Projection, names: _Names) -> str:
+    """A row of ``record``'s table (``alias``) as one JSON object."""
+    fields = fields_of(record)
+    parts = []
+    for key, name, sub in p.fields:
+        if isinstance(sub, Children):
+            parts.append(f"{_lit(key)}, {_children(alias, sub, names)}")
+            continue
+        _stored, kind = fields[name]
+        parts.append(f"{_lit(key)}, {_column(f'{alias}.{name}', kind, sub, names)}")
+    return f"json_build_object({', '.join(parts)})"
+
+
+def _children(parent: str, children: Children, names: _Names) -> str:
+    """The parent row's children as a JSON array, oldest first ([] when none)."""
+    table, order = CHILD_TABLES[children.kind]
+    c = names("c")
+    obj = _row(c, children.record, children.projection, names)
+    ordering = ", ".join(f"{c}.{col}" for col in order)
     # Names and keys are the code's own, quoted; no value is inlined.
+    return (
+        f"COALESCE((SELECT json_agg({obj} ORDER BY {ordering}) "  # noqa: S608
+        f"FROM {table} AS {c} WHERE {c}.session_id = {parent}.id), '[]'::json)"
+    )
+
+
+_IDS = bindparam("ids", type_=ARRAY(Uuid()))
+
+
+@functools.lru_cache(maxsize=256)
+def children_statement(parts: tuple[Children, ...]) -> TextClause:
+    """``(session_id, j0, j1, ...)`` for each of the user's sessions among
+    ``ids``: per part, the session's children as a JSON array."""
+    names = _Names()
+    columns = ", ".join(f"{_children('p', c, names)}::text AS j{n}" for n, c in enumerate(parts))
     sql = (
-        f"SELECT p.id AS session_id, {', '.join(columns)} FROM {parents} AS p "  # noqa: S608
+        f"SELECT p.id AS session_id, {columns} FROM {sessions_table.name} AS p "  # noqa: S608
         "WHERE p.id = ANY(:ids) AND p.user_id = :user_id"
     )
-    return text(sql).bindparams(bindparam("ids", type_=ARRAY(Uuid())), bindparam("user_id"))
+    return text(sql).bindparams(_IDS, bindparam("user_id"))
+
+
+@functools.lru_cache(maxsize=256)
+def session_statement(projection: Projection) -> TextClause:
+    """``j``: the user's session ``id`` as one JSON object (no row: none such)."""
+    obj = _row("s", Session, projection, _Names())
+    sql = (
+        f"SELECT {obj}::text AS j FROM {sessions_table.name} AS s "  # noqa: S608
+        "WHERE s.id = :id AND s.user_id = :user_id"
+    )
+    return text(sql).bindparams(bindparam("id", type_=Uuid()), bindparam("user_id"))
+
+
+@functools.lru_cache(maxsize=256)
+def sessions_statement(projection: Projection, by_status: bool) -> TextClause:
+    """``j``: the user's newest ``limit`` sessions (of ``status``) as one JSON
+    array, newest first, as ``SessionRepository.list_for_user`` orders them."""
+    obj = _row("s", Session, projection, _Names())
+    status = " AND status = :status" if by_status else ""
+    sql = (
+        f"SELECT COALESCE(json_agg({obj} ORDER BY s.created_at DESC, s.id DESC), "  # noqa: S608
+        f"'[]'::json)::text AS j FROM (SELECT * FROM {sessions_table.name} "
+        f"WHERE user_id = :user_id{status} ORDER BY created_at DESC, id DESC LIMIT :limit) AS s"
+    )
+    binds: list[BindParameter[Any]] = [bindparam("user_id"), bindparam("limit")]
+    if by_status:
+        binds.append(bindparam("status"))
+    return text(sql).bindparams(*binds)

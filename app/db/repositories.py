@@ -51,10 +51,11 @@ from app.db.models import idempotency_table as ik
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
-from app.db.projection import children_statement
+from app.db.projection import children_statement, session_statement, sessions_statement
 from app.domain.paging import PageRequest, Position, SessionFilter
-from app.domain.projection import Projection
+from app.domain.projection import Children, Lists, Projection, child_kinds
 from app.domain.projection import write as write_json
+from app.domain.projection import write_one as write_one_json
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -588,51 +589,86 @@ class MetricRepository:
         return _grouped((METRICS.from_row(r) for r in rows), session_ids)
 
 
-class ChildrenRepository:
-    """Sessions' interactions and metrics written as JSON (see
-    :mod:`app.domain.projection`): on PostgreSQL one statement builds every
-    part; on SQLite the records are read and written in Python."""
-
-    KINDS = {
-        "interactions": (it.name, Interaction, ("timestamp", "id")),
-        "metrics": (mt.name, Metric, ("created_at", "id")),
-    }
+class WrittenRepository:
+    """Answers written as JSON by the storage (see :mod:`app.domain.projection`):
+    on PostgreSQL one statement builds the whole answer (children included);
+    on SQLite the records are read as usual and written in Python."""
 
     def __init__(
-        self, ex: Executor, interactions: InteractionRepository, metrics: MetricRepository
+        self,
+        ex: Executor,
+        sessions: SessionRepository,
+        interactions: InteractionRepository,
+        metrics: MetricRepository,
     ) -> None:
         self.ex = ex
-        self.interactions = interactions
-        self.metrics = metrics
+        self.sessions = sessions
+        self.lists = {"interactions": interactions, "metrics": metrics}
 
-    async def json_for_sessions(
+    async def _lists(
+        self, projection: Projection, session_ids: Sequence[uuid.UUID], user_id: str
+    ) -> Lists:
+        out: Lists = {}
+        for kind, _children in child_kinds(projection):
+            repo: Any = self.lists[kind]
+            out[kind] = await repo.list_for_sessions(session_ids, user_id)
+        return out
+
+    async def children(
         self,
         session_ids: Sequence[uuid.UUID],
         user_id: str,
-        wanted: tuple[tuple[str, Projection], ...],
+        parts: tuple[Children, ...],
     ) -> dict[uuid.UUID, tuple[str, ...]]:
-        empty = tuple("[]" for _ in wanted)
         if self.ex.dialect == "postgresql":
-            parts = tuple((*self.KINDS[kind], projection) for kind, projection in wanted)
-            stmt = children_statement(st.name, parts)
-            rows = await self.ex.rows(stmt, {"ids": list(session_ids), "user_id": user_id})
-            # Compact, as the rest of the answer is written (no whitespace).
+            rows = await self.ex.rows(
+                children_statement(parts), {"ids": list(session_ids), "user_id": user_id}
+            )
             found = {
-                r["session_id"]: tuple(
-                    "[]" if (j := r[f"j{n}"]) is None else msgspec.json.format(j, indent=-1)
-                    for n in range(len(wanted))
-                )
+                r["session_id"]: tuple(_compact(r[f"j{n}"]) for n in range(len(parts)))
                 for r in rows
             }
+            empty = tuple("[]" for _ in parts)
             return {k: found.get(k, empty) for k in session_ids}
-        columns: list[dict[uuid.UUID, str]] = []
-        for kind, projection in wanted:
-            repo = self.interactions if kind == "interactions" else self.metrics
-            grouped: dict[uuid.UUID, list[Any]] = await repo.list_for_sessions(  # type: ignore[assignment]
-                session_ids, user_id
-            )
-            columns.append({k: write_json(v, projection) for k, v in grouped.items()})
+        columns = []
+        for part in parts:
+            repo: Any = self.lists[part.kind]
+            grouped = await repo.list_for_sessions(session_ids, user_id)
+            columns.append({k: write_json(v, part.projection) for k, v in grouped.items()})
         return {k: tuple(c[k] for c in columns) for k in session_ids}
+
+    async def session(
+        self, session_id: uuid.UUID, user_id: str, projection: Projection
+    ) -> str | None:
+        if self.ex.dialect == "postgresql":
+            rows = await self.ex.rows(
+                session_statement(projection), {"id": session_id, "user_id": user_id}
+            )
+            return _compact(rows[0]["j"]) if rows else None
+        found = await self.sessions.get(session_id)
+        if found is None or found.user_id != user_id:
+            return None
+        lists = await self._lists(projection, [found.id], user_id)
+        return write_one_json(found, projection, lists)
+
+    async def sessions_of(
+        self, user_id: str, projection: Projection, *, limit: int, status: SessionStatus | None
+    ) -> str:
+        if self.ex.dialect == "postgresql":
+            params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+            if status is not None:
+                params["status"] = status.value
+            rows = await self.ex.rows(sessions_statement(projection, status is not None), params)
+            return _compact(rows[0]["j"])
+        found = await self.sessions.list_for_user(user_id, limit=limit, status=status)
+        lists = await self._lists(projection, [s.id for s in found], user_id)
+        return write_json(found, projection, lists)
+
+
+def _compact(text: str) -> str:
+    """JSON PostgreSQL wrote, without its whitespace (as the rest of the answer)."""
+    result: str = msgspec.json.format(text, indent=-1)
+    return result
 
 
 # ---------------------------------------------------------------- analytics
@@ -992,7 +1028,7 @@ class UnitOfWork:
         self.sessions = SessionRepository(ex, self.late)
         self.interactions = InteractionRepository(ex, self.late)
         self.metrics = MetricRepository(ex, self.late)
-        self.children = ChildrenRepository(ex, self.interactions, self.metrics)
+        self.written = WrittenRepository(ex, self.sessions, self.interactions, self.metrics)
         self.analytics = AnalyticsRepository(ex)
         self.events = EventRepository(ex, self.late)
 

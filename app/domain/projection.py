@@ -32,9 +32,23 @@ import msgspec
 
 @dataclass(frozen=True, slots=True)
 class Projection:
-    """``fields``: (output key, record field, nested projection or None), in answer order."""
+    """``fields``: (output key, record field, nested projection or None), in
+    answer order; a session's child list is (output key, kind, :class:`Children`)."""
 
-    fields: tuple[tuple[str, str, Projection | None], ...]
+    fields: tuple[tuple[str, str, Projection | Children | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Children:
+    """A session's ``interactions`` or ``metrics`` (``kind``), oldest first,
+    each written with ``projection`` (``record``: the child record type)."""
+
+    kind: str
+    record: type[msgspec.Struct]
+    projection: Projection
+
+
+CHILD_KINDS = ("interactions", "metrics")
 
 
 class NotProjectable(Exception):
@@ -82,8 +96,11 @@ def fields_of(record: type[msgspec.Struct]) -> dict[str, tuple[str, Kind]]:
     hints = typing.get_type_hints(record, include_extras=True)
     out: dict[str, tuple[str, Kind]] = {}
     for f in msgspec.structs.fields(record):
+        default = f.default
+        if default is msgspec.NODEFAULT and f.default_factory is not msgspec.NODEFAULT:
+            default = f.default_factory()
         try:
-            out[f.name] = (f.encode_name, _kind(hints[f.name], f.default))
+            out[f.name] = (f.encode_name, _kind(hints[f.name], default))
         except NotProjectable:
             continue  # only a projection that names it is refused
     return out
@@ -102,6 +119,11 @@ def check(record: type[msgspec.Struct], projection: Projection, *, nested: bool 
     are plain (str, int, float, bool; enums too inside a value object)."""
     plain = (str, int, float, bool)
     for _key, name, sub in projection.fields:
+        if isinstance(sub, Children):
+            if nested or name != sub.kind or sub.kind not in CHILD_KINDS:
+                raise NotProjectable(f"{record.__name__}: a child list {name} here")
+            check(sub.record, sub.projection)
+            continue
         kind = kind_of(record, name)
         inner = kind.type if kind.shape == "list" else kind
         if (sub is None) != (inner.shape == "leaf"):
@@ -110,7 +132,7 @@ def check(record: type[msgspec.Struct], projection: Projection, *, nested: bool 
             raise NotProjectable(f"{record.__name__}.{name}: a list of {inner.type}")
         if nested and kind.shape == "leaf" and inner.type in (uuid.UUID, datetime):
             raise NotProjectable(f"{record.__name__}.{name}: {inner.type} inside a document")
-        if sub is not None:
+        if isinstance(sub, Projection):
             check(inner.type, sub, nested=True)
 
 
@@ -144,11 +166,32 @@ def _value(value: Any, sub: Projection | None) -> Any:
     return project(value, sub)
 
 
-def project(record: Any, projection: Projection) -> dict[str, Any]:
-    """One record as the projection writes it."""
-    return {key: _value(getattr(record, name), sub) for key, name, sub in projection.fields}
+Lists = dict[str, dict[uuid.UUID, list[Any]]]
 
 
-def write(records: list[Any], projection: Projection) -> str:
+def project(record: Any, projection: Projection, lists: Lists | None = None) -> dict[str, Any]:
+    """One record as the projection writes it; ``lists``: per child kind, the
+    children of each session (for :class:`Children` entries)."""
+    out: dict[str, Any] = {}
+    for key, name, sub in projection.fields:
+        if isinstance(sub, Children):
+            assert lists is not None
+            out[key] = [project(c, sub.projection) for c in lists[name].get(record.id, [])]
+        else:
+            out[key] = _value(getattr(record, name), sub)
+    return out
+
+
+def child_kinds(projection: Projection) -> list[tuple[str, Children]]:
+    """The child lists a (session) projection writes."""
+    return [(name, sub) for _k, name, sub in projection.fields if isinstance(sub, Children)]
+
+
+def write(records: list[Any], projection: Projection, lists: Lists | None = None) -> str:
     """Records as one JSON array, in their order."""
-    return msgspec.json.encode([project(r, projection) for r in records]).decode()
+    return msgspec.json.encode([project(r, projection, lists) for r in records]).decode()
+
+
+def write_one(record: Any, projection: Projection, lists: Lists | None = None) -> str:
+    """One record as a JSON object."""
+    return msgspec.json.encode(project(record, projection, lists)).decode()

@@ -21,7 +21,7 @@ from app.domain.paging import (
     page_request,
 )
 from app.domain.ports import Database, UnitOfWork
-from app.domain.projection import Projection
+from app.domain.projection import Children, Projection
 from app.domain.records import (
     MAX_LIST_LIMIT,
     CreateSession,
@@ -107,18 +107,45 @@ class SessionService(ServiceBase):
 
         return await self.db.read(work)
 
+    # Written answers, for the compiled GraphQL plans (see app.domain.projection):
+    # the same rules as get / list_sessions / the loaders, the JSON written by
+    # the storage in one statement.
+
     async def children_json(
-        self,
-        user: Principal,
-        session_ids: Sequence[uuid.UUID],
-        wanted: tuple[tuple[str, Projection], ...],
+        self, user: Principal, session_ids: Sequence[uuid.UUID], parts: tuple[Children, ...]
     ) -> dict[uuid.UUID, tuple[str, ...]]:
-        """Batch read for the compiled GraphQL plans: each of the user's
-        sessions' interactions and/or metrics written as JSON arrays, one
-        statement (see :mod:`app.domain.projection`)."""
+        """Each of the user's sessions' lists (interactions, metrics) as JSON arrays."""
 
         async def work(uow: UnitOfWork) -> dict[uuid.UUID, tuple[str, ...]]:
-            return await uow.children.json_for_sessions(session_ids, user.user_id, wanted)
+            return await uow.written.children(session_ids, user.user_id, parts)
+
+        return await self.db.read(work)
+
+    async def get_json(
+        self, user: Principal, session_id: str | uuid.UUID, projection: Projection
+    ) -> str | None:
+        """``get`` as one JSON object; None when ``get`` would raise (missing or
+        someone else's: the caller asks ``get`` for the error)."""
+        sid = parse_uuid(session_id)
+
+        async def work(uow: UnitOfWork) -> str | None:
+            return await uow.written.session(sid, user.user_id, projection)
+
+        return await self.db.read(work)
+
+    async def list_json(
+        self,
+        user: Principal,
+        projection: Projection,
+        *,
+        limit: int | None = None,
+        status: SessionStatus | None = None,
+    ) -> str:
+        """``list_sessions`` as one JSON array."""
+        n = check_limit(limit)
+
+        async def work(uow: UnitOfWork) -> str:
+            return await uow.written.sessions_of(user.user_id, projection, limit=n, status=status)
 
         return await self.db.read(work)
 

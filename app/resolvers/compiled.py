@@ -34,7 +34,7 @@ import time
 import typing
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -66,14 +66,14 @@ from msgspec import Raw
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
 from strawberry.types.field import StrawberryField
 
-from app.domain.projection import NotProjectable, Projection, kind_of
+from app.domain.projection import Children, NotProjectable, Projection, child_kinds, kind_of
 from app.domain.projection import check as check_projection
 from app.resolvers.arguments import argument_converter
 from app.resolvers.context import Context
 from app.resolvers.schema import Schema
 from app.schema import types as schema_types
 from app.schema.guard import GuardedValidationCache, QueryLength
-from app.schema.types import LOADER, RECORD
+from app.schema.types import LOADER, RECORD, WRITTEN
 
 log = logging.getLogger("app.graphql.plans")
 
@@ -207,21 +207,26 @@ class Run:
         self.info = info
         self.pending: list[tuple[dict[str, Any], str, asyncio.Future[Any], Completer]] = []
         self.loads: dict[tuple[str, Completer], list[tuple[dict[str, Any], str, Any]]] = {}
-        self.writes: dict[tuple[str, Projection], list[tuple[dict[str, Any], str, Any]]] = {}
+        self.writes: dict[Children, list[tuple[dict[str, Any], str, Any]]] = {}
 
     def load(
         self, loader: str, key: Any, out: dict[str, Any], field: str, complete: Completer
     ) -> None:
         self.loads.setdefault((loader, complete), []).append((out, field, key))
 
-    def written(
-        self, loader: str, projection: Projection, key: Any, out: dict[str, Any], field: str
-    ) -> None:
-        self.writes.setdefault((loader, projection), []).append((out, field, key))
+    def written(self, part: Children, key: Any, out: dict[str, Any], field: str) -> None:
+        self.writes.setdefault(part, []).append((out, field, key))
 
 
 def _not_list(v: Any) -> Any:
     raise Fallback("a list field holds something else")
+
+
+def _embed(v: Any, _run: Run) -> Any:
+    """A root answer the storage wrote as JSON; None: the standard executor answers."""
+    if v is None:
+        raise Fallback("the storage wrote nothing (the resolver answers with its error)")
+    return Raw(v)
 
 
 # ---------------------------------------------------------------- the plan
@@ -235,9 +240,12 @@ class Plan:
         schema: Schema,
         document: DocumentNode,
         operation: OperationDefinitionNode,
+        *,
+        written: bool = False,
     ) -> None:
         self.schema = schema
         self.operation = operation
+        self.written = written
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -327,7 +335,12 @@ class Plan:
             ):
                 # Literal scalar arguments are coerced once, here, not on every request.
                 fixed = convert(get_argument_values(definition, node, None))
-            completer = self._completer(definition.type, nodes)
+            written = self._written_root(field, definition.type, nodes)
+            if written is not None:
+                # The storage writes the whole answer of this field.
+                resolver, completer = written
+            else:
+                completer = self._completer(definition.type, nodes)
             roots.append((key, node, (definition, resolver, convert, fixed), completer))
         return roots
 
@@ -401,13 +414,14 @@ class Plan:
             loader = field.metadata.get(LOADER) if field.metadata else None
             if loader is not None:
                 _resolver_of(field, name, arguments=False)  # the same checks as any resolver
-                projection = self._projection(definition.type, group, field.metadata.get(RECORD))
-                if projection is not None:
+                record = field.metadata.get(RECORD)
+                projection = self._projection(definition.type, group, record)
+                if projection is not None and record is not None:
                     # Only stored fields of the records: the storage writes the
                     # JSON of every parent's list at once.
-                    env[f"P{n}"] = projection
+                    env[f"P{n}"] = Children(loader, record, projection)
                     entries.append(f"{k}: None")
-                    later.append(f"run.written({loader!r}, P{n}, obj.id, out, {k})")
+                    later.append(f"run.written(P{n}, obj.id, out, {k})")
                     continue
                 # A DataLoader field: its keys are gathered and loaded together.
                 entries.append(f"{k}: None")
@@ -452,6 +466,42 @@ class Plan:
         build: Completer = env["build"]
         return build
 
+    def _written_root(
+        self, field: StrawberryField, t: GraphQLOutputType, nodes: Sequence[FieldNode]
+    ) -> tuple[Callable[..., Any], Completer] | None:
+        """A root field whose answer the storage can write whole (metadata
+        ``WRITTEN``: the context method; ``RECORD``: the record it shows): the
+        call, and a completer embedding the JSON (None from the method: the
+        standard executor answers, with its error)."""
+        metadata: Mapping[str, Any] = field.metadata or {}
+        method, record = metadata.get(WRITTEN), metadata.get(RECORD)
+        if not self.written or method is None or record is None or not hasattr(Context, method):
+            return None
+        item = _unwrap(t)
+        if isinstance(item, GraphQLList):
+            item = _unwrap(item.of_type)
+        if not isinstance(item, GraphQLObjectType):
+            return None
+        try:
+            projection = self._fields_of(item, nodes, record, children=True)
+            check_projection(record, projection)
+        except (NotProjectable, NotCompilable) as reason:
+            log.debug("not written by the storage: %s", reason)
+            return None
+        if not child_kinds(projection):
+            # Without lists the plan's own builders write the rows faster than
+            # the database builds JSON (measured: bench/README.md).
+            return None
+
+        self.sources[f"{field.python_name} (written whole by the storage)"] = (
+            f"context.{method}(projection, **arguments)\nprojection = {projection!r}\n"
+        )
+
+        async def call(_root: Any, info: _Info, **kwargs: Any) -> Any:
+            return await getattr(info.context, method)(projection, **kwargs)
+
+        return call, _embed
+
     def _projection(
         self, t: GraphQLOutputType, nodes: Sequence[FieldNode], record: Any
     ) -> Projection | None:
@@ -459,7 +509,7 @@ class Plan:
         stored fields, each written exactly as the standard executor writes it;
         None when anything selected is more (the DataLoader answers then)."""
         named = _unwrap(t)
-        if record is None or not isinstance(named, GraphQLList):
+        if not self.written or record is None or not isinstance(named, GraphQLList):
             return None
         item = _unwrap(named.of_type)
         if not isinstance(item, GraphQLObjectType):
@@ -473,19 +523,36 @@ class Plan:
         return projection
 
     def _fields_of(
-        self, t: GraphQLObjectType, nodes: Sequence[FieldNode], record: Any
+        self,
+        t: GraphQLObjectType,
+        nodes: Sequence[FieldNode],
+        record: Any,
+        *,
+        children: bool = False,
     ) -> Projection:
         fields: dict[str, list[FieldNode]] = {}
         for node in nodes:
             if node.selection_set is not None:
                 self._collect(node.selection_set, t.name, fields)
-        out: list[tuple[str, str, Projection | None]] = []
+        out: list[tuple[str, str, Projection | Children | None]] = []
         for key, group in fields.items():
             name = group[0].name.value
             if name.startswith("__") or any(node.arguments for node in group):
                 raise NotProjectable(name)
             definition = t.fields[name]
             field = self._field(name, t.name)
+            metadata: Mapping[str, Any] = field.metadata or {}
+            loader, child = metadata.get(LOADER), metadata.get(RECORD)
+            if children and loader is not None and child is not None:
+                # A batched list of the parent (a session's interactions or metrics).
+                listed = _unwrap(definition.type)
+                item = _unwrap(listed.of_type) if isinstance(listed, GraphQLList) else None
+                if not isinstance(item, GraphQLObjectType):
+                    raise NotProjectable(f"{t.name}.{name}")
+                _resolver_of(field, name, arguments=False)
+                part = Children(loader, child, self._fields_of(item, group, child))
+                out.append((key, loader, part))
+                continue
             if field.base_resolver is not None:
                 raise NotProjectable(f"{t.name}.{name} has a resolver")
             kind = kind_of(record, field.python_name)
@@ -497,7 +564,7 @@ class Plan:
                 if kind.shape != "list":
                     raise NotProjectable(f"{t.name}.{name}")
                 gtype, kind = _unwrap(gtype.of_type), kind.type
-            sub = None
+            sub: Projection | None = None
             if isinstance(gtype, GraphQLObjectType):
                 if kind.shape != "struct":
                     raise NotProjectable(f"{t.name}.{name}")
@@ -567,9 +634,9 @@ class Plan:
                 for (loader, _c), entries in loads.items()
             ]
             # Lists the storage writes: every part over the same parents in one call.
-            parts: dict[tuple[Any, ...], list[tuple[str, Projection]]] = {}
-            for (loader, projection), entries in writes.items():
-                parts.setdefault(tuple(e[2] for e in entries), []).append((loader, projection))
+            parts: dict[tuple[Any, ...], list[Children]] = {}
+            for part, entries in writes.items():
+                parts.setdefault(tuple(e[2] for e in entries), []).append(part)
             waits += [
                 asyncio.ensure_future(context.written(list(ids), tuple(wanted)))
                 for ids, wanted in parts.items()
@@ -621,9 +688,14 @@ def _constant(value: Any) -> Completer:
 class CompiledQueries:
     """Plans per (document, operation), and the reasons plans may be off."""
 
-    def __init__(self, schema: Schema, cache_size: int = 256) -> None:
+    def __init__(
+        self, schema: Schema, cache_size: int = 256, *, storage_writes_json: bool = False
+    ) -> None:
         self.schema = schema
         self.cache_size = cache_size
+        # Whether plans have the storage write lists (and whole answers with
+        # lists) as JSON: where the database builds it (app.domain.projection).
+        self.storage_writes_json = storage_writes_json
         self.plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
         self.answered = 0  # requests the plans answered (tests and operators read these)
         self.passed_on = 0  # requests left to the standard executor
@@ -651,7 +723,9 @@ class CompiledQueries:
             plans.move_to_end(key)
             return plans[key]
         try:
-            plan: Plan | None = Plan(self.schema, document, operation)
+            plan: Plan | None = Plan(
+                self.schema, document, operation, written=self.storage_writes_json
+            )
         except NotCompilable as reason:
             log.debug("not compiled: %s", reason)
             plan = None
@@ -667,7 +741,7 @@ class CompiledQueries:
         if operation.operation is not OperationType.QUERY:
             return f"not compiled: a {operation.operation.value} (plans answer queries only)"
         try:
-            plan = Plan(self.schema, document, operation)
+            plan = Plan(self.schema, document, operation, written=self.storage_writes_json)
         except NotCompilable as reason:
             return f"not compiled: {reason}"
         return "\n".join(f"# {label}\n{source}" for label, source in plan.sources.items())

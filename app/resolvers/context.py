@@ -19,8 +19,8 @@ from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
 
 from app.domain.paging import Page, PageRequest
-from app.domain.projection import Projection
-from app.domain.records import Interaction, Metric, Principal
+from app.domain.projection import Children, Projection
+from app.domain.records import Interaction, Metric, Principal, SessionStatus
 from app.domain.service import Service
 from app.errors import Unauthorized
 
@@ -53,14 +53,31 @@ class Context(BaseContext, kw_only=True):
     async def interaction_count(self, session: Any) -> int:
         return await self.interaction_counts.load(session.id)
 
+    # What the compiled plans call when the storage writes the answer (see
+    # app.domain.projection): the same service rules, the JSON written.
+
     async def written(
-        self, keys: Sequence[uuid.UUID], wanted: tuple[tuple[str, Projection], ...]
+        self, keys: Sequence[uuid.UUID], parts: tuple[Children, ...]
     ) -> list[tuple[str, ...]]:
-        """The compiled plans' form of the ``interactions``/``metrics`` loaders:
-        per session, each wanted list written as one JSON array by the storage,
-        every part in one statement."""
-        found = await self.service.sessions.children_json(self.user(), keys, wanted)
+        """The ``interactions``/``metrics`` loaders' lists, per session, as JSON."""
+        found = await self.service.sessions.children_json(self.user(), keys, parts)
         return [found[k] for k in keys]
+
+    async def session_json(self, projection: Projection, *, id: str) -> str | None:
+        """``Query.session`` written; None: let the resolver answer (an error)."""
+        return await self.service.sessions.get_json(self.user(), id, projection)
+
+    async def sessions_json(
+        self,
+        projection: Projection,
+        *,
+        limit: int | None = None,
+        status: SessionStatus | None = None,
+    ) -> str:
+        """``Query.sessions`` written."""
+        return await self.service.sessions.list_json(
+            self.user(), projection, limit=limit, status=status
+        )
 
 
 Info: TypeAlias = strawberry.Info[Context, Any]

@@ -12,6 +12,8 @@ from app.domain.records import Analytics, Session, SessionStatus
 from app.resolvers.context import Info
 from app.schema.inputs import SessionFilter
 from app.schema.types import (
+    RECORD,
+    WRITTEN,
     InterviewSession,
     SessionConnection,
     UserAnalytics,
@@ -24,7 +26,11 @@ SessionId = Annotated[strawberry.ID, strawberry.argument(description="The sessio
 
 @strawberry.type(description="What you can read: your sessions and their analytics")
 class Query:
-    @strawberry.field(graphql_type=InterviewSession, description="One of your sessions, by id")
+    @strawberry.field(
+        graphql_type=InterviewSession,
+        description="One of your sessions, by id",
+        metadata={WRITTEN: "session_json", RECORD: Session},
+    )
     async def session(self, info: Info, id: SessionId) -> Session:
         ctx = info.context
         return await ctx.service.sessions.get(ctx.user(), id)
@@ -32,6 +38,7 @@ class Query:
     @strawberry.field(
         graphql_type=list[InterviewSession],
         description="Your sessions, newest first; limit 1..1000 (default all, up to 1000)",
+        metadata={WRITTEN: "sessions_json", RECORD: Session},
     )
     async def sessions(
         self,

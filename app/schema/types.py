@@ -207,6 +207,9 @@ class SessionMetric:
 
 LOADER = "loader"  # field metadata: the context attribute holding the field's DataLoader
 RECORD = "record"  # field metadata: the domain record each item of the list shows
+# Root field metadata: the context method the compiled plans call to have the
+# storage write the field's whole answer (see app.domain.projection).
+WRITTEN = "written"
 
 
 def batched(loader: str, description: str, record: type[Any]) -> Any:

@@ -21,7 +21,7 @@ import msgspec
 
 from app.domain.paging import PageRequest, Position, SessionFilter
 from app.domain.ports import Work
-from app.domain.projection import Projection, write
+from app.domain.projection import Children, Lists, Projection, child_kinds, write, write_one
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -176,27 +176,44 @@ class FakeMetrics:
         }
 
 
-class FakeChildren:
-    """Written in Python from the fakes' own lists (app.domain.projection.write)."""
+class FakeWritten:
+    """Written in Python from the fakes' own records (app.domain.projection.write)."""
 
-    def __init__(self, interactions: FakeInteractions, metrics: FakeMetrics) -> None:
-        self.interactions = interactions
-        self.metrics = metrics
+    def __init__(
+        self, sessions: FakeSessions, interactions: FakeInteractions, metrics: FakeMetrics
+    ) -> None:
+        self.sessions = sessions
+        self.lists: dict[str, Any] = {"interactions": interactions, "metrics": metrics}
 
-    async def json_for_sessions(
-        self,
-        session_ids: Sequence[uuid.UUID],
-        user_id: str,
-        wanted: tuple[tuple[str, Projection], ...],
+    async def _lists(self, projection: Projection, ids: list[uuid.UUID], user_id: str) -> Lists:
+        return {
+            kind: await self.lists[kind].list_for_sessions(ids, user_id)
+            for kind, _c in child_kinds(projection)
+        }
+
+    async def children(
+        self, session_ids: Sequence[uuid.UUID], user_id: str, parts: tuple[Children, ...]
     ) -> dict[uuid.UUID, tuple[str, ...]]:
         columns = []
-        for kind, projection in wanted:
-            repo = self.interactions if kind == "interactions" else self.metrics
-            found: dict[uuid.UUID, list[Any]] = await repo.list_for_sessions(  # type: ignore[attr-defined]
-                session_ids, user_id
-            )
-            columns.append({sid: write(rows, projection) for sid, rows in found.items()})
+        for part in parts:
+            found = await self.lists[part.kind].list_for_sessions(session_ids, user_id)
+            columns.append({sid: write(rows, part.projection) for sid, rows in found.items()})
         return {sid: tuple(c[sid] for c in columns) for sid in session_ids}
+
+    async def session(
+        self, session_id: uuid.UUID, user_id: str, projection: Projection
+    ) -> str | None:
+        found = await self.sessions.get(session_id)
+        if found is None or found.user_id != user_id:
+            return None
+        return write_one(found, projection, await self._lists(projection, [found.id], user_id))
+
+    async def sessions_of(
+        self, user_id: str, projection: Projection, *, limit: int, status: SessionStatus | None
+    ) -> str:
+        found = await self.sessions.list_for_user(user_id, limit=limit, status=status)
+        lists = await self._lists(projection, [s.id for s in found], user_id)
+        return write(found, projection, lists)
 
 
 class FakeAnalytics:
@@ -296,7 +313,7 @@ class FakeUnitOfWork:
         self.sessions = FakeSessions(store)
         self.interactions = FakeInteractions(store)
         self.metrics = FakeMetrics(store)
-        self.children = FakeChildren(self.interactions, self.metrics)
+        self.written = FakeWritten(self.sessions, self.interactions, self.metrics)
         self.analytics = FakeAnalytics(store)
         self.committed: list[Any] = []
         self.events = FakeEvents(store, self.committed)

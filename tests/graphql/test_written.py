@@ -11,6 +11,7 @@ aliases, repeated keys and fragments.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -19,7 +20,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
-from app.domain.projection import Projection
+from app.domain.projection import Children, Projection
+from app.domain.records import (
+    CreateInteraction,
+    CreateSession,
+    Interaction,
+    JobContext,
+    Metric,
+)
 from app.resolvers.endpoint import same_json
 from tests.api import Api
 from tests.conftest import as_principal, bearer, make_token
@@ -119,7 +127,10 @@ async def same_answers(two_apps, user: str, query: str, variables: dict | None) 
 async def test_written_lists_are_byte_for_byte_the_standard_answer(
     two_apps, db_url, new_user, query
 ):
-    (_fast_app, fast), _ = two_apps
+    (fast_app, fast), _ = two_apps
+    # On SQLite too (the server leaves it off there: the plans' builders are
+    # faster than writing in Python), so both writers are compared.
+    fast_app.graphql.plans.storage_writes_json = True
     user = new_user()
     sid, rest = await seed(fast, user)
     await damage(db_url, rest.split("|")[1])
@@ -149,39 +160,65 @@ async def test_a_tiny_float_is_the_same_number(two_apps, new_user):
     assert session["interactions"][0]["generatedResponses"][0]["confidence"] == 1e-07
 
 
-async def test_the_plan_has_the_storage_write_only_plain_selections(two_apps):
+async def test_the_plan_has_the_storage_write_only_plain_selections(two_apps, backend):
     (fast_app, _), _ = two_apps
     plans = fast_app.graphql.plans
+    # Where the database builds the JSON itself; then, for this test, everywhere.
+    assert plans.storage_writes_json == (backend == "postgres")
+    plans.storage_writes_json = True
     from graphql import parse
 
     def source(query: str) -> str:
         doc = parse(query)
         return plans.explain(doc, doc.definitions[0])
 
-    assert "run.written('interactions'" in source("{ sessions { " + LISTS + " } }")
-    assert "run.written('metrics'" in source("{ sessions { " + LISTS + " } }")
-    # __typename (or any field with a resolver) inside: the DataLoader answers.
-    assert "run.written" not in source("{ sessions { interactions { id __typename } } }")
-    assert "run.load('interactions'" in source("{ sessions { interactions { id __typename } } }")
+    # Under a root the storage cannot write whole (active sessions), each list
+    # is written; __typename (or any field with a resolver) inside: the
+    # DataLoader answers.
+    active = "{ activeSessions { " + LISTS + " } }"
+    assert "run.written(P" in source(active) and "run.load(" not in source(active)
+    typename = "{ activeSessions { interactions { id __typename } } }"
+    assert "run.written" not in source(typename)
+    assert "run.load('interactions'" in source(typename)
+    # sessions and session: the whole answer, lists included.
+    for root in ("{ sessions { id " + LISTS + " } }", '{ session(id: "x") { id metrics { id } } }'):
+        assert "written whole by the storage" in source(root)
+        assert "Children(kind='metrics'" in source(root)
+    # Not without lists (the plan's builders are faster), nor with a field the
+    # storage does not hold.
+    assert "written whole" not in source("{ sessions { id status jobContext { title } } }")
+    assert "written whole" not in source(
+        "{ sessions { id interactionsConnection { totalCount } } }"
+    )
 
 
-async def test_written_lists_hold_only_the_callers_sessions(service, new_user, backend):
+async def test_written_answers_hold_only_the_callers_sessions(service, new_user):
+    """The service's written reads keep its rules: only the caller's sessions."""
     alice, bob = new_user(), new_user()
-    api_projection = Projection((("id", "id", None), ("question", "question", None)))
-    from app.domain.records import CreateInteraction, CreateSession, JobContext
-
     mine = await service.sessions.create(
         as_principal(alice), CreateSession(job_context=JobContext(title="T", company="C"))
     )
     await service.interactions.create(
         as_principal(alice), CreateInteraction(session_id=str(mine.id), question="Q")
     )
+    questions = Projection((("id", "id", None), ("question", "question", None)))
+    ids = Projection((("id", "id", None),))
+    parts = (Children("interactions", Interaction, questions), Children("metrics", Metric, ids))
     missing = uuid.uuid4()
-    wanted = (("interactions", api_projection), ("metrics", Projection((("id", "id", None),))))
-    as_alice = await service.sessions.children_json(as_principal(alice), [mine.id, missing], wanted)
-    as_bob = await service.sessions.children_json(as_principal(bob), [mine.id, missing], wanted)
-    [written] = [as_alice[mine.id][0]]
-    assert written.startswith('[{"id":"') and '"question":"Q"}]' in written
-    assert as_alice[mine.id][1] == "[]"
-    assert as_alice[missing] == ("[]", "[]")
+
+    as_alice = await service.sessions.children_json(as_principal(alice), [mine.id, missing], parts)
+    written = json.loads(as_alice[mine.id][0])
+    assert [i["question"] for i in written] == ["Q"] and list(written[0]) == ["id", "question"]
+    assert as_alice[mine.id][1] == "[]" and as_alice[missing] == ("[]", "[]")
+    as_bob = await service.sessions.children_json(as_principal(bob), [mine.id, missing], parts)
     assert as_bob == {mine.id: ("[]", "[]"), missing: ("[]", "[]")}
+
+    whole = Projection((("id", "id", None), ("interactions", "interactions", parts[0])))
+    one = await service.sessions.get_json(as_principal(alice), mine.id, whole)
+    assert one is not None and json.loads(one)["interactions"][0]["question"] == "Q"
+    assert await service.sessions.get_json(as_principal(bob), mine.id, whole) is None
+    assert await service.sessions.get_json(as_principal(alice), missing, whole) is None
+    assert json.loads(await service.sessions.list_json(as_principal(alice), whole)) == [
+        json.loads(one)
+    ]
+    assert await service.sessions.list_json(as_principal(bob), whole) == "[]"
