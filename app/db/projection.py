@@ -1,22 +1,27 @@
-"""Projections written by PostgreSQL: each parent's children as one JSON array.
+"""Projections written by PostgreSQL: answers built as JSON in the query.
 
-The SQL for :class:`app.domain.projection.Projection` over a child table: one
-``json_build_object`` per row, with the answer's keys in the projection's
-order, aggregated per parent with ``json_agg`` in the order the ordinary read
-uses. Each leaf is written as :func:`app.domain.projection.write` writes it
-(enum members by name, timestamps RFC 3339 UTC with a ``Z``, microseconds only
-when not zero); value objects stored in JSONB columns are rebuilt key by key
-(a key absent from a stored document reads as the field's default); whole
-floats keep their ``.0``, and the repository compacts the text, so the array
-is byte for byte what Python would write (numbers inside stored documents
-keep the text they were stored with). Keys and
-column names are the code's own (GraphQL names, record fields), quoted as SQL
-literals and identifiers; values are never inlined: the statement's only
-parameters are the parents' ids and the user.
+The SQL for a :class:`app.domain.projection.Projection`: one
+``json_build_object`` per row with the answer's keys in the projection's order
+(``json``, not ``jsonb``, which would sort them); a session's child lists as
+``json_agg`` subqueries in the order the ordinary reads use. Three statements:
+the lists of many sessions (:func:`children_statement`), one session with its
+lists (:func:`session_statement`), a user's newest sessions with theirs
+(:func:`sessions_statement`); each keeps the rule of the read it stands for
+(only the user's sessions, the same order and limit).
 
-A statement is built once per (table, projection) and kept (bounded, least
-recently used out), so a document's plan reuses its SQL and asyncpg's
-prepared statement.
+Each leaf is written as :func:`app.domain.projection.write` writes it: enum
+members by name, timestamps RFC 3339 UTC with a ``Z`` (microseconds only when
+not zero), whole floats with their ``.0``; value objects stored in JSONB
+columns are rebuilt key by key (a key absent from a stored document reads as
+the field's default). The repository compacts the text, so the answer is byte
+for byte what the standard executor writes, except floats outside 1e-4..1e15,
+which PostgreSQL writes in its own exponent notation (the same number).
+
+Keys and column names are the code's own (GraphQL names, record fields),
+quoted as SQL literals; values are never inlined: the only parameters are ids,
+the user, a limit and a status. A statement is built once per projection and
+kept (bounded, least recently used out), so a document's plan reuses its SQL
+and asyncpg's prepared statement.
 """
 
 from __future__ import annotations

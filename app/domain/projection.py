@@ -1,19 +1,20 @@
 """Projections: the fields of a record a reader writes, as JSON, under its own names.
 
-A GraphQL plan that only copies stored fields of many child records into its
-answer (a session's interactions or metrics) asks for them *written*: a
-:class:`Projection` names, in answer order, each output key and the record
-field it shows, with a nested projection for a value object (or a list of
-them). The storage writes each parent's children as one JSON array, in the
-order the ordinary read returns them, and the answer embeds it as it is: no
-record, no per-field completion in Python. PostgreSQL builds it in the query
-(``json_agg``, :mod:`app.db.projection`); elsewhere :func:`write` does, from
-the records.
+A GraphQL plan whose selection only copies stored fields (a session's
+interactions or metrics; a session with its lists) asks for the answer
+*written*: a :class:`Projection` names, in answer order, each output key and
+the record field it shows, with a nested projection for a value object (or a
+list of them) and :class:`Children` for a session's list. The storage writes
+the JSON in the order the ordinary read returns the rows, and the answer
+embeds it as it is: no record, no per-field completion in Python. PostgreSQL
+builds it in the query (:mod:`app.db.projection`); elsewhere :func:`write`
+writes it from the records (the in-memory fakes, and SQLite's side of the
+port, which the server's plans do not use: their own builders are faster).
 
-Leaves are written as every face of the API writes them: enum members by
-their name, datetimes in RFC 3339 UTC with a ``Z`` (microseconds only when not
-zero), UUIDs as text, numbers, strings and booleans as they are. Only records
-whose fields are these kinds can be projected (:func:`kind_of`).
+Leaves are written as every face of the GraphQL API writes them: enum members
+by their name, datetimes in RFC 3339 UTC with a ``Z`` (microseconds only when
+not zero), UUIDs as text, numbers, strings and booleans as they are. Only
+records whose fields are these kinds can be projected (:func:`check`).
 """
 
 from __future__ import annotations
