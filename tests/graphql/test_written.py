@@ -31,6 +31,7 @@ from app.domain.records import (
 from app.resolvers.endpoint import same_json
 from tests.api import Api
 from tests.conftest import as_principal, bearer, make_token
+from tests.graphql.test_compiled import DETAILS
 
 AWKWARD = 'He said "hi" \\ naïve — 日本 \u0001 </script>'
 
@@ -90,13 +91,7 @@ async def damage(db_url: str, interaction_id: str) -> None:
         await engine.dispose()
 
 
-LISTS = """
-  interactions { id sessionId question selectedResponse userFeedback timestamp
-    questionClassification { type category difficulty requiresSTAR }
-    generatedResponses { id content structure estimatedDuration confidence tags } }
-  metrics { id sessionId transcriptionLatencyMs responseGenerationMs totalLatencyMs
-    transcriptionAccuracy userSatisfaction createdAt }
-"""
+LISTS = DETAILS  # every stored field of both lists
 WRITTEN = [
     "{ sessions { id " + LISTS + " } }",
     "query($id: ID!) { session(id: $id) { " + LISTS + " } }",
