@@ -53,9 +53,7 @@ from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
 from app.db.projection import children_statement, session_statement, sessions_statement
 from app.domain.paging import PageRequest, Position, SessionFilter
-from app.domain.projection import Children, Lists, Projection, child_kinds
-from app.domain.projection import write as write_json
-from app.domain.projection import write_one as write_one_json
+from app.domain.projection import Children, Projection
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -70,6 +68,7 @@ from app.domain.records import (
     SessionStatus,
     TrendMetrics,
 )
+from app.domain.written import WrittenInPython
 
 
 def _interview_type(s: Session) -> str | None:
@@ -602,17 +601,7 @@ class WrittenRepository:
         metrics: MetricRepository,
     ) -> None:
         self.ex = ex
-        self.sessions = sessions
-        self.lists = {"interactions": interactions, "metrics": metrics}
-
-    async def _lists(
-        self, projection: Projection, session_ids: Sequence[uuid.UUID], user_id: str
-    ) -> Lists:
-        out: Lists = {}
-        for kind, _children in child_kinds(projection):
-            repo: Any = self.lists[kind]
-            out[kind] = await repo.list_for_sessions(session_ids, user_id)
-        return out
+        self.python = WrittenInPython(sessions, interactions, metrics)
 
     async def children(
         self,
@@ -620,49 +609,37 @@ class WrittenRepository:
         user_id: str,
         parts: tuple[Children, ...],
     ) -> dict[uuid.UUID, tuple[str, ...]]:
-        if self.ex.dialect == "postgresql":
-            rows = await self.ex.rows(
-                children_statement(parts), {"ids": list(session_ids), "user_id": user_id}
-            )
-            found = {
-                r["session_id"]: tuple(_compact(r[f"j{n}"]) for n in range(len(parts)))
-                for r in rows
-            }
-            empty = tuple("[]" for _ in parts)
-            return {k: found.get(k, empty) for k in session_ids}
-        columns = []
-        for part in parts:
-            repo: Any = self.lists[part.kind]
-            grouped = await repo.list_for_sessions(session_ids, user_id)
-            columns.append({k: write_json(v, part.projection) for k, v in grouped.items()})
-        return {k: tuple(c[k] for c in columns) for k in session_ids}
+        if self.ex.dialect != "postgresql":
+            return await self.python.children(session_ids, user_id, parts)
+        rows = await self.ex.rows(
+            children_statement(parts), {"ids": list(session_ids), "user_id": user_id}
+        )
+        found = {
+            r["session_id"]: tuple(_compact(r[f"j{n}"]) for n in range(len(parts))) for r in rows
+        }
+        empty = tuple("[]" for _ in parts)
+        return {k: found.get(k, empty) for k in session_ids}
 
     async def session(
         self, session_id: uuid.UUID, user_id: str, projection: Projection
     ) -> str | None:
-        if self.ex.dialect == "postgresql":
-            rows = await self.ex.rows(
-                session_statement(projection), {"id": session_id, "user_id": user_id}
-            )
-            return _compact(rows[0]["j"]) if rows else None
-        found = await self.sessions.get(session_id)
-        if found is None or found.user_id != user_id:
-            return None
-        lists = await self._lists(projection, [found.id], user_id)
-        return write_one_json(found, projection, lists)
+        if self.ex.dialect != "postgresql":
+            return await self.python.session(session_id, user_id, projection)
+        rows = await self.ex.rows(
+            session_statement(projection), {"id": session_id, "user_id": user_id}
+        )
+        return _compact(rows[0]["j"]) if rows else None
 
     async def sessions_of(
         self, user_id: str, projection: Projection, *, limit: int, status: SessionStatus | None
     ) -> str:
-        if self.ex.dialect == "postgresql":
-            params: dict[str, Any] = {"user_id": user_id, "limit": limit}
-            if status is not None:
-                params["status"] = status.value
-            rows = await self.ex.rows(sessions_statement(projection, status is not None), params)
-            return _compact(rows[0]["j"])
-        found = await self.sessions.list_for_user(user_id, limit=limit, status=status)
-        lists = await self._lists(projection, [s.id for s in found], user_id)
-        return write_json(found, projection, lists)
+        if self.ex.dialect != "postgresql":
+            return await self.python.sessions_of(user_id, projection, limit=limit, status=status)
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+        if status is not None:
+            params["status"] = status.value
+        rows = await self.ex.rows(sessions_statement(projection, status is not None), params)
+        return _compact(rows[0]["j"])
 
 
 def _compact(text: str) -> str:

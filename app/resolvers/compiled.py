@@ -480,15 +480,8 @@ class Plan:
         item = _unwrap(t)
         if isinstance(item, GraphQLList):
             item = _unwrap(item.of_type)
-        if not isinstance(item, GraphQLObjectType):
-            return None
-        try:
-            projection = self._fields_of(item, nodes, record, children=True)
-            check_projection(record, projection)
-        except (NotProjectable, NotCompilable) as reason:
-            log.debug("not written by the storage: %s", reason)
-            return None
-        if not child_kinds(projection):
+        projection = self._checked(item, nodes, record, children=True)
+        if projection is None or not child_kinds(projection):
             # Without lists the plan's own builders write the rows faster than
             # the database builds JSON (measured: bench/README.md).
             return None
@@ -511,11 +504,17 @@ class Plan:
         named = _unwrap(t)
         if not self.written or record is None or not isinstance(named, GraphQLList):
             return None
-        item = _unwrap(named.of_type)
+        return self._checked(_unwrap(named.of_type), nodes, record, children=False)
+
+    def _checked(
+        self, item: Any, nodes: Sequence[FieldNode], record: Any, *, children: bool
+    ) -> Projection | None:
+        """The selection of an object type as a projection of ``record``, or
+        None when the storage cannot write it exactly."""
         if not isinstance(item, GraphQLObjectType):
             return None
         try:
-            projection = self._fields_of(item, nodes, record)
+            projection = self._fields_of(item, nodes, record, children=children)
             check_projection(record, projection)
         except (NotProjectable, NotCompilable) as reason:
             log.debug("not written by the storage: %s", reason)

@@ -21,7 +21,6 @@ import msgspec
 
 from app.domain.paging import PageRequest, Position, SessionFilter
 from app.domain.ports import Work
-from app.domain.projection import Children, Lists, Projection, child_kinds, write, write_one
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -33,6 +32,7 @@ from app.domain.records import (
     SessionStatus,
     TrendMetrics,
 )
+from app.domain.written import WrittenInPython
 
 T = TypeVar("T")
 
@@ -176,46 +176,6 @@ class FakeMetrics:
         }
 
 
-class FakeWritten:
-    """Written in Python from the fakes' own records (app.domain.projection.write)."""
-
-    def __init__(
-        self, sessions: FakeSessions, interactions: FakeInteractions, metrics: FakeMetrics
-    ) -> None:
-        self.sessions = sessions
-        self.lists: dict[str, Any] = {"interactions": interactions, "metrics": metrics}
-
-    async def _lists(self, projection: Projection, ids: list[uuid.UUID], user_id: str) -> Lists:
-        return {
-            kind: await self.lists[kind].list_for_sessions(ids, user_id)
-            for kind, _c in child_kinds(projection)
-        }
-
-    async def children(
-        self, session_ids: Sequence[uuid.UUID], user_id: str, parts: tuple[Children, ...]
-    ) -> dict[uuid.UUID, tuple[str, ...]]:
-        columns = []
-        for part in parts:
-            found = await self.lists[part.kind].list_for_sessions(session_ids, user_id)
-            columns.append({sid: write(rows, part.projection) for sid, rows in found.items()})
-        return {sid: tuple(c[sid] for c in columns) for sid in session_ids}
-
-    async def session(
-        self, session_id: uuid.UUID, user_id: str, projection: Projection
-    ) -> str | None:
-        found = await self.sessions.get(session_id)
-        if found is None or found.user_id != user_id:
-            return None
-        return write_one(found, projection, await self._lists(projection, [found.id], user_id))
-
-    async def sessions_of(
-        self, user_id: str, projection: Projection, *, limit: int, status: SessionStatus | None
-    ) -> str:
-        found = await self.sessions.list_for_user(user_id, limit=limit, status=status)
-        lists = await self._lists(projection, [s.id for s in found], user_id)
-        return write(found, projection, lists)
-
-
 class FakeAnalytics:
     """The contract's definitions, in Python (the SQL aggregates are tested
     against hand-computed numbers on both databases)."""
@@ -313,7 +273,7 @@ class FakeUnitOfWork:
         self.sessions = FakeSessions(store)
         self.interactions = FakeInteractions(store)
         self.metrics = FakeMetrics(store)
-        self.written = FakeWritten(self.sessions, self.interactions, self.metrics)
+        self.written = WrittenInPython(self.sessions, self.interactions, self.metrics)
         self.analytics = FakeAnalytics(store)
         self.committed: list[Any] = []
         self.events = FakeEvents(store, self.committed)
