@@ -195,18 +195,23 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 class Servers:
-    def __init__(self, stack: ExitStack) -> None:
+    def __init__(self, stack: ExitStack, wanted: set[str] | None = None) -> None:
         self.stack = stack
         self.urls: dict[str, str] = {}
+        self.wanted = wanted
 
-    def start(self, name: str, argv: list[str], env: dict[str, str], ready: str) -> None:
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str], ready: str, cwd: Path = ROOT
+    ) -> None:
+        if self.wanted is not None and name not in self.wanted:
+            return
         port = free_port()
         argv = [a.replace("{port}", str(port)) for a in argv]
         log = WORK / f"{name}.log"
         out = self.stack.enter_context(open(log, "wb"))  # noqa: SIM115 - closed by the stack
         proc = subprocess.Popen(
             [*pinned(0), *argv],
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -640,7 +645,19 @@ def main() -> None:
         help="seconds of load per job before measuring",
     )
     parser.add_argument("--no-postgraphile", action="store_true")
+    parser.add_argument(
+        "--only",
+        default=os.environ.get("BENCH_ONLY"),
+        help="a regular expression: only the workloads whose name it matches "
+        "(a partial run: its numbers go to bench/.work/, not the README)",
+    )
+    parser.add_argument(
+        "--servers",
+        default=os.environ.get("BENCH_SERVERS"),
+        help="comma-separated server names to start (default: all); a partial run",
+    )
     args = parser.parse_args()
+    wanted = set(args.servers.split(",")) if args.servers else None
 
     WORK.mkdir(parents=True, exist_ok=True)
     wrk = ensure_wrk()
@@ -668,7 +685,7 @@ def main() -> None:
 
     with ExitStack() as stack:
         print("starting servers (one process each, pinned to CPU 0; wrk on CPU 1):", flush=True)
-        servers = Servers(stack)
+        servers = Servers(stack, wanted)
         serve = [str(BIN / "interview-api"), "serve", "--port", "{port}"]
         servers.start("ours-pg", serve, {**common, "DATABASE_URL": pg_url}, "/health")
         servers.start(
@@ -677,6 +694,17 @@ def main() -> None:
             {**common, "DATABASE_URL": pg_url, "GRAPHQL_COMPILED": "false"},
             "/health",
         )
+        base = os.environ.get("BENCH_BASE")
+        if base:
+            # A/B: another checkout of this project (e.g. `git worktree add`),
+            # served by this venv, beside ours-pg on every ours-pg workload.
+            servers.start(
+                "ours-pg-base",
+                [sys.executable, "-m", "app.cli", "serve", "--port", "{port}"],
+                {**common, "DATABASE_URL": pg_url, "PYTHONPATH": base},
+                "/health",
+                cwd=Path(base),
+            )
         servers.start("ours-sqlite", serve, {**common, "DATABASE_URL": sqlite_url}, "/health")
         servers.start(
             "baseline",
@@ -711,8 +739,13 @@ def main() -> None:
             )
 
         plan = workloads(seeded, tokens, seeded_sqlite)
+        for per_server in plan.values():
+            if "ours-pg" in per_server:
+                per_server["ours-pg-base"] = per_server["ours-pg"]
         jobs = []
         for wname, per_server in plan.items():
+            if args.only and not re.search(args.only, wname):
+                continue
             for sname, req in per_server.items():
                 server = sname.split("+")[0]  # "ours-pg+key": a variant on ours-pg
                 if server not in servers.urls:
@@ -807,6 +840,18 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print()
     print(table)
     print(f"\n{machine}; {stamp}")
+    ab = [
+        f"  {w}: {paired_ratio(r, by[(w, 'ours-pg-base')]):.2f}x"
+        for (w, srv), r in by.items()
+        if srv == "ours-pg" and (w, "ours-pg-base") in by
+    ]
+    if ab:
+        print("\nA/B, ours-pg / ours-pg-base (BENCH_BASE), paired rounds:", *ab, sep="\n")
+    if args.only or args.servers or ab:  # a partial run: never the committed numbers
+        (WORK / "results-partial.json").write_text(
+            json.dumps({"when": stamp, "results": [asdict(r) for r in results]}, indent=2) + "\n"
+        )
+        return
     (ROOT / "bench" / "results.json").write_text(
         json.dumps(
             {"when": stamp, "machine": machine, "results": [asdict(r) for r in results]}, indent=2

@@ -118,11 +118,23 @@ def _decode(text: bytes | str, what: str) -> Any:
     try:
         return msgspec.json.decode(text)
     except msgspec.DecodeError:
+        # msgspec 0.23 reports bad UTF-8 inside a string as a DecodeError
+        # (older releases raised UnicodeDecodeError): tell the two apart.
+        if isinstance(text, bytes) and not _is_utf8(text):
+            raise RequestError(400, f"{what} is not valid UTF-8") from None
         raise RequestError(400, f"{what} is not valid JSON") from None
     except UnicodeDecodeError:
         raise RequestError(400, f"{what} is not valid UTF-8") from None
     except RecursionError:
         raise RequestError(400, f"{what} is nested too deeply") from None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def params_from_body(body: bytes) -> Params:
