@@ -34,8 +34,11 @@ from app.config import Settings
 from app.context import Claim, claim_var, outage_var
 from app.db.executor import (
     AsyncpgExecutor,
+    GuardedExecutor,
+    GuardFailed,
     InlineBusy,
     InlineSQLAlchemyExecutor,
+    NotGuardable,
     SQLAlchemyExecutor,
     StatementListener,
     sqlite_locked,
@@ -182,14 +185,20 @@ def classify_sqlalchemy(exc: BaseException) -> Failure:
 
 
 def classify_asyncpg(exc: BaseException) -> Failure:
-    """Errors of the raw asyncpg read path."""
+    """Errors of the raw asyncpg paths (reads, guarded writes)."""
     e = asyncpg.exceptions
+    if getattr(exc, "sqlstate", None) in {"40001", "40P01"}:
+        return Failure.CONFLICT
     if isinstance(
         exc,
         ConnectionError
         | e.ConnectionDoesNotExistError
         | e.AdminShutdownError
-        | e.CrashShutdownError,
+        | e.CrashShutdownError
+        # The driver and the server disagree on the connection's state: a
+        # pooled connection the server ended (pg_terminate_backend, a restart)
+        # whose FATAL notice arrived before the socket's end was seen.
+        | e.InternalClientError,
     ):
         return Failure.DISCONNECTED
     if isinstance(
@@ -313,6 +322,7 @@ class Database:
         self._write_engine = self.engine.execution_options(write_transaction=True)
         self.listeners: list[StatementListener] = []
         self._pool: Any = None
+        self._write_pool: Any = None
         self._pool_lock = asyncio.Lock()
         self.raw_reads = self.dialect == "postgresql"
         # SQLite reads on the loop's thread (no thread hop per statement);
@@ -395,9 +405,54 @@ class Database:
 
         return await self._attempt(once, classify_sqlalchemy)
 
-    async def write(self, work: Work[T]) -> T:
+    async def write(self, work: Work[T], *, guarded: bool = False) -> T:
         await self._settle_pending()
+        if guarded and self.raw_reads:
+            try:
+                return await self._run_guarded(work)
+            except (GuardFailed, NotGuardable):
+                pass  # nothing was written: the same work, as a transaction
         return await self._run(self._write_engine, work, write=True)
+
+    async def _run_guarded(self, work: Work[T]) -> T:
+        """A guarded write on PostgreSQL (see ``ports.Database.write``): the
+        work's reads on a raw connection with no transaction, then its writes
+        as one statement that commits on its own (``Late.run_guarded``). Two
+        round trips, and no row lock held while the client is away."""
+        claim = claim_var.get()
+        if claim is not None and (claim.held or claim.taken):
+            claim = None  # the key went with an earlier change of this request
+
+        async def once(attempt: Attempt) -> T:
+            pool = await self._pools("write")
+            timeout = None if pool.get_idle_size() else self.settings.db_pool_timeout
+            attempt.queued = pool.get_size() >= pool.get_max_size() and not pool.get_idle_size()
+            async with pool.acquire(timeout=timeout) as conn:
+                attempt.connected = True
+                uow = UnitOfWork(GuardedExecutor(conn, self.listeners))
+                try:
+                    result = await work(uow)
+                    keyed = None
+                    if claim is not None:
+                        keyed = uow.idempotency.claim_statement(claim.answer, claim.expired_before)
+                    # The statement may have committed when the connection dies: no retry.
+                    attempt.committing = True
+                    ours = await uow.late.run_guarded(keyed)
+                except (asyncio.CancelledError, TimeoutError):
+                    conn.terminate()  # see _run_raw
+                    raise
+                except Exception as exc:
+                    _drop_if_broken(conn, exc)
+                    raise
+            if claim is not None:
+                if not ours:  # another request holds the key: nothing was written
+                    claim.taken = True
+                    raise Conflict(KEY_IN_PROGRESS)
+                claim.held = True  # the key committed with the change; its answer follows
+            _after_commit(uow)
+            return result
+
+        return await self._attempt(once, classify_asyncpg)
 
     async def _run(self, engine: AsyncEngine, work: Work[T], *, write: bool) -> T:
         claim = claim_var.get() if write else None
@@ -500,30 +555,42 @@ class Database:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _raw_pool(self) -> Any:
-        if self._pool is None:
-            async with self._pool_lock:
-                if self._pool is None:
-                    s = self.settings
-                    self._pool = await asyncpg.create_pool(
-                        self.engine.url.set(drivername="postgresql").render_as_string(
-                            hide_password=False
-                        ),
-                        min_size=1,
-                        max_size=s.db_pool_size,
-                        timeout=s.db_connect_timeout,
-                        command_timeout=s.db_command_timeout,
-                        server_settings={
-                            "application_name": "interview-api-reads",
-                            **PG_SETTINGS,
-                            # Reads write no WAL; the one write here (write_one)
-                            # does not wait for its flush (see write_one).
-                            "synchronous_commit": "off",
-                        },
-                        # Reads never change session state: skip asyncpg's reset
-                        # query (a round trip) when a connection goes back.
-                        reset=_keep_connection_state,
-                    )
-        return self._pool
+        return await self._pools("read")
+
+    async def _pools(self, kind: str) -> Any:
+        """The raw asyncpg pools: ``read`` (reads, and ``write_one``) and
+        ``write`` (guarded writes, which wait for their WAL flush as every
+        transaction does)."""
+        pool = self._pool if kind == "read" else self._write_pool
+        if pool is not None:
+            return pool
+        async with self._pool_lock:
+            pool = self._pool if kind == "read" else self._write_pool
+            if pool is None:
+                s = self.settings
+                settings = {"application_name": f"interview-api-{kind}s", **PG_SETTINGS}
+                if kind == "read":
+                    # Reads write no WAL; the one write here (write_one)
+                    # does not wait for its flush (see write_one).
+                    settings["synchronous_commit"] = "off"
+                pool = await asyncpg.create_pool(
+                    self.engine.url.set(drivername="postgresql").render_as_string(
+                        hide_password=False
+                    ),
+                    min_size=1,
+                    max_size=s.db_pool_size,
+                    timeout=s.db_connect_timeout,
+                    command_timeout=s.db_command_timeout,
+                    server_settings=settings,
+                    # Neither kind changes session state: skip asyncpg's reset
+                    # query (a round trip) when a connection goes back.
+                    reset=_keep_connection_state,
+                )
+                if kind == "read":
+                    self._pool = pool
+                else:
+                    self._write_pool = pool
+        return pool
 
     async def _run_raw(self, work: Work[T], consistent: bool, writable: bool = False) -> T:
         async def once(attempt: Attempt) -> T:
@@ -551,6 +618,9 @@ class Database:
                     # connection is closed, never handed to the next reader.
                     conn.terminate()
                     raise
+                except Exception as exc:
+                    _drop_if_broken(conn, exc)
+                    raise
 
         return await self._attempt(once, classify_asyncpg)
 
@@ -566,9 +636,11 @@ class Database:
 
     async def dispose(self) -> None:
         self.deadlines.stop()
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        for name in ("_pool", "_write_pool"):
+            pool = getattr(self, name)
+            if pool is not None:
+                setattr(self, name, None)
+                await pool.close()
         await self.engine.dispose()
         if self._inline is not None:
             self._inline.dispose()
@@ -648,6 +720,13 @@ class Attempt:
         self.committing = False
         self.connected = False  # it held a connection
         self.queued = False  # it waited for a busy pool (no connection attempt)
+
+
+def _drop_if_broken(conn: Any, exc: Exception) -> None:
+    """A raw connection that failed as a dead one is closed, so the pool opens
+    a new one for the retry instead of handing the same one back."""
+    if classify_asyncpg(exc) is Failure.DISCONNECTED:
+        conn.terminate()
 
 
 async def _keep_connection_state(conn: Any) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import JSON
+from sqlalchemy import JSON, Select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -149,3 +149,39 @@ class AsyncpgExecutor:
         for listener in self.listeners:
             listener(c.sql)
         await self.conn.execute(c.sql, *c.args(params or {}))
+
+
+class NotGuardable(Exception):
+    """A guarded unit of work did what one guarded statement cannot: a write
+    of its own, a row lock, a statement that is not a plain read. It is run
+    again as an ordinary transaction (nothing was written)."""
+
+
+class GuardFailed(Exception):
+    """A row a guarded unit of work read changed (or went) before its
+    statement ran: nothing was written; it is run again as a transaction."""
+
+
+class GuardedExecutor(AsyncpgExecutor):
+    """The reads of a guarded unit of work (``Database.write(guarded=True)``)
+    on a raw asyncpg connection outside any transaction: plain SELECTs only,
+    no row locks. Its writes are collected by the unit of work (``Late``) into
+    one statement, run by :meth:`statement` in an implicit transaction of its
+    own, which writes only if the rows the reads named are unchanged."""
+
+    guarded = True
+
+    def __init__(self, conn: Any, listeners: list[StatementListener]) -> None:
+        super().__init__(conn, listeners, writable=True)
+
+    async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
+        if not isinstance(stmt, Select) or stmt._for_update_arg is not None:
+            raise NotGuardable(f"not a plain read: {type(stmt).__name__}")
+        return await super().rows(stmt, params)
+
+    async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
+        raise NotGuardable("a write outside the guarded statement")
+
+    async def statement(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
+        """The unit of work's one writing statement."""
+        return await AsyncpgExecutor.rows(self, stmt, params)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    table,
     text,
     tuple_,
     update,
@@ -43,7 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import rollups
-from app.db.executor import Executor
+from app.db.executor import Executor, GuardFailed, NotGuardable
 from app.db.mapping import RowMap
 from app.db.models import SEARCH_SHORT_BYTES, UTCDateTime
 from app.db.models import events_table as et
@@ -375,16 +376,60 @@ class Late:
     upsert a data-modifying CTE of the event's statement): the locks are
     held for one round trip and the COMMIT, not one round trip per row."""
 
-    __slots__ = ("committed", "events", "ex", "upserts")
+    __slots__ = ("committed", "events", "ex", "guard", "guarded", "inserts", "upserts")
 
     def __init__(self, ex: Executor, committed: list[Callable[[], None]]) -> None:
         self.ex = ex
         self.committed = committed
         self.upserts: list[tuple[Any, dict[str, Any]]] = []
         self.events: list[tuple[dict[str, Any], Callable[[int], None] | None]] = []
+        # A guarded unit of work (GuardedExecutor): its inserts are collected
+        # too, and every write waits for one statement, gated by ``guard``.
+        self.guarded: bool = getattr(ex, "guarded", False)
+        self.guard: tuple[uuid.UUID, str] | None = None
+        self.inserts: list[tuple[Any, dict[str, Any]]] = []
 
     def upsert(self, statement: Any, params: dict[str, Any]) -> None:
         self.upserts.append((statement, params))
+
+    def insert(self, statement: Any, params: dict[str, Any]) -> None:
+        """(guarded) A new row, written by the guarded statement."""
+        self.inserts.append((statement, params))
+
+    def guard_session(self, session_id: uuid.UUID, version: str) -> None:
+        """(guarded) Write only if this session's row is still ``version``."""
+        if self.guard is not None and self.guard != (session_id, version):
+            raise NotGuardable("a guarded write reads one row")
+        self.guard = (session_id, version)
+
+    async def run_guarded(self, claim: tuple[Any, dict[str, Any]] | None = None) -> bool:
+        """The guarded unit of work's one statement, outside any transaction
+        (PostgreSQL commits it on its own, so the contended rows' locks are
+        never held across a round trip): the session row is locked FOR SHARE
+        if its version (``xmin``) is still the one read, then (with ``claim``)
+        the key is inserted, then the inserts, the rollups and the event, each
+        only when the rows before it let it (the gate). False, and nothing
+        written, when the key is taken; :class:`GuardFailed`, and nothing
+        written, when the row changed or went."""
+        if self.guard is None or len(self.events) != 1 or (self.upserts and not self.inserts):
+            raise NotGuardable("a guarded write reads one row and records one event")
+        statement, params = _pg_guarded(
+            tuple(s for s, _ in self.inserts), tuple(s for s, _ in self.upserts), claim is not None
+        )
+        for prefix, parts in (("w", self.inserts), ("l", self.upserts)):
+            for i, (_s, values) in enumerate(parts):
+                params.update({f"{prefix}{i}_{k}": v for k, v in values.items()})
+        if claim is not None:
+            params.update({f"k_{k}": v for k, v in claim[1].items()})
+        params["g_id"], params["g_version"] = self.guard
+        event, committed = self.events[0]
+        row = (await self.ex.statement(statement, {**params, **event}))[0]  # type: ignore[attr-defined]
+        if not row["guarded"]:
+            raise GuardFailed()
+        if claim is not None and not row["claimed"]:
+            return False
+        self._committed(committed, int(row["seq"]))
+        return True
 
     def add_event(self, params: dict[str, Any], committed: Callable[[int], None] | None) -> None:
         self.events.append((params, committed))
@@ -442,6 +487,14 @@ class SessionRepository:
     async def get(
         self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
     ) -> Session | None:
+        if self.late.guarded and (lock or share):
+            if lock:
+                raise NotGuardable("a guarded write locks no row for update")
+            # No lock now: the guarded statement locks it, if still this version.
+            rows = await self.ex.rows(_GET_SESSION_VERSION, {"id": session_id})
+            if rows:
+                self.late.guard_session(session_id, rows[0]["row_version"])
+            return SESSIONS.from_row(rows[0]) if rows else None
         mode = "update" if lock else "share" if share else None
         rows = await self.ex.rows(_get_session(mode), {"id": session_id})
         return SESSIONS.from_row(rows[0]) if rows else None
@@ -497,6 +550,22 @@ class SessionRepository:
             await rollups.recompute_day(self.ex, row["user_id"], rollups.utc_day(row["created_at"]))
 
 
+# The row's version for a guarded write: PostgreSQL's xmin (the transaction
+# that wrote this version of the row; any update or delete makes a new one).
+_GET_SESSION_VERSION = select(
+    *SESSIONS.columns, literal_column("xmin::text").label("row_version")
+).where(st.c.id == bindparam("id"))
+_TABLES = {t.name: t for t in (st, it, mt)}
+
+
+@functools.cache
+def _gated_insert(name: str, columns: tuple[str, ...]) -> Any:
+    """A new row of a guarded statement: ``INSERT ... SELECT :values FROM gate``."""
+    t = _TABLES[name]
+    values = select(*(bindparam(c, type_=t.c[c].type) for c in columns))
+    return insert(t).from_select(list(columns), values.select_from(table("gate")))
+
+
 _DELETE_SESSION = (
     delete(st).where(st.c.id == bindparam("id")).returning(st.c.user_id, st.c.created_at)
 )
@@ -510,10 +579,14 @@ class InteractionRepository:
 
     async def add(self, i: Interaction) -> None:
         row = INTERACTIONS.to_row(i)
-        await self.ex.execute(insert(it).values(row))
+        guarded = self.late.guarded
+        if guarded:
+            self.late.insert(_gated_insert(it.name, tuple(row)), row)
+        else:
+            await self.ex.execute(insert(it).values(row))
         if row["question_type"] is not None:
             self.late.upsert(
-                rollups.add_question_type(self.ex.dialect),
+                rollups.add_question_type(self.ex.dialect, guarded),
                 {"session_id": i.session_id, "question_type": row["question_type"]},
             )
 
@@ -571,8 +644,13 @@ class MetricRepository:
         self.late = late
 
     async def add(self, m: Metric) -> None:
-        await self.ex.execute(insert(mt).values(METRICS.to_row(m)))
-        self.late.upsert(rollups.add_metric(self.ex.dialect), rollups.metric_values(m))
+        row = METRICS.to_row(m)
+        guarded = self.late.guarded
+        if guarded:
+            self.late.insert(_gated_insert(mt.name, tuple(row)), row)
+        else:
+            await self.ex.execute(insert(mt).values(row))
+        self.late.upsert(rollups.add_metric(self.ex.dialect, guarded), rollups.metric_values(m))
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]:
         rows = await self.ex.rows(_METRICS_OF_SESSION, {"session_id": session_id})
@@ -763,24 +841,20 @@ _PG_EVENT_BINDS = (
 )
 _PG_ADD_EVENT = text(f"WITH {_PG_EVENT_CTES} {_PG_EVENT_SELECT}").bindparams(*_PG_EVENT_BINDS)
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
+_PG = "postgresql"
 
 
-@functools.cache
-def _pg_late_statement(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any, dict[str, Any]]:
-    """The event's statement with each upsert (and the key's insert) as a
-    data-modifying CTE (PostgreSQL runs every one of them); upsert ``i``'s
-    parameters are renamed ``l{i}_...``, the key's ``k_...``. With the literal
-    parameters the statements compiled."""
+def _as_ctes(
+    named: list[tuple[str, Any]],
+) -> tuple[list[str], list[BindParameter[Any]], dict[str, Any]]:
+    """Each (name, statement) as ``name AS (sql)``, its parameters renamed
+    ``name_...``; with the typed bind parameters and the literal values the
+    statements compiled."""
     dialect = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
     ctes: list[str] = []
-    binds: list[BindParameter[Any]] = list(_PG_EVENT_BINDS)
+    binds: list[BindParameter[Any]] = []
     fixed: dict[str, Any] = {}
-    named = [(f"l{i}", upsert) for i, upsert in enumerate(upserts)]
-    if claim is not None:
-        named.append(("k", claim))
     for name, statement in named:
-        if name != "k":  # read by the sequence's CTE: run first (see below)
-            statement = statement.returning(literal_column("1"))
         compiled = statement.compile(dialect=dialect)
         prefix = f":{name}_"
         # A space before a cast: text() takes ":name::TYPE" for no parameter.
@@ -791,6 +865,21 @@ def _pg_late_statement(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any
                 binds.append(bindparam(f"{name}_{param}", type_=compiled.binds[param].type))
                 if value is not None:
                     fixed[f"{name}_{param}"] = value
+    return ctes, binds, fixed
+
+
+@functools.cache
+def _pg_late_statement(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any, dict[str, Any]]:
+    """The event's statement with each upsert (and the key's insert) as a
+    data-modifying CTE (PostgreSQL runs every one of them); upsert ``i``'s
+    parameters are renamed ``l{i}_...``, the key's ``k_...``. With the literal
+    parameters the statements compiled."""
+    # The upserts are read by the sequence's CTE: they run first (see below).
+    named = [(f"l{i}", upsert.returning(literal_column("1"))) for i, upsert in enumerate(upserts)]
+    if claim is not None:
+        named.append(("k", claim))
+    ctes, binds, fixed = _as_ctes(named)
+    binds = [*_PG_EVENT_BINDS, *binds]
     event_ctes = _PG_EVENT_CTES
     if upserts:
         # Lock order: the rollup rows, then the user's sequence row, as every
@@ -814,6 +903,69 @@ def _pg_late_statement(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any
 
 def _pg_late(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any, dict[str, Any]]:
     statement, fixed = _pg_late_statement(upserts, claim)
+    return statement, dict(fixed)
+
+
+_PG_GUARD = """
+    g AS (
+        SELECT 1 FROM interview_sessions
+        WHERE id = :g_id AND xmin::text = :g_version
+        FOR SHARE
+    )
+"""
+
+
+@functools.cache
+def _pg_guarded_statement(
+    inserts: tuple[Any, ...], upserts: tuple[Any, ...], claim: bool
+) -> tuple[Any, dict[str, Any]]:
+    """A guarded unit of work as one statement (see ``Late.run_guarded``).
+
+    ``g`` locks the session row FOR SHARE when its version is still the one
+    read (a concurrent change waits for it, or it for the change; a changed
+    row is re-read at its newest version and fails the test). ``gate`` has a
+    row when everything may be written: ``g``, and with ``claim`` the key's
+    insert (``k``, from ``g``). Each insert ``w{i}`` and upsert ``l{i}``
+    selects from (or tests) the gate, so none writes without it; the user's
+    sequence row is taken after all of them (the order every write takes
+    its locks in), and the event after it. Locks are held until this
+    statement's own commit, inside the server."""
+    named = [(f"w{i}", s.returning(literal_column("1"))) for i, s in enumerate(inserts)]
+    named += [(f"l{i}", s.returning(literal_column("1"))) for i, s in enumerate(upserts)]
+    ctes, binds, fixed = _as_ctes(named)
+    gate = "gate AS (SELECT 1 FROM g)"
+    if claim:
+        (claim_cte,), claim_binds, claim_fixed = _as_ctes([("k", _claim_key(_PG, gated=True))])
+        ctes.insert(0, claim_cte)
+        binds += claim_binds
+        fixed.update(claim_fixed)
+        gate = "gate AS (SELECT 1 FROM k)"
+    parts = " UNION ALL ".join(f"SELECT 1 FROM {n}" for n, _ in named)  # noqa: S608 - w0, l0...
+    event_ctes = _PG_EVENT_CTES.replace(
+        "VALUES (:user_id, 1)",
+        f"SELECT :user_id, 1 FROM (SELECT count(*) FROM ({parts}) AS u) AS done "  # noqa: S608
+        "WHERE EXISTS (SELECT 1 FROM gate)",
+    )
+    assert event_ctes != _PG_EVENT_CTES
+    claimed = "(SELECT count(*) FROM k)" if claim else "1"
+    # The key (from g) before the gate; the writes after it.
+    first = 1 if claim else 0
+    ordered = [*ctes[:first], gate, *ctes[first:]]
+    ctes_sql = ", ".join([_PG_GUARD, *ordered, event_ctes])
+    sql = (
+        f"WITH {ctes_sql} SELECT (SELECT count(*) FROM g) AS guarded, {claimed} AS claimed, "  # noqa: S608
+        "(SELECT seq FROM stored) AS seq, "
+        "(SELECT pg_notify('interview_api_events', stored.seq::text || ' ' || :user_id) "
+        "FROM stored) AS notified"
+    )
+    guard_binds = [bindparam("g_id", type_=Uuid())]
+    return text(sql).bindparams(*_PG_EVENT_BINDS, *guard_binds, *binds), fixed
+
+
+def _pg_guarded(
+    inserts: tuple[Any, ...], upserts: tuple[Any, ...], claim: bool
+) -> tuple[Any, dict[str, Any]]:
+    statement, fixed = _pg_guarded_statement(inserts, upserts, claim)
     return statement, dict(fixed)
 
 
@@ -974,9 +1126,14 @@ def _upsert_key(dialect: str) -> Any:
 
 
 @functools.cache
-def _claim_key(dialect: str) -> Any:
-    """Insert, or take over an expired row; RETURNING says whether it is ours."""
-    stmt = _upsert_key(dialect)
+def _claim_key(dialect: str, gated: bool = False) -> Any:
+    """Insert, or take over an expired row; RETURNING says whether it is ours.
+    ``gated`` (PostgreSQL): in a guarded statement, from its guard's row only."""
+    if gated:
+        values = select(*(bindparam(c, type_=ik.c[c].type) for c in KEYS.fields))
+        stmt = pg_insert(ik).from_select(list(KEYS.fields), values.select_from(table("g")))
+    else:
+        stmt = _upsert_key(dialect)
     return stmt.on_conflict_do_update(
         index_elements=["user_id", "key"],
         set_={c: stmt.excluded[c] for c in KEYS.fields if c not in ("user_id", "key")},

@@ -41,12 +41,14 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    exists,
     extract,
     func,
     literal,
     literal_column,
     select,
 )
+from sqlalchemy import table as table_clause
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.executor import Executor
@@ -61,6 +63,8 @@ from app.domain.records import Metric, Session, SessionStatus
 
 COMPLETED = SessionStatus.COMPLETED.value
 TABLES = (days, metric_days, types)
+# A guarded write's gate (app.db.repositories): one row when it may write.
+GATE = exists(select(literal_column("1")).select_from(table_clause("gate")))
 
 
 def utc_day(at: datetime) -> date:
@@ -156,8 +160,9 @@ def complete_values(s: Session) -> dict[str, Any]:
 
 
 @functools.cache
-def add_question_type(dialect: str) -> Insert:
-    """One more classified interaction in its session's day."""
+def add_question_type(dialect: str, gated: bool = False) -> Insert:
+    """One more classified interaction in its session's day (``gated``: in a
+    guarded statement, only when its gate lets it write)."""
     stmt, conflict = _upsert(dialect, types, ("user_id", "day", "question_type"), ("interactions",))
     source = select(
         st.c.user_id,
@@ -165,14 +170,17 @@ def add_question_type(dialect: str) -> Insert:
         bindparam("question_type", type_=types.c.question_type.type),
         literal(1, Integer),
     ).where(st.c.id == bindparam("session_id"))
+    if gated:
+        source = source.where(GATE)
     return conflict(  # type: ignore[no-any-return]
         stmt.from_select(["user_id", "day", "question_type", "interactions"], source)
     )
 
 
 @functools.cache
-def add_metric(dialect: str) -> Insert:
-    """One more metric in its session's day, on the metric's own day."""
+def add_metric(dialect: str, gated: bool = False) -> Insert:
+    """One more metric in its session's day, on the metric's own day (``gated``:
+    see :func:`add_question_type`)."""
     stmt, conflict = _upsert(dialect, metric_days, ("user_id", "day", "metric_day"), _METRIC_SUMS)
     source = select(
         st.c.user_id,
@@ -184,6 +192,8 @@ def add_metric(dialect: str) -> Insert:
             for name in _METRIC_SUMS[1:]  # metrics is the literal 1 above
         ),
     ).where(st.c.id == bindparam("session_id"))
+    if gated:
+        source = source.where(GATE)
     return conflict(  # type: ignore[no-any-return]
         stmt.from_select(["user_id", "day", "metric_day", *_METRIC_SUMS], source)
     )

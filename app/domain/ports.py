@@ -228,8 +228,16 @@ class Database(Protocol):
     async def read(self, work: Work[T], *, consistent: bool = False) -> T:
         """``consistent``: every read of ``work`` sees one snapshot."""
 
-    async def write(self, work: Work[T]) -> T:
-        """One transaction: committed when ``work`` returns, rolled back when it raises."""
+    async def write(self, work: Work[T], *, guarded: bool = False) -> T:
+        """One transaction: committed when ``work`` returns, rolled back when it raises.
+
+        ``guarded``: ``work`` reads one session with ``share=True``, adds new
+        rows and records one event, nothing else. The storage may then run
+        its reads first and its writes as one statement that writes only if
+        that session's row is unchanged (on PostgreSQL: no transaction held
+        open across round trips); if the row changed, or ``work`` turns out
+        to do more, nothing was written and it is run again as a transaction.
+        The outcome is the transaction's either way."""
 
     async def write_one(self, work: Work[T]) -> T:
         """``work`` runs exactly one statement, atomic on its own (no transaction

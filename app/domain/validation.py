@@ -65,9 +65,41 @@ def storable_text(value: str) -> bool:
     return True
 
 
+class _Unstorable(Exception):
+    pass
+
+
 def _normalise(data: Any, path: str) -> Any:
     """Integral floats become ints (``5.0`` is an integer in JSON Schema, and a
-    float field still takes an int); text that cannot be stored is refused."""
+    float field still takes an int); text that cannot be stored is refused
+    (the walk that names where runs only then)."""
+    try:
+        return _quick(data)
+    except _Unstorable:
+        return _named(data, path)
+
+
+def _quick(data: Any) -> Any:
+    kind = type(data)
+    if kind is str:
+        if not storable_text(data):
+            raise _Unstorable()
+        return data
+    if kind is dict:
+        return {
+            (_quick(k) if type(k) is str else k): _quick(v)
+            for k, v in data.items()  # type: ignore[attr-defined]
+        }
+    if kind is list:
+        return [_quick(v) for v in data]
+    if kind is float:
+        return int(data) if data.is_integer() else data
+    if isinstance(data, str | float | dict | list):  # subclasses: the general walk
+        return _named(data, "")
+    return data
+
+
+def _named(data: Any, path: str) -> Any:
     if isinstance(data, str):
         if not storable_text(data):
             raise BadRequest(f"{path or 'body'}: text must be valid UTF-8 without NUL characters")
@@ -77,11 +109,11 @@ def _normalise(data: Any, path: str) -> Any:
     if isinstance(data, dict):
         out = {}
         for k, v in data.items():
-            key = _normalise(k, path) if isinstance(k, str) else k
-            out[key] = _normalise(v, _join(path, str(key)))
+            key = _named(k, path) if isinstance(k, str) else k
+            out[key] = _named(v, _join(path, str(key)))
         return out
     if isinstance(data, list):
-        return [_normalise(v, f"{path}[{i}]") for i, v in enumerate(data)]
+        return [_named(v, f"{path}[{i}]") for i, v in enumerate(data)]
     return data
 
 

@@ -45,6 +45,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLField,
     GraphQLInputObjectType,
     GraphQLList,
@@ -59,8 +60,10 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     VariableNode,
+    located_error,
 )
 from graphql.execution.values import VariableValues, get_argument_values
+from graphql.pyutils import Path
 from graphql.type import scalars as graphql_scalars
 from msgspec import Raw
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
@@ -86,6 +89,27 @@ class Fallback(Exception):
 
 class NotCompilable(Exception):
     """At compile time: this document is not something plans model."""
+
+
+class MutationFailed(Exception):
+    """A mutation plan's root resolver raised: the answer is that field's
+    error (``error``, located as graphql-core locates it), with ``data`` null
+    (the mutation fields are non-null) or the field null."""
+
+    def __init__(self, error: GraphQLError, data: dict[str, Any] | None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.data = data
+
+
+class Completion(Exception):
+    """A mutation plan's root resolver returned ``value`` (the mutation ran)
+    but the plan cannot write the answer exactly: the standard executor
+    completes that value (never running the mutation again)."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__("completed by the standard executor")
+        self.value = value
 
 
 # ---------------------------------------------------------------- what plans know
@@ -233,7 +257,7 @@ def _embed(v: Any, _run: Run) -> Any:
 
 
 class Plan:
-    """A compiled query operation."""
+    """A compiled query operation, or a mutation of one root field."""
 
     def __init__(
         self,
@@ -252,9 +276,15 @@ class Plan:
         self.sources: dict[str, str] = {}
         if operation.directives:
             raise NotCompilable("directives on the operation")
-        root = schema._schema.query_type
+        self.mutation = operation.operation is OperationType.MUTATION
+        root = schema._schema.mutation_type if self.mutation else schema._schema.query_type
         assert root is not None
+        self.root_type = root.name
         self.roots = self._root_fields(root)
+        if self.mutation and (len(self.roots) != 1 or self.roots[0][2] is None):
+            # Several mutation fields run one after another, and an error in
+            # one stops the rest: left to the standard executor.
+            raise NotCompilable("a mutation plan has exactly one mutation field")
 
     # ---------------------------------------------------------------- compiling
 
@@ -582,6 +612,36 @@ class Plan:
 
     # ---------------------------------------------------------------- executing
 
+    async def mutate(self, context: Context, variables: VariableValues) -> dict[str, Any]:
+        """The ``data`` of a mutation's answer. The mutation runs exactly once:
+        when its resolver raises, :class:`MutationFailed` carries the field's
+        error; when the plan cannot write what it returned, :class:`Completion`
+        hands the value to the standard executor. Anything that fails before
+        the resolver is called leaves the request to the standard executor."""
+        [(key, node, how, complete)] = self.roots
+        definition, resolver, convert, fixed = how
+        kwargs = (
+            fixed
+            if fixed is not None
+            else convert(get_argument_values(definition, node, variables))
+        )
+        run = Run(_Info(context))
+        try:
+            value = await resolver(None, run.info, **kwargs)
+        except Exception as exc:
+            error = located_error(exc, [node], Path(None, key, self.root_type).as_list())
+            nullable = not isinstance(definition.type, GraphQLNonNull)
+            raise MutationFailed(error, {key: None} if nullable else None) from None
+        started: list[asyncio.Future[Any]] = []
+        try:
+            return await self._complete(run, [(key, complete, value)], started)
+        except BaseException as exc:
+            for future in [*started, *(f for _o, _k, f, _c in run.pending)]:
+                future.cancel()
+            if isinstance(exc, Exception):
+                raise Completion(value) from None
+            raise
+
     async def execute(self, context: Context, variables: VariableValues) -> dict[str, Any]:
         """The ``data`` of the answer. Whatever fails, nothing this run started is
         left running: every resolver task and DataLoader future is cancelled."""
@@ -617,9 +677,23 @@ class Plan:
             started.extend(tasks)
             results = await asyncio.gather(*tasks)
         values = iter(results)
+        completing = [
+            (key, complete, None if how is None else next(values))
+            for key, _node, how, complete in self.roots
+        ]
+        return await self._complete(run, completing, started)
+
+    async def _complete(
+        self,
+        run: Run,
+        roots: list[tuple[str, Completer, Any]],
+        started: list[asyncio.Future[Any]],
+    ) -> dict[str, Any]:
+        """The root values completed, then each round of what they left
+        pending (field resolvers, DataLoaders, lists the storage writes)."""
         data: dict[str, Any] = {}
-        for key, _node, how, complete in self.roots:
-            data[key] = complete(None if how is None else next(values), run)
+        for key, complete, value in roots:
+            data[key] = complete(value, run)
         context = run.info.context
         while run.pending or run.loads or run.writes:
             batch, run.pending = run.pending, []
@@ -713,7 +787,7 @@ class CompiledQueries:
         self, query: str, document: DocumentNode, operation: OperationDefinitionNode
     ) -> Plan | None:
         """The plan of a valid query operation, or None (standard executor)."""
-        if not self.enabled or operation.operation is not OperationType.QUERY:
+        if not self.enabled or operation.operation is OperationType.SUBSCRIPTION:
             return None
         name = operation.name.value if operation.name else None
         key = (query, name)
@@ -737,8 +811,8 @@ class CompiledQueries:
         """The generated source of the operation's plan, or why there is none."""
         if not self.enabled:
             return "plans are off for this schema"
-        if operation.operation is not OperationType.QUERY:
-            return f"not compiled: a {operation.operation.value} (plans answer queries only)"
+        if operation.operation is OperationType.SUBSCRIPTION:
+            return "not compiled: a subscription (plans answer queries and mutations)"
         try:
             plan = Plan(self.schema, document, operation, written=self.storage_writes_json)
         except NotCompilable as reason:

@@ -18,10 +18,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from inspect import isawaitable
 from typing import Any
 
 import msgspec
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+)
 from graphql.execution.values import get_variable_values
 from litestar.handlers import asgi
 from strawberry.http import process_result
@@ -37,7 +46,7 @@ from app.context import (
 )
 from app.domain.service import Service
 from app.errors import DomainError
-from app.resolvers.compiled import CompiledQueries, Fallback
+from app.resolvers.compiled import CompiledQueries, Completion, Fallback, MutationFailed
 from app.resolvers.context import build_context
 from app.resolvers.documents import Documents
 from app.resolvers.over_http import (
@@ -53,7 +62,7 @@ from app.resolvers.over_http import (
     params_from_query_string,
 )
 from app.resolvers.persisted import NOT_ALLOWED, MemoryStore, PersistedError, PersistedQueries
-from app.resolvers.schema import Schema
+from app.resolvers.schema import ExecutionContext, Schema
 from app.resolvers.socket import GraphQLSocket
 from app.schema.errors import format_error
 from app.schema.guard import MAX_QUERY_CHARS
@@ -230,6 +239,25 @@ class GraphQLEndpoint:
         plan = None
         if self.plans is not None and principal is not None:
             plan = self.plans.plan(query, prepared.document, operation)
+        if plan is not None and plan.mutation:
+            context = build_context(self.service, principal, request_id)
+            try:
+                data = await plan.mutate(context, coerced)
+            except MutationFailed as failed:
+                self.plans.answered += 1  # type: ignore[union-attr]
+                error = format_error(failed.error, suggestions=self.suggestions)
+                body = msgspec.json.encode({"data": failed.data, "errors": [error.formatted]})
+                return Answer(200, body, CONTENT_TYPES[media])
+            except Completion as done:
+                self.plans.passed_on += 1  # type: ignore[union-attr]
+                body = await self.complete(scope, params, prepared.document, done.value)
+                return Answer(200, body, CONTENT_TYPES[media])
+            except Exception as exc:  # before the mutation ran: the standard executor runs it
+                self.plans.failure(exc, request_id)  # type: ignore[union-attr]
+            else:
+                self.plans.answered += 1  # type: ignore[union-attr]
+                return Answer(200, msgspec.json.encode({"data": data}), CONTENT_TYPES[media])
+            plan = None
         if plan is not None:
             context = build_context(self.service, principal, request_id)
             try:
@@ -262,6 +290,34 @@ class GraphQLEndpoint:
             operation_name=params.operation_name,
             allowed_operation_types=allowed,
         )
+        if result.errors:
+            result.errors = [format_error(e, suggestions=self.suggestions) for e in result.errors]
+        return msgspec.json.encode(process_result(result))
+
+    async def complete(
+        self, scope: dict[str, Any], params: Params, document: DocumentNode, value: Any
+    ) -> bytes:
+        """The answer of a mutation that ran (its root field resolved to
+        ``value``), written by graphql-core's executor: the root field answers
+        ``value`` instead of running again; everything below it resolves as
+        in any standard execution."""
+
+        def ran_already(next_: Any, root: Any, info: Any, **kwargs: Any) -> Any:
+            return value if info.path.prev is None else next_(root, info, **kwargs)
+
+        context = build_context(self.service, principal_of(scope), request_id_of(scope))
+        result = execute(
+            self.schema._schema,
+            document,
+            context_value=context,
+            variable_values=params.variables,
+            operation_name=params.operation_name,
+            middleware=[ran_already],
+            executor_class=ExecutionContext,
+        )
+        if isawaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
         if result.errors:
             result.errors = [format_error(e, suggestions=self.suggestions) for e in result.errors]
         return msgspec.json.encode(process_result(result))

@@ -14,15 +14,41 @@ from app.domain.validation import parse
 T = TypeVar("T")
 
 
+_NAMES: dict[type, tuple[tuple[str, str], ...] | None] = {}
+
+
+def _names(kind: type) -> tuple[tuple[str, str], ...] | None:
+    """(Python name, external name) of each field of an input class; None for
+    anything else. Worked out once per class."""
+    names = _NAMES.get(kind, ())
+    if names == ():
+        definition = getattr(kind, "__strawberry_definition__", None)
+        names = (
+            tuple(
+                (f.python_name, f.graphql_name or to_camel_case(f.python_name))
+                for f in definition.fields
+            )
+            if definition is not None and has_object_definition(kind)
+            else None
+        )
+        _NAMES[kind] = names
+    return names
+
+
 def to_plain(value: Any) -> Any:
     """External (camelCase) names, enum values, absent fields left out."""
-    if has_object_definition(value):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
+    if kind is list:
+        return [to_plain(v) for v in value]
+    names = _names(kind)
+    if names is not None:
         out: dict[str, Any] = {}
-        for f in value.__strawberry_definition__.fields:
-            v = getattr(value, f.python_name)
-            if isinstance(v, UnsetType):
-                continue
-            out[f.graphql_name or to_camel_case(f.python_name)] = to_plain(v)
+        for python_name, name in names:
+            v = getattr(value, python_name)
+            if not isinstance(v, UnsetType):
+                out[name] = to_plain(v)
         return out
     if isinstance(value, list):
         return [to_plain(v) for v in value]

@@ -297,7 +297,7 @@ class FakeDatabase:
     async def write_one(self, work: Work[T]) -> T:
         return await self.write(work)
 
-    async def write(self, work: Work[T]) -> T:
+    async def write(self, work: Work[T], *, guarded: bool = False) -> T:
         self.writes += 1
         draft = copy.deepcopy(self.store)
         uow = FakeUnitOfWork(draft)

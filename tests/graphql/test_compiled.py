@@ -10,6 +10,7 @@ answered and which they left to the standard executor.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -90,8 +91,9 @@ STANDARD_ONLY = [
     ("query($n: Int) { sessions(limit: $n) { id } }", {"n": "ten"}, None),
     ("query One { sessions { id } } query Two { activeSessions { id } }", None, None),
     ("{ __schema { queryType { name } } }", None, None),
-    (
-        'mutation { createSession(input: {jobContext: {title: "", company: "C"}}) { id } }',
+    (  # two mutation fields run one after the other: the standard executor's
+        'mutation { a: createSession(input: {jobContext: {title: "", company: "C"}}) { id } '
+        'b: createSession(input: {jobContext: {title: "", company: "D"}}) { id } }',
         None,
         None,
     ),
@@ -236,3 +238,145 @@ async def test_cursors_are_signed_only_when_a_query_reads_them(two_apps, new_use
         page = (await client.post("/graphql", json={"query": every}, headers=headers)).json()
         edges = page["data"]["sessionsConnection"]["edges"]
         assert len(edges) == 4 and set(signed) == {e["cursor"] for e in edges}
+
+
+# ---------------------------------------------------------------- mutations
+
+INTERACTION_SELECTION = (
+    "id sessionId question selectedResponse userFeedback timestamp "
+    "questionClassification { type category difficulty requiresSTAR } "
+    "generatedResponses { id content structure estimatedDuration confidence tags }"
+)
+MUTATION_ERRORS = [
+    ('mutation { createSession(input: {jobContext: {title: "", company: "C"}}) { id } }', None),
+    (
+        "mutation($i: CreateInteractionInput!) { createInteraction(input: $i) { id } }",
+        {"i": {"sessionId": "00000000-0000-4000-8000-000000000000", "question": "Q"}},
+    ),
+    (
+        "mutation($i: CreateInteractionInput!) { createInteraction(input: $i) { id } }",
+        {"i": {"sessionId": "nope", "question": "Q"}},
+    ),
+    (
+        "mutation($i: RecordMetricsInput!) { recordMetrics(input: $i) { id } }",
+        {"i": {"sessionId": "SESSION", "userSatisfaction": 9}},
+    ),
+    (  # a completed session takes no interactions
+        "mutation($i: CreateInteractionInput!) { createInteraction(input: $i) { id } }",
+        {"i": {"sessionId": "SESSION", "question": "Q"}},
+    ),
+    ('mutation { deleteSession(id: "00000000-0000-4000-8000-000000000000") }', None),
+]
+
+
+def _with_session(variables: Any, sid: str) -> Any:
+    return json.loads(json.dumps(variables).replace('"SESSION"', json.dumps(sid)))
+
+
+@pytest.mark.parametrize("extra", ACCEPTS)
+@pytest.mark.parametrize(("query", "variables"), MUTATION_ERRORS)
+async def test_a_failing_mutation_plan_answers_as_the_standard_executor(
+    two_apps, new_user, query, variables, extra
+):
+    """The plan runs the mutation once and writes its error exactly as the
+    standard executor does (message, locations, path, code; data null)."""
+    (fast_app, fast), (_slow_app, slow) = two_apps
+    user = new_user()
+    sid = await seed(fast, user)  # completed
+    body = {"query": query, "variables": _with_session(variables, sid)}
+    headers = {**bearer(make_token(user)), **extra}
+    plans = fast_app.graphql.plans
+    before = plans.answered
+    a = await fast.post("/graphql", json=body, headers=headers)
+    b = await slow.post("/graphql", json=body, headers=headers)
+    assert "errors" in b.json() and b.json()["data"] is None
+    assert stable(a) == stable(b)
+    assert plans.answered == before + 1, "the mutation's plan should have answered"
+
+
+def _masked(answer: dict[str, Any]) -> dict[str, Any]:
+    """Ids and times differ between two runs of a mutation; the rest may not."""
+    text = json.dumps(answer)
+    text = re.sub(r'"(id|sessionId|timestamp|createdAt|startedAt)": "[^"]*"', r'"\1": "-"', text)
+    return json.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (
+            f"mutation($i: CreateInteractionInput!) {{ createInteraction(input: $i) "
+            f"{{ {INTERACTION_SELECTION} }} }}",
+            {
+                "i": {
+                    "sessionId": "SESSION",
+                    "question": "Why React?",
+                    "questionClassification": {
+                        "type": "TECHNICAL",
+                        "category": "frontend",
+                        "requiresSTAR": True,
+                    },
+                    "generatedResponses": [
+                        {"id": "r1", "content": "c", "structure": "STAR", "confidence": 1}
+                    ],
+                }
+            },
+        ),
+        (
+            "mutation($i: RecordMetricsInput!) { recordMetrics(input: $i) "
+            "{ id sessionId totalLatencyMs transcriptionAccuracy userSatisfaction createdAt } }",
+            {"i": {"sessionId": "SESSION", "totalLatencyMs": 1200, "transcriptionAccuracy": 1}},
+        ),
+        (
+            'mutation { createSession(input: {jobContext: {title: "T", company: "C", '
+            "interviewType: TECHNICAL}}) { id status jobContext { title interviewType } "
+            "settings { confidenceThreshold enabledFeatures } interactions { id } "
+            "metrics { id } } }",
+            None,
+        ),
+        ("mutation($id: ID!) { pauseSession(id: $id) { id status endedAt } }", {"id": "SESSION"}),
+    ],
+)
+async def test_a_mutation_plan_answers_as_the_standard_executor(
+    two_apps, new_user, query, variables
+):
+    (fast_app, fast), (_slow_app, slow) = two_apps
+    user = new_user()
+    headers = bearer(make_token(user))
+    answers = []
+    for client in (fast, slow):
+        job = {"jobContext": {"title": "A", "company": "C"}}
+        sid = (await client.post("/interview-sessions", json=job, headers=headers)).json()["id"]
+        body = {"query": query, "variables": _with_session(variables, sid)}
+        plans = fast_app.graphql.plans
+        before = plans.answered
+        r = await client.post("/graphql", json=body, headers=headers)
+        assert r.status_code == 200 and "errors" not in r.json(), r.json()
+        if client is fast:
+            assert plans.answered == before + 1, "the mutation's plan should have answered"
+        answers.append(_masked(r.json()))
+    assert answers[0] == answers[1]
+
+
+async def test_a_mutation_the_plan_cannot_write_runs_once(two_apps, new_user, monkeypatch):
+    """When the plan cannot write what the mutation returned, the standard
+    executor completes that value: the mutation never runs a second time."""
+    from app.resolvers.compiled import Fallback, Plan
+
+    async def cannot(self: Plan, *args: Any) -> Any:
+        raise Fallback("as a completion that meets something it does not model")
+
+    monkeypatch.setattr(Plan, "_complete", cannot)
+    (fast_app, fast), _ = two_apps
+    user = new_user()
+    headers = bearer(make_token(user))
+    query = (
+        'mutation { createSession(input: {jobContext: {title: "T", company: "C"}}) '
+        "{ id status jobContext { title } interactions { id } } }"
+    )
+    r = await fast.post("/graphql", json={"query": query}, headers=headers)
+    created = r.json()["data"]["createSession"]
+    assert created["status"] == "ACTIVE" and created["interactions"] == []
+    listed = (await fast.get("/interview-sessions", headers=headers)).json()
+    assert [s["id"] for s in listed] == [created["id"]]  # one session, not two
+    assert fast_app.graphql.plans.passed_on >= 1
