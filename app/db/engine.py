@@ -13,6 +13,7 @@ a database that cannot be reached becomes :class:`app.errors.Unavailable`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import functools
 import logging
@@ -305,6 +306,69 @@ class Deadlines:
             self._watcher.cancel()
 
 
+class FairPool:
+    """An asyncpg pool handed out first come, first served.
+
+    asyncpg's pool lets a newcomer take a connection that was just released
+    for a waiting request (the waiter is woken, but whoever asks first while
+    it wakes gets the connection; the waiter goes back to the end of the
+    queue): under more concurrent requests than connections some wait many
+    turns, and p99 latency was 4-5x p50. Here at most ``size`` requests hold
+    a connection; the others queue, and a release hands the slot to the
+    oldest waiter directly. asyncpg's pool still opens, resets and replaces
+    the connections (it never makes a holder wait: there are at most as many
+    holders as connections)."""
+
+    __slots__ = ("busy", "pool", "size", "waiters")
+
+    def __init__(self, pool: Any, size: int) -> None:
+        self.pool = pool
+        self.size = size
+        self.busy = 0
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def would_wait(self) -> bool:
+        return self.busy >= self.size or bool(self.waiters)
+
+    async def acquire(self, wait_seconds: float) -> Any:
+        if self.would_wait():
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                async with asyncio.timeout(wait_seconds):
+                    await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._pass_on()  # a slot was handed over as this gave up: pass it on
+                else:
+                    waiter.cancel()  # skipped by _pass_on
+                raise
+        else:
+            self.busy += 1
+        try:
+            return await self.pool.acquire()
+        except BaseException:
+            self._pass_on()
+            raise
+
+    async def release(self, conn: Any) -> None:
+        try:
+            await self.pool.release(conn)
+        finally:
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.busy -= 1
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
 class Database:
     """Units of work over one database, with one retry on a dead connection.
 
@@ -425,25 +489,26 @@ class Database:
 
         async def once(attempt: Attempt) -> T:
             pool = await self._pools("write")
-            timeout = None if pool.get_idle_size() else self.settings.db_pool_timeout
-            attempt.queued = pool.get_size() >= pool.get_max_size() and not pool.get_idle_size()
-            async with pool.acquire(timeout=timeout) as conn:
+            attempt.queued = pool.would_wait()
+            conn = await pool.acquire(self.settings.db_pool_timeout)
+            try:
                 attempt.connected = True
                 uow = UnitOfWork(GuardedExecutor(conn, self.listeners))
-                try:
-                    result = await work(uow)
-                    keyed = None
-                    if claim is not None:
-                        keyed = uow.idempotency.claim_statement(claim.answer, claim.expired_before)
-                    # The statement may have committed when the connection dies: no retry.
-                    attempt.committing = True
-                    ours = await uow.late.run_guarded(keyed)
-                except (asyncio.CancelledError, TimeoutError):
-                    conn.terminate()  # see _run_raw
-                    raise
-                except Exception as exc:
-                    _drop_if_broken(conn, exc)
-                    raise
+                result = await work(uow)
+                keyed = None
+                if claim is not None:
+                    keyed = uow.idempotency.claim_statement(claim.answer, claim.expired_before)
+                # The statement may have committed when the connection dies: no retry.
+                attempt.committing = True
+                ours = await uow.late.run_guarded(keyed)
+            except (asyncio.CancelledError, TimeoutError):
+                conn.terminate()  # see _run_raw
+                raise
+            except Exception as exc:
+                _drop_if_broken(conn, exc)
+                raise
+            finally:
+                await pool.release(conn)
             if claim is not None:
                 if not ours:  # another request holds the key: nothing was written
                     claim.taken = True
@@ -586,6 +651,7 @@ class Database:
                     # query (a round trip) when a connection goes back.
                     reset=_keep_connection_state,
                 )
+                pool = FairPool(pool, s.db_pool_size)
                 if kind == "read":
                     self._pool = pool
                 else:
@@ -595,11 +661,10 @@ class Database:
     async def _run_raw(self, work: Work[T], consistent: bool, writable: bool = False) -> T:
         async def once(attempt: Attempt) -> T:
             pool = await self._raw_pool()
-            # Waiting needs a deadline (then 503); an idle connection does not,
-            # and skipping the timer saves real time on every read.
-            timeout = None if pool.get_idle_size() else self.settings.db_pool_timeout
-            attempt.queued = pool.get_size() >= pool.get_max_size() and not pool.get_idle_size()
-            async with pool.acquire(timeout=timeout) as conn:
+            # Waiting needs a deadline (then 503); a free connection does not.
+            attempt.queued = pool.would_wait()
+            conn = await pool.acquire(self.settings.db_pool_timeout)
+            try:
                 attempt.connected = True
                 # A write's statement may have run when the connection dies: no retry.
                 attempt.committing = writable
@@ -621,6 +686,8 @@ class Database:
                 except Exception as exc:
                     _drop_if_broken(conn, exc)
                     raise
+            finally:
+                await pool.release(conn)
 
         return await self._attempt(once, classify_asyncpg)
 

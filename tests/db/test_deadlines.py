@@ -111,8 +111,9 @@ async def test_a_read_left_in_a_transaction_does_not_poison_the_pool(pg_db_url):
     db = Database(make_settings(pg_db_url, db_pool_size=1))
     try:
         pool = await db._raw_pool()
-        async with pool.acquire() as conn:
-            await conn.execute("BEGIN")
+        conn = await pool.acquire(1)
+        await conn.execute("BEGIN")
+        await pool.release(conn)
         one = select(literal_column("1").label("one"))
 
         async def work(uow):
