@@ -31,7 +31,7 @@ from app.pipeline import Pipeline
 from app.pipeline.cors import Cors
 from app.ratelimit import RateLimiter
 from app.resolvers.compiled import CompiledQueries
-from app.resolvers.endpoint import GraphQLEndpoint, graphql_route
+from app.resolvers.endpoint import GRAPHQL_PATH, GraphQLEndpoint, graphql_route
 from app.resolvers.graphiql import graphiql_html
 from app.resolvers.persisted import MemoryStore, PersistedQueries, RedisStore, Store, load_manifest
 from app.resolvers.schema import build_schema
@@ -291,6 +291,7 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
         cors=Cors(settings.cors_origins, development=settings.app_env == "development"),
         idempotency=Idempotency(db, settings.idempotency_ttl),
         keyed_routes=keyed_routes(litestar, InterviewSessionController.path),
+        direct={GRAPHQL_PATH: graphql},
     )
     app.litestar, app.service, app.database, app.graphql = litestar, service, db, graphql
     app.live = live

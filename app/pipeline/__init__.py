@@ -123,8 +123,13 @@ class Pipeline:
         idempotency: Idempotency | None = None,
         graphql_path: str = "/graphql",
         keyed_routes: Callable[[str, str], bool] | None = None,
+        direct: dict[str, ASGIApp] | None = None,
     ) -> None:
         self.app = app
+        # HTTP paths answered by an ASGI app of their own (the GraphQL
+        # endpoint), without Litestar's routing around it; the rest of this
+        # pipeline is the same for them.
+        self.direct: dict[str, ASGIApp] = dict(direct or {})
         self.authenticator = authenticator
         self.limiter = limiter
         # Path prefixes no anonymous request may enter (401 before any parsing).
@@ -233,7 +238,7 @@ class Pipeline:
         ):
             await self._keyed(scope, receive, send, principal, req, path)
             return
-        await self.app(scope, receive, send)
+        await (self.direct.get(path) or self.app)(scope, receive, send)
 
     async def _keyed(
         self,
@@ -248,8 +253,9 @@ class Pipeline:
         assert self.idempotency is not None
         graphql = path == self.graphql_path
         key = req.idempotency_key
+        app: ASGIApp = self.direct.get(path) or self.app
         if key is None and not graphql:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
             return
         try:
             body = await read_body(receive, self.max_body_bytes)
@@ -259,13 +265,13 @@ class Pipeline:
         if key is None and b"idempotencyKey" in body:  # GraphQL: or in the extensions
             key = _key_in_extensions(body)
         if key is None:
-            await self.app(scope, replay(body, receive), send)
+            await app(scope, replay(body, receive), send)
             return
         if not self.idempotency.valid(key):
             await _send_error(send, 400, BAD_KEY)
             return
         await self.idempotency.handle(
-            self.app,
+            app,
             scope,
             replay(body, receive),
             body,

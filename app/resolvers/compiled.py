@@ -359,19 +359,26 @@ class Plan:
             # Arguments reach the resolver exactly as Strawberry converts them
             # (input objects become their input classes, absent ones UNSET).
             convert = self._converter(field)
-            fixed = None
-            if not any(_uses_variables(a.value) for a in node.arguments or ()) and not any(
-                _has_input_object(definition.args[a.name.value].type) for a in node.arguments or ()
-            ):
-                # Literal scalar arguments are coerced once, here, not on every request.
-                fixed = convert(get_argument_values(definition, node, None))
+            fixed = literal = None
+            if not any(_uses_variables(a.value) for a in node.arguments or ()):
+                # Literal arguments are coerced once, here, not on every request;
+                # input objects are converted anew each time (the resolver may
+                # keep what it is given), scalars only once.
+                literal = get_argument_values(definition, node, None)
+                if any(
+                    _has_input_object(definition.args[a.name.value].type)
+                    for a in node.arguments or ()
+                ):
+                    pass  # ``literal``: converted on each request
+                else:
+                    fixed, literal = convert(literal), None
             written = self._written_root(field, definition.type, nodes)
             if written is not None:
                 # The storage writes the whole answer of this field.
                 resolver, completer = written
             else:
                 completer = self._completer(definition.type, nodes)
-            roots.append((key, node, (definition, resolver, convert, fixed), completer))
+            roots.append((key, node, (definition, resolver, convert, fixed, literal), completer))
         return roots
 
     def _converter(self, field: StrawberryField) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -619,12 +626,8 @@ class Plan:
         hands the value to the standard executor. Anything that fails before
         the resolver is called leaves the request to the standard executor."""
         [(key, node, how, complete)] = self.roots
-        definition, resolver, convert, fixed = how
-        kwargs = (
-            fixed
-            if fixed is not None
-            else convert(get_argument_values(definition, node, variables))
-        )
+        definition, resolver, convert, fixed, literal = how
+        kwargs = _arguments(definition, node, variables, convert, fixed, literal)
         run = Run(_Info(context))
         try:
             value = await resolver(None, run.info, **kwargs)
@@ -663,11 +666,8 @@ class Plan:
         for _key, node, how, _complete in self.roots:
             if how is None:
                 continue
-            definition, resolver, convert, fixed = how
-            if fixed is not None:
-                kwargs = fixed
-            else:
-                kwargs = convert(get_argument_values(definition, node, variables))
+            definition, resolver, convert, fixed, literal = how
+            kwargs = _arguments(definition, node, variables, convert, fixed, literal)
             calls.append(resolver(None, run.info, **kwargs))
         # Root fields of a query run concurrently, as graphql-core runs them.
         if len(calls) == 1:
@@ -729,6 +729,24 @@ class Plan:
                     for (out, key, _id), per_parent in zip(writes[part], texts, strict=True):
                         out[key] = Raw(per_parent[n])  # JSON the storage wrote, embedded as is
         return data
+
+
+def _arguments(
+    definition: GraphQLField,
+    node: FieldNode,
+    variables: VariableValues,
+    convert: Callable[[dict[str, Any]], dict[str, Any]],
+    fixed: dict[str, Any] | None,
+    literal: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A root field's arguments for its resolver: converted once at compile
+    time (literal scalars), converted from values coerced at compile time
+    (literal input objects), or coerced and converted now (variables)."""
+    if fixed is not None:
+        return fixed
+    if literal is not None:
+        return convert(literal)
+    return convert(get_argument_values(definition, node, variables))
 
 
 def _has_input_object(t: Any) -> bool:

@@ -29,13 +29,66 @@ class Context(BaseContext, kw_only=True):
     service: Service
     principal: Principal | None
     request_id: str
-    interactions: DataLoader[uuid.UUID, list[Interaction]]
-    metrics: DataLoader[uuid.UUID, list[Metric]]
-    interaction_pages: DataLoader[tuple[uuid.UUID, PageRequest], Page[Interaction]]
-    interaction_counts: DataLoader[uuid.UUID, int]
     # WebSocket connections only: the connection_init payload, and the socket's state.
     connection_params: dict[str, Any] | None = None
     connection: Any = None
+    # The request's DataLoaders, each made when first used (most requests use none).
+    loaders: dict[str, DataLoader[Any, Any]] = {}
+
+    def _loader(self, name: str, load: Any) -> DataLoader[Any, Any]:
+        loader = self.loaders.get(name)
+        if loader is None:
+            loader = self.loaders[name] = DataLoader(load_fn=load)
+        return loader
+
+    @property
+    def interactions(self) -> DataLoader[uuid.UUID, list[Interaction]]:
+        return self._loader("interactions", self._load_interactions)
+
+    @property
+    def metrics(self) -> DataLoader[uuid.UUID, list[Metric]]:
+        return self._loader("metrics", self._load_metrics)
+
+    @property
+    def interaction_pages(self) -> DataLoader[tuple[uuid.UUID, PageRequest], Page[Interaction]]:
+        return self._loader("interaction_pages", self._load_pages)
+
+    @property
+    def interaction_counts(self) -> DataLoader[uuid.UUID, int]:
+        return self._loader("interaction_counts", self._load_counts)
+
+    async def _load_interactions(self, keys: Sequence[uuid.UUID]) -> list[list[Interaction]]:
+        found = await self.service.interactions.for_sessions(self.user(), keys)
+        return [found[k] for k in keys]
+
+    async def _load_metrics(self, keys: Sequence[uuid.UUID]) -> list[list[Metric]]:
+        found = await self.service.metrics.for_sessions(self.user(), keys)
+        return [found[k] for k in keys]
+
+    async def _load_pages(
+        self, keys: Sequence[tuple[uuid.UUID, PageRequest]]
+    ) -> list[Page[Interaction]]:
+        principal = self.user()
+        service = self.service
+        found: dict[tuple[uuid.UUID, PageRequest], Page[Interaction]] = {}
+        # First pages (the common case) in one statement per page size...
+        for size in {r.size for _s, r in keys if r == PageRequest(r.size)}:
+            sids = [s for s, r in keys if r == PageRequest(size)]
+            pages = await service.interactions.first_pages(principal, sids, size)
+            found.update({(sid, PageRequest(size)): pages[sid] for sid in sids})
+        # ... a later page (one session paging on) on its own.
+        rest = [k for k in keys if k not in found]
+        for key, page in zip(
+            rest,
+            await asyncio.gather(*(service.interactions.page(principal, s, r) for s, r in rest)),
+            strict=True,
+        ):
+            found[key] = page
+        return [found[k] for k in keys]
+
+    async def _load_counts(self, keys: Sequence[uuid.UUID]) -> list[int]:
+        counts = await self.service.interactions.counts(self.user(), keys)
+        return [counts[k] for k in keys]
 
     def user(self) -> Principal:
         """The caller, or UNAUTHENTICATED."""
@@ -84,51 +137,4 @@ Info: TypeAlias = strawberry.Info[Context, Any]
 
 
 def build_context(service: Service, principal: Principal | None, request_id: str) -> Context:
-    async def load_interactions(keys: Sequence[uuid.UUID]) -> list[list[Interaction]]:
-        if principal is None:
-            raise Unauthorized()
-        found = await service.interactions.for_sessions(principal, keys)
-        return [found[k] for k in keys]
-
-    async def load_metrics(keys: Sequence[uuid.UUID]) -> list[list[Metric]]:
-        if principal is None:
-            raise Unauthorized()
-        found = await service.metrics.for_sessions(principal, keys)
-        return [found[k] for k in keys]
-
-    async def load_pages(
-        keys: Sequence[tuple[uuid.UUID, PageRequest]],
-    ) -> list[Page[Interaction]]:
-        if principal is None:
-            raise Unauthorized()
-        found: dict[tuple[uuid.UUID, PageRequest], Page[Interaction]] = {}
-        # First pages (the common case) in one statement per page size...
-        for size in {r.size for _s, r in keys if r == PageRequest(r.size)}:
-            sids = [s for s, r in keys if r == PageRequest(size)]
-            pages = await service.interactions.first_pages(principal, sids, size)
-            found.update({(sid, PageRequest(size)): pages[sid] for sid in sids})
-        # ... a later page (one session paging on) on its own.
-        rest = [k for k in keys if k not in found]
-        for key, page in zip(
-            rest,
-            await asyncio.gather(*(service.interactions.page(principal, s, r) for s, r in rest)),
-            strict=True,
-        ):
-            found[key] = page
-        return [found[k] for k in keys]
-
-    async def load_counts(keys: Sequence[uuid.UUID]) -> list[int]:
-        if principal is None:
-            raise Unauthorized()
-        counts = await service.interactions.counts(principal, keys)
-        return [counts[k] for k in keys]
-
-    return Context(
-        service=service,
-        principal=principal,
-        request_id=request_id,
-        interactions=DataLoader(load_fn=load_interactions),  # type: ignore[arg-type]
-        metrics=DataLoader(load_fn=load_metrics),  # type: ignore[arg-type]
-        interaction_pages=DataLoader(load_fn=load_pages),  # type: ignore[arg-type]
-        interaction_counts=DataLoader(load_fn=load_counts),  # type: ignore[arg-type]
-    )
+    return Context(service=service, principal=principal, request_id=request_id)
