@@ -55,6 +55,7 @@ class Settings:
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
     graphql_compiled: bool = True
+    rest_fast_reads: bool = True
     sqlite_inline_reads: bool = True
     # Tests and debugging: every answer of a compiled plan is compared with the
     # standard executor's (twice the work; never in production).
@@ -286,6 +287,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "GRAPHQL_MAX_TOKENS", env.get("GRAPHQL_MAX_TOKENS", str(d.graphql_max_tokens))
         ),
         graphql_compiled=_bool("GRAPHQL_COMPILED", env.get("GRAPHQL_COMPILED", "true")),
+        rest_fast_reads=_bool("REST_FAST_READS", env.get("REST_FAST_READS", "true")),
         sqlite_inline_reads=_bool("SQLITE_INLINE_READS", env.get("SQLITE_INLINE_READS", "true")),
         graphql_verify_plans=_bool(
             "GRAPHQL_VERIFY_PLANS", env.get("GRAPHQL_VERIFY_PLANS", "false")

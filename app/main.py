@@ -39,6 +39,7 @@ from app.resolvers.socket import GraphQLSocket, SocketSettings
 from app.rest.controllers import InterviewSessionController
 from app.rest.errors import EXCEPTION_HANDLERS, error_response
 from app.rest.events import EventStreamController, Streams
+from app.rest.fast import FastReads
 from app.rest.health import health, health_head
 from app.rest.openapi import refine_openapi
 from app.rest.options import allow_header_fixer
@@ -292,6 +293,7 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
         idempotency=Idempotency(db, settings.idempotency_ttl),
         keyed_routes=keyed_routes(litestar, InterviewSessionController.path),
         direct={GRAPHQL_PATH: graphql},
+        fast=FastReads(service, litestar).route if settings.rest_fast_reads else None,
     )
     app.litestar, app.service, app.database, app.graphql = litestar, service, db, graphql
     app.live = live

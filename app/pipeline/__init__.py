@@ -124,12 +124,16 @@ class Pipeline:
         graphql_path: str = "/graphql",
         keyed_routes: Callable[[str, str], bool] | None = None,
         direct: dict[str, ASGIApp] | None = None,
+        fast: Callable[[str, str], ASGIApp | None] | None = None,
     ) -> None:
         self.app = app
         # HTTP paths answered by an ASGI app of their own (the GraphQL
         # endpoint), without Litestar's routing around it; the rest of this
         # pipeline is the same for them.
         self.direct: dict[str, ASGIApp] = dict(direct or {})
+        # (method, path) -> the handler of a read answered in front of Litestar
+        # (app.rest.fast, which hands back to Litestar what it does not answer).
+        self.fast = fast
         self.authenticator = authenticator
         self.limiter = limiter
         # Path prefixes no anonymous request may enter (401 before any parsing).
@@ -238,7 +242,8 @@ class Pipeline:
         ):
             await self._keyed(scope, receive, send, principal, req, path)
             return
-        await (self.direct.get(path) or self.app)(scope, receive, send)
+        handler = self.fast(method, scope["path"]) if self.fast is not None else None
+        await (handler or self.direct.get(path) or self.app)(scope, receive, send)
 
     async def _keyed(
         self,

@@ -99,6 +99,43 @@ def enum_values(kind: type[E], name: str, raw: Sequence[str | None] | None) -> l
     return out
 
 
+async def list_page(
+    call: Call,
+    path: str,
+    query: list[tuple[str, str]],
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+    status: list[str] | None = None,
+    created_from: date | None = None,
+    created_to: date | None = None,
+    q: str | None = None,
+    interview_type: str | None = None,
+) -> tuple[list[Session], str | None]:
+    """``GET /interview-sessions``: one page of sessions, and the ``Link``
+    header of the next page (None on the last). ``query``: the request's
+    query parameters, repeated in the next page's URL with its cursor."""
+    sessions = call.service.sessions
+    req = sessions.page_request(
+        call.user, first=limit, after=cursor, first_name="limit", maximum=MAX_LIST_LIMIT
+    )
+    flt = session_filter(
+        status=enum_values(SessionStatus, "status", status),
+        created_from=created_from,
+        created_to=created_to,
+        search=q,
+        interview_type=next(
+            iter(enum_values(QuestionType, "interviewType", [interview_type])), None
+        ),
+    )
+    page = await sessions.page(call.user, flt, req)
+    if not page.has_next or page.end_cursor is None:
+        return page.items, None
+    following = [(k, v) for k, v in query if k != "cursor"]
+    following.append(("cursor", page.end_cursor))
+    return page.items, f'<{path}?{urlencode(following)}>; rel="next"'
+
+
 def _empty(data: Any) -> bool:
     return data is None or data == b"" or data == ""
 
@@ -250,26 +287,19 @@ class InterviewSessionController(Controller):
     ) -> Response[list[Session]]:
         """The user's sessions, newest first. When more follow, the ``Link``
         header carries the next page's URL (``rel="next"``)."""
-        sessions = call.service.sessions
-        req = sessions.page_request(
-            call.user, first=limit, after=cursor, first_name="limit", maximum=MAX_LIST_LIMIT
-        )
-        flt = session_filter(
-            status=enum_values(SessionStatus, "status", status),
+        items, link = await list_page(
+            call,
+            request.url.path,
+            list(request.query_params.multi_items()),
+            limit=limit,
+            cursor=cursor,
+            status=status,
             created_from=createdFrom,
             created_to=createdTo,
-            search=q,
-            interview_type=next(
-                iter(enum_values(QuestionType, "interviewType", [interviewType])), None
-            ),
+            q=q,
+            interview_type=interviewType,
         )
-        page = await sessions.page(call.user, flt, req)
-        headers = {}
-        if page.has_next and page.end_cursor is not None:
-            query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-            query.append(("cursor", page.end_cursor))
-            headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
-        return Response(page.items, headers=headers)
+        return Response(items, headers={"Link": link} if link else {})
 
     @get("/active", summary="Get active sessions", responses=ACTIVE)
     async def active_sessions(self, call: Caller) -> list[Session]:
