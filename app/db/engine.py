@@ -40,6 +40,7 @@ from app.db.executor import (
     InlineBusy,
     InlineSQLAlchemyExecutor,
     NotGuardable,
+    RowVersions,
     SQLAlchemyExecutor,
     StatementListener,
     sqlite_locked,
@@ -47,7 +48,13 @@ from app.db.executor import (
 from app.db.repositories import UnitOfWork
 from app.domain.ports import Work
 from app.domain.records import KeyedAnswer
-from app.errors import KEY_IN_PROGRESS, MODIFIED_CONCURRENTLY, Conflict, Unavailable
+from app.errors import (
+    KEY_IN_PROGRESS,
+    MODIFIED_CONCURRENTLY,
+    Conflict,
+    DomainError,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -388,6 +395,7 @@ class Database:
         self._pool: Any = None
         self._write_pool: Any = None
         self._pool_lock = asyncio.Lock()
+        self.versions = RowVersions()  # the rows guarded writes read lately
         self.raw_reads = self.dialect == "postgresql"
         # SQLite reads on the loop's thread (no thread hop per statement);
         # SQLITE_INLINE_READS=false turns it off.
@@ -480,9 +488,20 @@ class Database:
 
     async def _run_guarded(self, work: Work[T]) -> T:
         """A guarded write on PostgreSQL (see ``ports.Database.write``): the
-        work's reads on a raw connection with no transaction, then its writes
-        as one statement that commits on its own (``Late.run_guarded``). Two
-        round trips, and no row lock held while the client is away."""
+        work's reads on a raw connection with no transaction (or from the
+        versions read lately: :class:`RowVersions`), then its writes as one
+        statement that commits on its own (``Late.run_guarded``). One or two
+        round trips, and no row lock held while the client is away. A write
+        that used a remembered row and found it changed, or refused on it,
+        is run again on a fresh read."""
+        try:
+            return await self._run_guarded_once(work, remembered=True)
+        except (GuardFailed, DomainError) as exc:
+            if not getattr(exc, "remembered", False):
+                raise
+        return await self._run_guarded_once(work, remembered=False)
+
+    async def _run_guarded_once(self, work: Work[T], *, remembered: bool) -> T:
         claim = claim_var.get()
         if claim is not None and (claim.held or claim.taken):
             claim = None  # the key went with an earlier change of this request
@@ -491,21 +510,33 @@ class Database:
             pool = await self._pools("write")
             attempt.queued = pool.would_wait()
             conn = await pool.acquire(self.settings.db_pool_timeout)
+            ex = GuardedExecutor(conn, self.listeners, self.versions, remembered=remembered)
             try:
                 attempt.connected = True
-                uow = UnitOfWork(GuardedExecutor(conn, self.listeners))
-                result = await work(uow)
+                uow = UnitOfWork(ex)
+                try:
+                    result = await work(uow)
+                except DomainError as exc:
+                    if ex.used_remembered:  # refused on a remembered row: read it again
+                        self._forget(uow, exc)
+                    raise
                 keyed = None
                 if claim is not None:
                     keyed = uow.idempotency.claim_statement(claim.answer, claim.expired_before)
                 # The statement may have committed when the connection dies: no retry.
                 attempt.committing = True
-                ours = await uow.late.run_guarded(keyed)
+                try:
+                    ours = await uow.late.run_guarded(keyed)
+                except GuardFailed as exc:
+                    self._forget(uow, exc)
+                    if ex.used_remembered:
+                        exc.remembered = True  # type: ignore[attr-defined]
+                    raise
             except (asyncio.CancelledError, TimeoutError):
                 conn.terminate()  # see _run_raw
                 raise
             except Exception as exc:
-                _drop_if_broken(conn, exc)
+                _drop_if_broken(conn, exc, attempt)
                 raise
             finally:
                 await pool.release(conn)
@@ -550,6 +581,15 @@ class Database:
             return result
 
         return await self._attempt(once, classify_sqlalchemy)
+
+    def _forget(self, uow: UnitOfWork, exc: Exception) -> None:
+        """The row a guarded write read is not to be remembered (it changed,
+        or the work refused on it); ``exc`` is marked when it came from memory."""
+        guard = uow.late.guard
+        if guard is not None:
+            self.versions.forget(guard[0])
+        if getattr(uow.ex, "used_remembered", False):
+            exc.remembered = True  # type: ignore[attr-defined]
 
     @staticmethod
     async def _settle_pending() -> None:
@@ -684,7 +724,7 @@ class Database:
                     conn.terminate()
                     raise
                 except Exception as exc:
-                    _drop_if_broken(conn, exc)
+                    _drop_if_broken(conn, exc, attempt)
                     raise
             finally:
                 await pool.release(conn)
@@ -789,11 +829,15 @@ class Attempt:
         self.queued = False  # it waited for a busy pool (no connection attempt)
 
 
-def _drop_if_broken(conn: Any, exc: Exception) -> None:
+def _drop_if_broken(conn: Any, exc: Exception, attempt: Attempt) -> None:
     """A raw connection that failed as a dead one is closed, so the pool opens
-    a new one for the retry instead of handing the same one back."""
+    a new one for the retry instead of handing the same one back. The driver
+    refuses a statement on a connection it knows is broken before sending
+    it: then nothing can have committed, and the retry is safe."""
     if classify_asyncpg(exc) is Failure.DISCONNECTED:
         conn.terminate()
+        if isinstance(exc, asyncpg.exceptions.InternalClientError):
+            attempt.committing = False
 
 
 async def _keep_connection_state(conn: Any) -> None:

@@ -10,6 +10,7 @@ the database's listeners (tests count them).
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -162,6 +163,38 @@ class GuardFailed(Exception):
     statement ran: nothing was written; it is run again as a transaction."""
 
 
+class RowVersions:
+    """Rows that guarded writes read recently, with their versions (bounded,
+    each kept ``seconds``): a guarded write of a session it knows runs no read
+    at all, one statement. Never trusted: the statement writes only if the
+    row still has that version, and a write whose row changed, or whose
+    work refused on what it read here, is run again on a fresh read (see
+    ``Database._run_guarded``). Rows, not records: each use makes its own."""
+
+    def __init__(self, size: int = 10_000, seconds: float = 30.0) -> None:
+        self.size = size
+        self.seconds = seconds
+        self.rows: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        entry = self.rows.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] > self.seconds:
+            del self.rows[key]
+            return None
+        return entry[1]
+
+    def put(self, key: Any, row: Any) -> None:
+        self.rows[key] = (time.monotonic(), row)
+        self.rows.move_to_end(key)
+        if len(self.rows) > self.size:
+            self.rows.popitem(last=False)
+
+    def forget(self, key: Any) -> None:
+        self.rows.pop(key, None)
+
+
 class GuardedExecutor(AsyncpgExecutor):
     """The reads of a guarded unit of work (``Database.write(guarded=True)``)
     on a raw asyncpg connection outside any transaction: plain SELECTs only,
@@ -171,8 +204,19 @@ class GuardedExecutor(AsyncpgExecutor):
 
     guarded = True
 
-    def __init__(self, conn: Any, listeners: list[StatementListener]) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        listeners: list[StatementListener],
+        versions: RowVersions | None = None,
+        *,
+        remembered: bool = True,
+    ) -> None:
         super().__init__(conn, listeners, writable=True)
+        self.versions = versions
+        # Whether reads may be answered from ``versions`` (not on a retry).
+        self.remembered = remembered
+        self.used_remembered = False  # a read was answered from ``versions``
 
     async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
         if not isinstance(stmt, Select) or stmt._for_update_arg is not None:

@@ -490,11 +490,22 @@ class SessionRepository:
         if self.late.guarded and (lock or share):
             if lock:
                 raise NotGuardable("a guarded write locks no row for update")
-            # No lock now: the guarded statement locks it, if still this version.
-            rows = await self.ex.rows(_GET_SESSION_VERSION, {"id": session_id})
-            if rows:
-                self.late.guard_session(session_id, rows[0]["row_version"])
-            return SESSIONS.from_row(rows[0]) if rows else None
+            # No lock now: the guarded statement locks it, if still this version
+            # (a version read recently will do: the statement checks it).
+            ex: Any = self.ex
+            versions = ex.versions
+            row = versions.get(session_id) if versions is not None and ex.remembered else None
+            if row is None:
+                rows = await ex.rows(_GET_SESSION_VERSION, {"id": session_id})
+                row = rows[0] if rows else None
+                if row is not None and versions is not None:
+                    versions.put(session_id, row)
+            else:
+                ex.used_remembered = True
+            if row is None:
+                return None
+            self.late.guard_session(session_id, row["row_version"])
+            return SESSIONS.from_row(row)
         mode = "update" if lock else "share" if share else None
         rows = await self.ex.rows(_get_session(mode), {"id": session_id})
         return SESSIONS.from_row(rows[0]) if rows else None
