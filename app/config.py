@@ -57,6 +57,7 @@ class Settings:
     graphql_compiled: bool = True
     rest_fast_reads: bool = True
     sqlite_inline_reads: bool = True
+    sqlite_raw_reads: bool = True
     # Tests and debugging: every answer of a compiled plan is compared with the
     # standard executor's (twice the work; never in production).
     graphql_verify_plans: bool = False
@@ -289,6 +290,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         graphql_compiled=_bool("GRAPHQL_COMPILED", env.get("GRAPHQL_COMPILED", "true")),
         rest_fast_reads=_bool("REST_FAST_READS", env.get("REST_FAST_READS", "true")),
         sqlite_inline_reads=_bool("SQLITE_INLINE_READS", env.get("SQLITE_INLINE_READS", "true")),
+        sqlite_raw_reads=_bool("SQLITE_RAW_READS", env.get("SQLITE_RAW_READS", "true")),
         graphql_verify_plans=_bool(
             "GRAPHQL_VERIFY_PLANS", env.get("GRAPHQL_VERIFY_PLANS", "false")
         ),

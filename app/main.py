@@ -234,10 +234,10 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
     schema = build_schema(settings)
     assets = Assets()
     assets.warn_if_remote()
-    # Lists and answers written as JSON by the storage only where the database
-    # builds it in the query (PostgreSQL); SQLite's rows are written by the plans.
+    # Lists and answers written as JSON by the database in the query (both
+    # PostgreSQL and SQLite build it: app.db.projection, app.db.projection_sqlite).
     plans = (
-        CompiledQueries(schema, storage_writes_json=db.dialect == "postgresql")
+        CompiledQueries(schema, storage_writes_json=db.dialect in ("postgresql", "sqlite"))
         if settings.graphql_compiled
         else None
     )

@@ -17,6 +17,7 @@ import collections
 import enum
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -40,11 +41,14 @@ from app.db.executor import (
     InlineBusy,
     InlineSQLAlchemyExecutor,
     NotGuardable,
+    NotRaw,
+    RawSqliteExecutor,
     RowVersions,
     SQLAlchemyExecutor,
     StatementListener,
     sqlite_locked,
 )
+from app.db.projection_sqlite import register_functions
 from app.db.repositories import UnitOfWork
 from app.domain.ports import Work
 from app.domain.records import KeyedAnswer
@@ -149,6 +153,7 @@ def _install_sqlite_hooks(
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Stop the driver from issuing its own BEGIN; _on_begin does it below.
         dbapi_conn.isolation_level = None
+        register_functions(dbapi_conn)  # what the projections SQLite writes call
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         if busy_timeout_ms:  # writers and threaded readers; inline readers need none
@@ -161,6 +166,29 @@ def _install_sqlite_hooks(
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("write_transaction", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+RAW_SQLITE_IDLE = 8  # plain sqlite3 connections kept for inline reads
+
+
+def _raw_sqlite_connection(path: Path) -> sqlite3.Connection:
+    """A reader's connection: autocommit (BEGIN is ours), never waiting for a lock."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=0")
+    register_functions(conn)
+    return conn
+
+
+def _sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def classify_raw_sqlite(exc: BaseException) -> Failure:
+    """Errors of plain sqlite3 reads (SQLAlchemy wraps the same ones otherwise)."""
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.InterfaceError):
+        return Failure.UNAVAILABLE
+    return Failure.BUG
 
 
 class Failure(enum.Enum):
@@ -314,30 +342,36 @@ class Deadlines:
 
 
 class FairPool:
-    """An asyncpg pool handed out first come, first served.
+    """Raw asyncpg connections, handed out first come, first served.
 
-    asyncpg's pool lets a newcomer take a connection that was just released
+    asyncpg's own pool let a newcomer take a connection that was just released
     for a waiting request (the waiter is woken, but whoever asks first while
-    it wakes gets the connection; the waiter goes back to the end of the
-    queue): under more concurrent requests than connections some wait many
-    turns, and p99 latency was 4-5x p50. Here at most ``size`` requests hold
-    a connection; the others queue, and a release hands the slot to the
-    oldest waiter directly. asyncpg's pool still opens, resets and replaces
-    the connections (it never makes a holder wait: there are at most as many
-    holders as connections)."""
+    it wakes gets it; the waiter goes back to the end of the queue): under
+    more concurrent requests than connections some waited many turns, and
+    p99 latency was 4-5x p50. Here at most ``size`` requests hold a
+    connection; the others queue, and a release hands the slot to the oldest
+    waiter directly. The connections themselves are a plain stack (the most
+    recently used first): opened on demand with ``connect``, dropped when
+    closed (a dead one is terminated by its user), rolled back when given
+    back inside a transaction; with no queue, shield or timer per checkout,
+    which were a tenth of a read's time in asyncpg's pool."""
 
-    __slots__ = ("busy", "pool", "size", "waiters")
+    __slots__ = ("busy", "closing", "connect", "idle", "size", "waiters")
 
-    def __init__(self, pool: Any, size: int) -> None:
-        self.pool = pool
+    def __init__(self, connect: Callable[[], Awaitable[Any]], size: int) -> None:
+        self.connect = connect
         self.size = size
         self.busy = 0
+        self.closing = False
+        self.idle: list[Any] = []
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def would_wait(self) -> bool:
         return self.busy >= self.size or bool(self.waiters)
 
     async def acquire(self, wait_seconds: float) -> Any:
+        if self.closing:
+            raise asyncpg.exceptions.InterfaceError("pool is closing")
         if self.would_wait():
             waiter = asyncio.get_running_loop().create_future()
             self.waiters.append(waiter)
@@ -353,14 +387,31 @@ class FairPool:
         else:
             self.busy += 1
         try:
-            return await self.pool.acquire()
+            idle = self.idle
+            while idle:
+                conn = idle.pop()
+                if not conn.is_closed():
+                    return conn
+            return await self.connect()
         except BaseException:
             self._pass_on()
             raise
 
     async def release(self, conn: Any) -> None:
         try:
-            await self.pool.release(conn)
+            if conn.is_closed():
+                return
+            if self.closing:
+                conn.terminate()
+                return
+            if conn.is_in_transaction():
+                # (A read cancelled inside BEGIN; reads change nothing else.)
+                try:
+                    await conn.execute("ROLLBACK")
+                except Exception:
+                    conn.terminate()
+                    return
+            self.idle.append(conn)
         finally:
             self._pass_on()
 
@@ -373,7 +424,13 @@ class FairPool:
         self.busy -= 1
 
     async def close(self) -> None:
-        await self.pool.close()
+        self.closing = True
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            try:
+                await asyncio.wait_for(conn.close(), 5)
+            except Exception:
+                conn.terminate()
 
 
 class Database:
@@ -404,6 +461,10 @@ class Database:
             if self.dialect == "sqlite" and settings.sqlite_inline_reads
             else None
         )
+        # SQLite reads on plain sqlite3 connections (RawSqliteExecutor), when inline.
+        path = _sqlite_path(settings.database_url) if self._inline is not None else None
+        self._raw_sqlite_path = path if settings.sqlite_raw_reads else None
+        self._raw_sqlite_free: list[sqlite3.Connection] = []
         self.breaker = Breaker(settings.db_breaker_seconds)
         # A unit of work, retry included, never outlives the statement timeout:
         # a stalled database answers 503 within DB_COMMAND_TIMEOUT (+0.5 s).
@@ -432,10 +493,47 @@ class Database:
             return await self._run_raw(work, consistent)
         if self._inline is not None:
             try:
+                if self._raw_sqlite_path is not None:
+                    try:
+                        return await self._run_raw_sqlite(self._raw_sqlite_path, work)
+                    except NotRaw:
+                        pass  # a statement it does not run: the same work on SQLAlchemy's
                 return await self._run_inline(self._inline, work)
             except InlineBusy:
                 pass  # a lock in the way: the threaded path waits for it instead
         return await self._run(self.engine, work, write=False)
+
+    async def _run_raw_sqlite(self, path: Path, work: Work[T]) -> T:
+        """``_run_inline`` on a plain sqlite3 connection (RawSqliteExecutor):
+        one deferred (WAL snapshot) transaction, rolled back; a lock in the
+        way is InlineBusy (the threaded path waits for it)."""
+
+        async def once(attempt: Attempt) -> T:
+            free = self._raw_sqlite_free
+            conn = free.pop() if free else _raw_sqlite_connection(path)
+            broken = False
+            try:
+                attempt.connected = True
+                try:
+                    conn.execute("BEGIN")
+                    for listener in self.listeners:
+                        listener("BEGIN")
+                    try:
+                        return await work(UnitOfWork(RawSqliteExecutor(conn, self.listeners)))
+                    finally:
+                        conn.execute("ROLLBACK")  # read-only: nothing to commit
+                except sqlite3.OperationalError as exc:
+                    broken = not _sqlite_busy(exc)
+                    if not broken:
+                        raise InlineBusy() from exc
+                    raise
+            finally:
+                if broken or len(free) >= RAW_SQLITE_IDLE:
+                    conn.close()
+                else:
+                    free.append(conn)
+
+        return await self._attempt(once, classify_raw_sqlite)
 
     async def write_one(self, work: Work[T]) -> T:
         """A write of exactly one statement (atomic on its own): on PostgreSQL
@@ -678,20 +776,18 @@ class Database:
                     # Reads write no WAL; the one write here (write_one)
                     # does not wait for its flush (see write_one).
                     settings["synchronous_commit"] = "off"
-                pool = await asyncpg.create_pool(
-                    self.engine.url.set(drivername="postgresql").render_as_string(
-                        hide_password=False
+                pool = FairPool(
+                    functools.partial(
+                        asyncpg.connect,
+                        self.engine.url.set(drivername="postgresql").render_as_string(
+                            hide_password=False
+                        ),
+                        timeout=s.db_connect_timeout,
+                        command_timeout=s.db_command_timeout,
+                        server_settings=settings,
                     ),
-                    min_size=1,
-                    max_size=s.db_pool_size,
-                    timeout=s.db_connect_timeout,
-                    command_timeout=s.db_command_timeout,
-                    server_settings=settings,
-                    # Neither kind changes session state: skip asyncpg's reset
-                    # query (a round trip) when a connection goes back.
-                    reset=_keep_connection_state,
+                    s.db_pool_size,
                 )
-                pool = FairPool(pool, s.db_pool_size)
                 if kind == "read":
                     self._pool = pool
                 else:
@@ -751,6 +847,8 @@ class Database:
         await self.engine.dispose()
         if self._inline is not None:
             self._inline.dispose()
+        while self._raw_sqlite_free:
+            self._raw_sqlite_free.pop().close()
 
 
 class _PendingChange:
@@ -838,15 +936,6 @@ def _drop_if_broken(conn: Any, exc: Exception, attempt: Attempt) -> None:
         conn.terminate()
         if isinstance(exc, asyncpg.exceptions.InternalClientError):
             attempt.committing = False
-
-
-async def _keep_connection_state(conn: Any) -> None:
-    """Reads change no session state, so asyncpg's reset query (a round trip)
-    is skipped; a transaction still open is rolled back (no round trip when
-    there is nothing to roll back). Cancelled reads close their connection
-    (see ``_run_raw``)."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
 
 
 _PING: Select[Any] = select(literal_column("1"))

@@ -13,18 +13,23 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import JSON, Select
-from sqlalchemy.dialects import postgresql
+from asyncpg.pgproto.pgproto import UUID as FastUUID
+from sqlalchemy import JSON, Select, TextClause, Uuid
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement, Executable
 
+from app.db.models import UTCDateTime
+
 StatementListener = Callable[[str], None]
 _PG_DIALECT = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+_SQLITE_DIALECT = sqlite.pysqlite.dialect()  # type: ignore[no-untyped-call]
 
 
 class Executor(Protocol):
@@ -229,3 +234,153 @@ class GuardedExecutor(AsyncpgExecutor):
     async def statement(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
         """The unit of work's one writing statement."""
         return await AsyncpgExecutor.rows(self, stmt, params)
+
+
+# ---------------------------------------------------------------- SQLite reads, raw
+
+
+class NotRaw(Exception):
+    """A statement the raw SQLite path does not run (not a plain SELECT): the
+    unit of work runs on the SQLAlchemy connection instead."""
+
+
+def _utc_from_sqlite(value: Any) -> Any:
+    """A timestamp as SQLAlchemy stores it on SQLite (``YYYY-MM-DD HH:MM:SS.ffffff``,
+    UTC), as the aware datetime UTCDateTime reads back (``tzinfo`` is ``UTC``;
+    parsed with its offset, which is several times cheaper than ``replace``)."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value + "+00:00")
+    except (ValueError, TypeError):  # written some other way: the general reading
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _uuid_from_sqlite(value: Any) -> Any:
+    """SQLAlchemy's Uuid on SQLite (32 hex digits) as the UUID the asyncpg path
+    reads (asyncpg's C subclass of uuid.UUID: equal, hashed and written alike)."""
+    return None if value is None else FastUUID(value)
+
+
+class SqliteStatement:
+    """A SELECT compiled once for the pysqlite dialect: its SQL, the bind
+    parameters in order with SQLAlchemy's own bind processors, and a reader
+    per result column (SQLAlchemy's result processors, except JSON, kept as
+    text as on the raw asyncpg path, and UTC timestamps, parsed directly)."""
+
+    __slots__ = (
+        "compiled",
+        "defaults",
+        "expanding",
+        "keys",
+        "names",
+        "processors",
+        "readers",
+        "sql",
+    )
+
+    def __init__(self, stmt: ClauseElement) -> None:
+        if not isinstance(stmt, Select | TextClause):
+            raise NotRaw(type(stmt).__name__)
+        compiled = stmt.compile(dialect=_SQLITE_DIALECT)
+        self.compiled = compiled
+        self.sql: str = compiled.string
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self.defaults: dict[str, Any] = dict(compiled.params)
+        self.processors: dict[str, Any] = dict(compiled._bind_processors)
+        self.expanding = any(b.expanding for b in compiled.binds.values())
+        columns = compiled._result_columns
+        self.keys: tuple[str, ...] = tuple(c.keyname for c in columns)
+        readers: list[Any] = []
+        for column in columns:
+            kind = column.type
+            if isinstance(kind, UTCDateTime):
+                readers.append(_utc_from_sqlite)
+            elif isinstance(kind, Uuid) and kind.as_uuid:
+                readers.append(_uuid_from_sqlite)
+            elif isinstance(kind, JSON) or isinstance(getattr(kind, "impl", None), JSON):
+                readers.append(None)
+            else:
+                readers.append(kind._cached_result_processor(_SQLITE_DIALECT, None))
+        # (key, reader) of the columns that need one.
+        self.readers: tuple[tuple[str, Any], ...] = tuple(
+            (key, read) for key, read in zip(self.keys, readers, strict=True) if read is not None
+        )
+
+    def bound(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL and its positional values for ``params``."""
+        if self.expanding:
+            state = self.compiled.construct_expanded_state(params)
+            values = state.parameters
+            names, processors, sql = state.positiontup or (), state.processors, state.statement
+        else:
+            values, names, processors, sql = params, self.names, self.processors, self.sql
+        out = []
+        defaults = self.defaults
+        for name in names:
+            value = values[name] if name in values else defaults[name]
+            process = processors.get(name)
+            out.append(value if process is None or value is None else process(value))
+        return sql, out
+
+
+_sqlite_compiled: OrderedDict[int, tuple[ClauseElement, SqliteStatement | None]] = OrderedDict()
+
+
+def compiled_for_sqlite(stmt: ClauseElement) -> SqliteStatement:
+    """As :func:`compiled_for_asyncpg`, for the raw SQLite path (NotRaw for a
+    statement it does not run, remembered as such)."""
+    key = id(stmt)
+    entry = _sqlite_compiled.get(key)
+    if entry is None or entry[0] is not stmt:
+        try:
+            compiled: SqliteStatement | None = SqliteStatement(stmt)
+        except NotRaw:
+            compiled = None
+        entry = (stmt, compiled)
+        _sqlite_compiled[key] = entry
+        if len(_sqlite_compiled) > STATEMENT_CACHE_SIZE:
+            _sqlite_compiled.popitem(last=False)
+    else:
+        _sqlite_compiled.move_to_end(key)
+    if entry[1] is None:
+        raise NotRaw("not a plain SELECT")
+    return entry[1]
+
+
+class RawSqliteExecutor:
+    """SQLite reads on a plain ``sqlite3`` connection from the event loop's
+    thread (``Database.read``): the statements compiled once, run with
+    ``execute``, the rows read into mappings. What SQLAlchemy's connection,
+    transaction and result objects cost per statement (two thirds of a list
+    request) is left out; the answers are the same (tests/db/test_sqlite_raw.py)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: Any, listeners: list[StatementListener]) -> None:
+        self.conn = conn
+        self.listeners = listeners
+
+    async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
+        c = compiled_for_sqlite(stmt)  # type: ignore[arg-type]
+        sql, values = c.bound(params)
+        for listener in self.listeners:
+            listener(sql)
+        cursor = self.conn.execute(sql, values)
+        found = cursor.fetchall()
+        keys, readers = c.keys, c.readers
+        if not keys:  # a text() statement: its columns as the database names them
+            keys = tuple(d[0] for d in cursor.description or ())
+        out = []
+        for row in found:
+            mapping = dict(zip(keys, row, strict=True))
+            for key, read in readers:
+                value = mapping[key]
+                if value is not None:
+                    mapping[key] = read(value)
+            out.append(mapping)
+        return out
+
+    async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
+        raise NotRaw("the raw SQLite path reads only")

@@ -12,30 +12,51 @@ import pytest
 from app.db.engine import FairPool
 
 
-class FakePool:
-    """asyncpg's pool as FairPool uses it: connections from a free list."""
+class FakeConnection:
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.closed = False
+        self.in_transaction = False
 
-    def __init__(self, size: int) -> None:
-        self.free = [f"conn-{i}" for i in range(size)]
-        self.out: set[str] = set()
+    def is_closed(self) -> bool:
+        return self.closed
 
-    async def acquire(self) -> str:
-        await asyncio.sleep(0)  # acquiring yields, as asyncpg's does
-        assert self.free, "FairPool let more holders in than there are connections"
-        conn = self.free.pop()
-        self.out.add(conn)
-        return conn
+    def is_in_transaction(self) -> bool:
+        return self.in_transaction
 
-    async def release(self, conn: str) -> None:
-        self.out.remove(conn)
-        self.free.append(conn)
+    def terminate(self) -> None:
+        self.closed = True
+
+    async def execute(self, sql: str) -> None:
+        assert sql == "ROLLBACK"
+        self.in_transaction = False
 
     async def close(self) -> None:
-        pass
+        self.closed = True
+
+
+class FakePool:
+    """What FairPool opens connections with: counts them, as a server would."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.opened: list[FakeConnection] = []
+
+    async def connect(self) -> FakeConnection:
+        await asyncio.sleep(0)  # connecting yields
+        open_now = [c for c in self.opened if not c.closed]
+        assert len(open_now) < self.size, "FairPool opened more connections than its size"
+        conn = FakeConnection(len(self.opened))
+        self.opened.append(conn)
+        return conn
+
+
+def fair(fake: FakePool) -> FairPool:
+    return FairPool(fake.connect, fake.size)
 
 
 async def test_waiters_are_served_in_arrival_order_even_when_newcomers_keep_coming():
-    pool = FairPool(FakePool(2), 2)
+    pool = fair(FakePool(2))
     served: list[int] = []
 
     async def request(n: int, hold: float) -> None:
@@ -55,7 +76,7 @@ async def test_waiters_are_served_in_arrival_order_even_when_newcomers_keep_comi
 
 async def test_a_waiter_that_times_out_leaves_its_place_to_the_next():
     fake = FakePool(1)
-    pool = FairPool(fake, 1)
+    pool = fair(fake)
     held = await pool.acquire(5)
     impatient = asyncio.create_task(pool.acquire(0.01))
     patient = asyncio.create_task(pool.acquire(5))
@@ -64,13 +85,14 @@ async def test_a_waiter_that_times_out_leaves_its_place_to_the_next():
         await impatient
     await pool.release(held)
     conn = await patient
+    assert conn is held  # the same connection, handed on
     await pool.release(conn)
-    assert pool.busy == 0 and fake.out == set()
+    assert pool.busy == 0 and len(fake.opened) == 1
 
 
 async def test_a_waiter_cancelled_as_it_is_handed_the_slot_passes_it_on():
     fake = FakePool(1)
-    pool = FairPool(fake, 1)
+    pool = fair(fake)
     held = await pool.acquire(5)
     first = asyncio.create_task(pool.acquire(5))
     second = asyncio.create_task(pool.acquire(5))
@@ -87,12 +109,31 @@ async def test_a_waiter_cancelled_as_it_is_handed_the_slot_passes_it_on():
 
 
 async def test_a_failed_connect_frees_the_slot():
-    class Broken(FakePool):
-        async def acquire(self) -> Any:
-            raise ConnectionRefusedError()
+    async def refused() -> Any:
+        raise ConnectionRefusedError()
 
-    pool = FairPool(Broken(1), 1)
+    pool = FairPool(refused, 1)
     for _ in range(3):
         with pytest.raises(ConnectionRefusedError):
             await pool.acquire(1)
     assert pool.busy == 0
+
+
+async def test_closed_connections_are_replaced_and_open_transactions_rolled_back():
+    fake = FakePool(1)
+    pool = fair(fake)
+    conn = await pool.acquire(1)
+    conn.in_transaction = True  # (a read cancelled inside BEGIN)
+    await pool.release(conn)
+    assert not conn.in_transaction and not conn.closed
+    again = await pool.acquire(1)
+    assert again is conn
+    again.terminate()  # found dead by its user
+    await pool.release(again)
+    fresh = await pool.acquire(1)
+    assert fresh is not conn and len(fake.opened) == 2
+    await pool.release(fresh)
+    await pool.close()
+    assert fresh.closed
+    with pytest.raises(Exception, match="closing"):
+        await pool.acquire(1)

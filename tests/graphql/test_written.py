@@ -1,8 +1,8 @@
 """Lists the storage writes as JSON (app.domain.projection, app.db.projection).
 
 A compiled plan whose ``interactions``/``metrics`` selection only copies
-stored fields has the storage write each session's list: PostgreSQL builds it
-in the query, SQLite's path writes it from the records in Python. Either way
+stored fields has the storage write each session's list: PostgreSQL and SQLite
+build it in the query (the in-memory fakes write it from the records). Either way
 the answer must be byte for byte the standard executor's, on awkward values
 too: whole and long floats, timestamps on a whole second, nulls, quotes and
 non-ASCII text, enums, stored documents missing a key (the field's default),
@@ -158,8 +158,8 @@ async def test_a_tiny_float_is_the_same_number(two_apps, new_user):
 async def test_the_plan_has_the_storage_write_only_plain_selections(two_apps, backend):
     (fast_app, _), _ = two_apps
     plans = fast_app.graphql.plans
-    # Where the database builds the JSON itself; then, for this test, everywhere.
-    assert plans.storage_writes_json == (backend == "postgres")
+    # Both databases build the JSON themselves.
+    assert plans.storage_writes_json
     plans.storage_writes_json = True
     from graphql import parse
 
