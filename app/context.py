@@ -54,14 +54,26 @@ class Claim:
     request first commits it with the key alone (the answer is then stored
     after). Either way the key and the change commit together or not at all."""
 
-    __slots__ = ("answer", "expired_before", "held", "pending", "taken")
+    __slots__ = ("answer", "expired_before", "held", "optimistic", "pending", "taken")
 
-    def __init__(self, answer: KeyedAnswer, expired_before: datetime) -> None:
+    def __init__(
+        self, answer: KeyedAnswer, expired_before: datetime, *, optimistic: bool = True
+    ) -> None:
         self.answer = answer
         self.expired_before = expired_before
         self.held = False  # committed with a change
         self.taken = False  # another request holds the key
         self.pending: PendingChange | None = None  # a change run, not committed yet
+        # Whether a guarded write may leave its one statement (and the key with
+        # the answer in it) until the answer is made; see Rerun.
+        self.optimistic = optimistic
+
+
+class Rerun(Exception):
+    """A keyed request's guarded change, held back until its answer was made,
+    found the rows it read changed when it was written: nothing was written
+    and that answer is void. The request is run again with a claim that is
+    not ``optimistic`` (its writes are transactions), and that answer counts."""
 
 
 claim_var: contextvars.ContextVar[Claim | None] = contextvars.ContextVar("claim", default=None)
@@ -133,3 +145,19 @@ def header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that hands the app a body read already, then the real one
+    (which tells of a disconnect)."""
+    sent = False
+
+    async def replaying() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: dict[str, Any] = await receive()
+        return message
+
+    return replaying

@@ -13,7 +13,10 @@ the header or in ``extensions.idempotencyKey``). For the key of that user:
    write transaction runs the change and stays open until the answer is
    known; then the key, with the answer, is inserted as that transaction's
    last statement and it commits (app/db/engine.py): the key, the change and
-   the answer commit together or not at all, in one transaction. The primary
+   the answer commit together or not at all, in one transaction. A guarded
+   write (PostgreSQL) holds back its one statement instead, and writes the
+   key with the answer in it; if the rows it read changed meanwhile nothing
+   is written and the request runs again with transactions (``Rerun``). The primary
    key makes a racing claim (another process) wait for that transaction, then
    fail: its change is rolled back and it answers as in 1. A request that
    uses the database again after its write commits the change with the key
@@ -41,7 +44,7 @@ from typing import Any
 
 import msgspec
 
-from app.context import Claim, claim_var, error_bytes
+from app.context import Claim, Rerun, claim_var, error_bytes, replay
 from app.domain.ports import Database, UnitOfWork
 from app.domain.records import KeyedAnswer
 from app.errors import KEY_IN_PROGRESS, DomainError
@@ -101,6 +104,9 @@ class Idempotency:
             await _send(send, 409, error_bytes(409, KEY_IN_PROGRESS))
             return
         self.running.add(mine)
+        # What the request's state held before the app ran (a run again starts
+        # from it: the app keeps its own per-request state there too).
+        before = dict(scope.get("state") or {})
         try:
             # No lookup first: a new key (the common case) costs no extra round
             # trip. A key that has a row already shows itself when the write
@@ -118,9 +124,17 @@ class Idempotency:
                 expired_before,
             )
             answer = await self._run(app, scope, receive, claim)
-            if claim.pending is not None:  # the change, with its key and answer
+            while claim.pending is not None:  # the change, with its key and answer
                 try:
                     await claim.pending.settle(self._keyed(claim, answer))
+                except Rerun:
+                    # A guarded change held back found its rows changed: nothing
+                    # was written, the answer is void. The request again, with
+                    # transactions (a claim that is not optimistic: no second Rerun).
+                    claim = Claim(claim.answer, expired_before, optimistic=False)
+                    scope = {**scope, "state": dict(before)}
+                    answer = await self._run(app, scope, replay(body, receive), claim)
+                    continue
                 except DomainError as exc:  # nothing committed: a retry runs again
                     await _send(send, exc.status_code, error_bytes(exc.status_code, exc.message))
                     return

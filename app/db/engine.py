@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import QueuePool
 
 from app.config import Settings
-from app.context import Claim, claim_var, outage_var
+from app.context import Claim, Rerun, claim_var, outage_var
 from app.db.executor import (
     AsyncpgExecutor,
     GuardedExecutor,
@@ -577,6 +577,9 @@ class Database:
 
     async def write(self, work: Work[T], *, guarded: bool = False) -> T:
         await self._settle_pending()
+        claim = claim_var.get()
+        if claim is not None and not (claim.held or claim.taken or claim.optimistic):
+            guarded = False  # a keyed request run again after its guarded change failed
         if guarded and self.raw_reads:
             try:
                 return await self._run_guarded(work)
@@ -618,18 +621,14 @@ class Database:
                     if ex.used_remembered:  # refused on a remembered row: read it again
                         self._forget(uow, exc)
                     raise
-                keyed = None
                 if claim is not None:
-                    keyed = uow.idempotency.claim_statement(claim.answer, claim.expired_before)
+                    # The statement waits for the answer: the key is written
+                    # with it, in the statement (see _PendingGuarded).
+                    claim.pending = _PendingGuarded(self, claim, uow)
+                    return result
                 # The statement may have committed when the connection dies: no retry.
                 attempt.committing = True
-                try:
-                    ours = await uow.late.run_guarded(keyed)
-                except GuardFailed as exc:
-                    self._forget(uow, exc)
-                    if ex.used_remembered:
-                        exc.remembered = True  # type: ignore[attr-defined]
-                    raise
+                await self._guarded_statement(uow, None, ex)
             except (asyncio.CancelledError, TimeoutError):
                 conn.terminate()  # see _run_raw
                 raise
@@ -638,13 +637,45 @@ class Database:
                 raise
             finally:
                 await pool.release(conn)
-            if claim is not None:
-                if not ours:  # another request holds the key: nothing was written
-                    claim.taken = True
-                    raise Conflict(KEY_IN_PROGRESS)
-                claim.held = True  # the key committed with the change; its answer follows
             _after_commit(uow)
             return result
+
+        return await self._attempt(once, classify_asyncpg)
+
+    async def _guarded_statement(self, uow: UnitOfWork, keyed: Any, ex: GuardedExecutor) -> bool:
+        """The guarded unit of work's statement on ``ex`` (``keyed``: with the
+        key's insert); False when the key is taken. A failed guard forgets the
+        row (and says whether it was a remembered one)."""
+        uow.late.ex = ex
+        try:
+            return await uow.late.run_guarded(keyed)
+        except GuardFailed as exc:
+            self._forget(uow, exc)
+            if ex.used_remembered:
+                exc.remembered = True  # type: ignore[attr-defined]
+            raise
+
+    async def _settle_guarded(self, uow: UnitOfWork, keyed: Any, remembered: bool) -> bool:
+        """A held-back guarded statement (a keyed request's), on a connection of its own."""
+
+        async def once(attempt: Attempt) -> bool:
+            pool = await self._pools("write")
+            attempt.queued = pool.would_wait()
+            conn = await pool.acquire(self.settings.db_pool_timeout)
+            ex = GuardedExecutor(conn, self.listeners, self.versions)
+            ex.used_remembered = remembered
+            try:
+                attempt.connected = True
+                attempt.committing = True  # it may have committed if the connection dies
+                return await self._guarded_statement(uow, keyed, ex)
+            except (asyncio.CancelledError, TimeoutError):
+                conn.terminate()
+                raise
+            except Exception as exc:
+                _drop_if_broken(conn, exc, attempt)
+                raise
+            finally:
+                await pool.release(conn)
 
         return await self._attempt(once, classify_asyncpg)
 
@@ -898,6 +929,53 @@ class _PendingChange:
             if self.claim.pending is self:
                 self.claim.pending = None
                 await _close(self.conn)
+
+
+class _PendingGuarded:
+    """A keyed request's guarded change, its one statement not run yet (see
+    :class:`Claim`): it runs when the answer is made, with the key and the
+    answer in it, so the change, the key and the answer are one statement.
+    If the rows it read changed meanwhile, nothing is written: with an
+    answer, the answer is void (:class:`app.context.Rerun`: the request runs
+    again); without one (the request goes on using the database), the change
+    lost a race (409)."""
+
+    __slots__ = ("claim", "database", "lock", "remembered", "uow")
+
+    def __init__(self, database: Database, claim: Claim, uow: UnitOfWork) -> None:
+        self.database = database
+        self.claim = claim
+        self.uow = uow
+        self.remembered = bool(getattr(uow.ex, "used_remembered", False))
+        self.lock = asyncio.Lock()  # a GraphQL request's resolvers run concurrently
+
+    async def settle(self, answer: KeyedAnswer | None) -> None:
+        claim = self.claim
+        async with self.lock:
+            if claim.pending is not self:
+                return  # settled already
+            try:
+                keyed = self.uow.idempotency.claim_statement(
+                    answer or claim.answer, claim.expired_before
+                )
+                try:
+                    ours = await self.database._settle_guarded(self.uow, keyed, self.remembered)
+                except GuardFailed:
+                    if answer is None:
+                        raise Conflict(MODIFIED_CONCURRENTLY) from None
+                    raise Rerun() from None
+            finally:
+                claim.pending = None
+            if ours:
+                claim.held = True
+                _after_commit(self.uow)
+            else:
+                claim.taken = True  # another request holds the key: nothing was written
+
+    async def abandon(self) -> None:
+        async with self.lock:
+            if self.claim.pending is self:
+                self.claim.pending = None  # nothing was written
 
 
 async def _close(conn: AsyncConnection) -> None:

@@ -40,6 +40,7 @@ from app.context import (
     error_bytes,
     outage_var,
     read_body,
+    replay,
     request_id_var,
 )
 from app.domain.records import Principal
@@ -372,22 +373,6 @@ def _key_in_extensions(body: bytes) -> bytes | None:
     extensions = data.get("extensions") if isinstance(data, dict) else None
     value = extensions.get("idempotencyKey") if isinstance(extensions, dict) else None
     return value.encode("utf-8") if isinstance(value, str) else None
-
-
-def replay(body: bytes, receive: Any) -> Any:
-    """A ``receive`` that hands the app a body read already, then the real one
-    (which tells of a disconnect)."""
-    sent = False
-
-    async def replaying() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        message: dict[str, Any] = await receive()
-        return message
-
-    return replaying
 
 
 _ID_PREFIX = uuid.uuid4().hex[:12]

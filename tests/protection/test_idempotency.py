@@ -394,3 +394,127 @@ def test_a_replay_survives_a_restart_and_two_processes_share_keys(db_url, tmp_pa
         assert len({r.content for r in created}) == 1
         listed = httpx.get(f"{a}/interview-sessions", headers=bearer(token), timeout=10).json()
         assert len(listed) == 2  # "restart" once, "both" once
+
+
+# ---------------------------------------------------------------- guarded writes (PostgreSQL)
+
+
+async def test_a_keyed_interaction_is_one_statement_with_its_key_and_answer(api, app, backend):
+    """A guarded write holds its one statement back until the answer is made:
+    the interaction, its event and the key with the answer commit together,
+    and nothing is written after it."""
+    s = await api.new_session()
+    await api.add_interaction(s["id"])  # (the session's version is known now)
+    seen = StatementCounter()
+    app.database.add_statement_listener(seen)
+    try:
+        key = f"guarded-{uuid.uuid4()}"
+        body = {"sessionId": s["id"], "question": "Q?"}
+        first = await api.request(
+            "POST", "/interview-sessions/interactions", json=body, headers=keyed(key)
+        )
+        app.database.remove_statement_listener(seen)
+        # (A repeat runs the held-back statement too: it finds the key taken
+        # and writes nothing, then the stored answer is replayed.)
+        again = await api.request(
+            "POST", "/interview-sessions/interactions", json=body, headers=keyed(key)
+        )
+    finally:
+        if seen in app.database.listeners:
+            app.database.remove_statement_listener(seen)
+    assert first.status_code == again.status_code == 201 and again.content == first.content
+    if backend == "postgres":
+        writes = [q for q in seen.statements if not q.lstrip().upper().startswith("SELECT")]
+        assert len(writes) == 1, writes
+        assert "idempotency_keys" in writes[0] and "session_events" in writes[0]
+        assert "UPDATE idempotency_keys" not in " ".join(seen.statements)
+    assert len((await api.interactions(s["id"])).json()) == 2
+
+
+async def test_a_keyed_interaction_whose_session_changed_before_its_statement_runs_again(
+    api, app, backend, monkeypatch
+):
+    """The session completes between the guarded write's read and its held-back
+    statement: nothing is written, the request runs again (with transactions)
+    and its answer, the contract's 400, is the one stored for the key."""
+    if backend != "postgres":
+        pytest.skip("held-back statements are PostgreSQL's guarded writes")
+    from app.db import engine as db_engine
+
+    s = await api.new_session()
+    settle = db_engine._PendingGuarded.settle
+    runs = []
+
+    async def completing_first(self: Any, answer: Any) -> None:
+        runs.append(answer)
+        if len(runs) == 1:  # another request completes the session in between
+            async with app.database.engine.begin() as conn:
+                await conn.execute(
+                    sessions_table.update()
+                    .where(sessions_table.c.id == uuid.UUID(s["id"]))
+                    .values(status="completed", ended_at=datetime.now(UTC))
+                )
+        await settle(self, answer)
+
+    monkeypatch.setattr(db_engine._PendingGuarded, "settle", completing_first)
+    key = f"rerun-{uuid.uuid4()}"
+    body = {"sessionId": s["id"], "question": "Q?"}
+    first = await api.request(
+        "POST", "/interview-sessions/interactions", json=body, headers=keyed(key)
+    )
+    assert first.status_code == 400, first.text
+    assert first.json()["message"] == "Cannot add interactions to a completed session"
+    again = await api.request(
+        "POST", "/interview-sessions/interactions", json=body, headers=keyed(key)
+    )
+    assert again.status_code == 400 and again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(runs) == 1  # the second run was a transaction: nothing held back
+    assert (await api.interactions(s["id"])).json() == []
+
+
+async def test_a_held_back_interaction_whose_key_another_request_took_writes_nothing(
+    app, new_user, backend
+):
+    if backend != "postgres":
+        pytest.skip("held-back statements are PostgreSQL's guarded writes")
+    from app.domain.records import CreateInteraction
+
+    service, user = app.service, Principal(new_user())
+    now = datetime.now(UTC)
+    session = await service.sessions.create(
+        user, CreateSession(job_context=JobContext(title="S", company="C"))
+    )
+
+    def claim() -> Claim:
+        answer = KeyedAnswer(
+            user_id=user.user_id,
+            key="race",
+            method="POST",
+            path="/interview-sessions/interactions",
+            fingerprint="f",
+            created_at=now,
+        )
+        return Claim(answer, now - timedelta(hours=1))
+
+    def ask(question: str) -> CreateInteraction:
+        return CreateInteraction(session_id=str(session.id), question=question)
+
+    winner, loser = claim(), claim()
+    token = claim_var.set(winner)
+    try:
+        await service.interactions.create(user, ask("W"))
+        assert winner.pending is not None and not winner.held
+        won = msgspec.structs.replace(winner.answer, status=201, headers=[], body=b"won")
+        await winner.pending.settle(won)
+        assert winner.held and winner.pending is None
+        claim_var.set(loser)
+        await service.interactions.create(user, ask("L"))
+        assert loser.pending is not None
+        with pytest.raises(Conflict):  # its next unit of work runs it first: the key is taken
+            await service.sessions.list_sessions(user, limit=10)
+        assert loser.taken and not loser.held and loser.pending is None
+    finally:
+        claim_var.reset(token)
+    asked = [i.question for i in await service.interactions.list_for_session(user, session.id)]
+    assert asked == ["W"]
