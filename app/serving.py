@@ -119,10 +119,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.app = app
         if self.parser.should_upgrade():
             return
-        headers = dict(self.headers)
-        length = headers.get(b"content-length", b"0").strip()
-        if b"transfer-encoding" in headers or length not in (b"", b"0"):
-            self._arm(self.body_timeout, BODY_TOO_SLOW)
+        for name, value in self.headers:
+            if name == b"transfer-encoding" or (
+                name == b"content-length" and value.strip() not in (b"", b"0")
+            ):
+                self._arm(self.body_timeout, BODY_TOO_SLOW)
+                break
 
     def on_message_complete(self) -> None:
         self._disarm()

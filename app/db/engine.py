@@ -341,6 +341,11 @@ class Deadlines:
             self._watcher.cancel()
 
 
+def _give_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("no free connection in time"))
+
+
 class FairPool:
     """Raw asyncpg connections, handed out first come, first served.
 
@@ -373,17 +378,22 @@ class FairPool:
         if self.closing:
             raise asyncpg.exceptions.InterfaceError("pool is closing")
         if self.would_wait():
-            waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
             self.waiters.append(waiter)
+            # A timer on the waiter itself (asyncio.timeout, which cancels the
+            # task, cost several times more on every wait).
+            timer = loop.call_later(wait_seconds, _give_up, waiter)
             try:
-                async with asyncio.timeout(wait_seconds):
-                    await waiter
+                await waiter
             except BaseException:
-                if waiter.done() and not waiter.cancelled():
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     self._pass_on()  # a slot was handed over as this gave up: pass it on
                 else:
                     waiter.cancel()  # skipped by _pass_on
                 raise
+            finally:
+                timer.cancel()
         else:
             self.busy += 1
         try:
