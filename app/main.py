@@ -234,8 +234,10 @@ def create_app(settings: Settings, database: Database | None = None) -> App:
     schema = build_schema(settings)
     assets = Assets()
     assets.warn_if_remote()
-    # Lists and answers written as JSON by the database in the query (both
-    # PostgreSQL and SQLite build it: app.db.projection, app.db.projection_sqlite).
+    # Lists and answers written as JSON by the storage: PostgreSQL builds it in
+    # the query (app.db.projection); on SQLite the records read are written by
+    # compiled Python writers (app.domain.projection), faster than SQLite's
+    # JSON functions.
     plans = (
         CompiledQueries(schema, storage_writes_json=db.dialect in ("postgresql", "sqlite"))
         if settings.graphql_compiled

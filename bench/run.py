@@ -706,6 +706,14 @@ def main() -> None:
                 cwd=Path(base),
             )
         servers.start("ours-sqlite", serve, {**common, "DATABASE_URL": sqlite_url}, "/health")
+        if base:  # the same A/B on SQLite (the same file: reads only, or both write)
+            servers.start(
+                "ours-sqlite-base",
+                [sys.executable, "-m", "app.cli", "serve", "--port", "{port}"],
+                {**common, "DATABASE_URL": sqlite_url, "PYTHONPATH": base},
+                "/health",
+                cwd=Path(base),
+            )
         servers.start(
             "baseline",
             [
@@ -740,8 +748,9 @@ def main() -> None:
 
         plan = workloads(seeded, tokens, seeded_sqlite)
         for per_server in plan.values():
-            if "ours-pg" in per_server:
-                per_server["ours-pg-base"] = per_server["ours-pg"]
+            for ours in ("ours-pg", "ours-sqlite"):
+                if ours in per_server:
+                    per_server[f"{ours}-base"] = per_server[ours]
         jobs = []
         for wname, per_server in plan.items():
             if args.only and not re.search(args.only, wname):
@@ -841,12 +850,12 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print(table)
     print(f"\n{machine}; {stamp}")
     ab = [
-        f"  {w}: {paired_ratio(r, by[(w, 'ours-pg-base')]):.2f}x"
+        f"  {w} ({srv}): {paired_ratio(r, by[(w, f'{srv}-base')]):.2f}x"
         for (w, srv), r in by.items()
-        if srv == "ours-pg" and (w, "ours-pg-base") in by
+        if srv in ("ours-pg", "ours-sqlite") and (w, f"{srv}-base") in by
     ]
     if ab:
-        print("\nA/B, ours-pg / ours-pg-base (BENCH_BASE), paired rounds:", *ab, sep="\n")
+        print("\nA/B, ours / ours-*-base (BENCH_BASE), paired rounds:", *ab, sep="\n")
     if args.only or args.servers or ab:  # a partial run: never the committed numbers
         (WORK / "results-partial.json").write_text(
             json.dumps({"when": stamp, "results": [asdict(r) for r in results]}, indent=2) + "\n"

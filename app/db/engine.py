@@ -48,7 +48,6 @@ from app.db.executor import (
     StatementListener,
     sqlite_locked,
 )
-from app.db.projection_sqlite import register_functions
 from app.db.repositories import UnitOfWork
 from app.domain.ports import Work
 from app.domain.records import KeyedAnswer
@@ -153,7 +152,6 @@ def _install_sqlite_hooks(
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Stop the driver from issuing its own BEGIN; _on_begin does it below.
         dbapi_conn.isolation_level = None
-        register_functions(dbapi_conn)  # what the projections SQLite writes call
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         if busy_timeout_ms:  # writers and threaded readers; inline readers need none
@@ -175,7 +173,6 @@ def _raw_sqlite_connection(path: Path) -> sqlite3.Connection:
     """A reader's connection: autocommit (BEGIN is ours), never waiting for a lock."""
     conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=0")
-    register_functions(conn)
     return conn
 
 

@@ -263,6 +263,24 @@ def _uuid_from_sqlite(value: Any) -> Any:
     return None if value is None else FastUUID(value)
 
 
+def _row_reader(keys: tuple[str, ...], readers: list[Any]) -> Any:
+    """One function from a row (a tuple) to its mapping, each column through
+    its reader (none for NULL): generated once per statement."""
+    scope: dict[str, Any] = {"_uuid": FastUUID}
+    items = []
+    for n, (key, read) in enumerate(zip(keys, readers, strict=True)):
+        if read is None:
+            items.append(f"{key!r}: row[{n}]")
+            continue
+        name = "_uuid" if read is _uuid_from_sqlite else f"_r{n}"
+        scope[name] = read
+        items.append(f"{key!r}: (None if (v := row[{n}]) is None else {name}(v))")
+    source = f"def read(row):\n    return {{{', '.join(items)}}}\n"
+    # Keys are the statement's own column names, repr-quoted.
+    exec(compile(source, "<sqlite row reader>", "exec"), scope)  # noqa: S102
+    return scope["read"]
+
+
 class SqliteStatement:
     """A SELECT compiled once for the pysqlite dialect: its SQL, the bind
     parameters in order with SQLAlchemy's own bind processors, and a reader
@@ -272,11 +290,12 @@ class SqliteStatement:
     __slots__ = (
         "compiled",
         "defaults",
+        "expanded",
         "expanding",
         "keys",
         "names",
         "processors",
-        "readers",
+        "read",
         "sql",
     )
 
@@ -289,7 +308,12 @@ class SqliteStatement:
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         self.defaults: dict[str, Any] = dict(compiled.params)
         self.processors: dict[str, Any] = dict(compiled._bind_processors)
-        self.expanding = any(b.expanding for b in compiled.binds.values())
+        expanding = [b for b in compiled.binds.values() if b.expanding]
+        if any(b.type._is_tuple_type for b in expanding):
+            raise NotRaw("a tuple IN")
+        self.expanding = frozenset(b.key for b in expanding)
+        # The SQL for each count of values in the expanding (IN) parameters.
+        self.expanded: dict[tuple[int, ...], str] = {}
         columns = compiled._result_columns
         self.keys: tuple[str, ...] = tuple(c.keyname for c in columns)
         readers: list[Any] = []
@@ -303,25 +327,40 @@ class SqliteStatement:
                 readers.append(None)
             else:
                 readers.append(kind._cached_result_processor(_SQLITE_DIALECT, None))
-        # (key, reader) of the columns that need one.
-        self.readers: tuple[tuple[str, Any], ...] = tuple(
-            (key, read) for key, read in zip(self.keys, readers, strict=True) if read is not None
-        )
+        self.read = _row_reader(self.keys, readers) if self.keys else None
 
     def bound(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
         """The SQL and its positional values for ``params``."""
-        if self.expanding:
-            state = self.compiled.construct_expanded_state(params)
-            values = state.parameters
-            names, processors, sql = state.positiontup or (), state.processors, state.statement
-        else:
-            values, names, processors, sql = params, self.names, self.processors, self.sql
-        out = []
-        defaults = self.defaults
+        names, processors, defaults, expanding = (
+            self.names,
+            self.processors,
+            self.defaults,
+            self.expanding,
+        )
+        sql = self.sql
+        if expanding:
+            # SQLAlchemy's expanded state costs more than the rest of a small
+            # read; only its SQL depends on the values (on how many there
+            # are), so that is kept per count and the values bound here, in
+            # the order of the parameters (an expanding one: its values in
+            # turn), each through its type's processor.
+            counts = tuple(
+                len(params[n] if n in params else defaults[n]) for n in names if n in expanding
+            )
+            found = self.expanded.get(counts)
+            if found is None:
+                found = self.compiled.construct_expanded_state(params).statement
+                if len(self.expanded) < 64:
+                    self.expanded[counts] = found
+            sql = found
+        out: list[Any] = []
         for name in names:
-            value = values[name] if name in values else defaults[name]
+            value = params[name] if name in params else defaults[name]
             process = processors.get(name)
-            out.append(value if process is None or value is None else process(value))
+            if name in expanding:
+                out.extend(v if process is None or v is None else process(v) for v in value)
+            else:
+                out.append(value if process is None or value is None else process(value))
         return sql, out
 
 
@@ -369,18 +408,12 @@ class RawSqliteExecutor:
             listener(sql)
         cursor = self.conn.execute(sql, values)
         found = cursor.fetchall()
-        keys, readers = c.keys, c.readers
-        if not keys:  # a text() statement: its columns as the database names them
-            keys = tuple(d[0] for d in cursor.description or ())
-        out = []
-        for row in found:
-            mapping = dict(zip(keys, row, strict=True))
-            for key, read in readers:
-                value = mapping[key]
-                if value is not None:
-                    mapping[key] = read(value)
-            out.append(mapping)
-        return out
+        if c.read is not None:
+            read = c.read
+            return [read(row) for row in found]
+        # A text() statement: its columns as the database names them.
+        keys = tuple(d[0] for d in cursor.description or ())
+        return [dict(zip(keys, row, strict=True)) for row in found]
 
     async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
         raise NotRaw("the raw SQLite path reads only")

@@ -43,7 +43,6 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.db import projection_sqlite as sqlite_projection
 from app.db import rollups
 from app.db.executor import Executor, GuardFailed, NotGuardable
 from app.db.mapping import RowMap
@@ -699,40 +698,21 @@ class WrittenRepository:
         user_id: str,
         parts: tuple[Children, ...],
     ) -> dict[uuid.UUID, tuple[str, ...]]:
-        dialect = self.ex.dialect
-        if dialect not in ("postgresql", "sqlite"):
+        if self.ex.dialect != "postgresql":
             return await self.python.children(session_ids, user_id, parts)
-        if dialect == "sqlite":
-            rows = await self.ex.rows(
-                sqlite_projection.children_statement(parts),
-                {"ids": sqlite_projection.ids_param(session_ids), "user_id": user_id},
-            )
-            found = {
-                uuid.UUID(r["session_id"]): tuple(r[f"j{n}"] for n in range(len(parts)))
-                for r in rows
-            }
-        else:
-            rows = await self.ex.rows(
-                children_statement(parts), {"ids": list(session_ids), "user_id": user_id}
-            )
-            found = {
-                r["session_id"]: tuple(_compact(r[f"j{n}"]) for n in range(len(parts)))
-                for r in rows
-            }
+        rows = await self.ex.rows(
+            children_statement(parts), {"ids": list(session_ids), "user_id": user_id}
+        )
+        found = {
+            r["session_id"]: tuple(_compact(r[f"j{n}"]) for n in range(len(parts))) for r in rows
+        }
         empty = tuple("[]" for _ in parts)
         return {k: found.get(k, empty) for k in session_ids}
 
     async def session(
         self, session_id: uuid.UUID, user_id: str, projection: Projection
     ) -> str | None:
-        dialect = self.ex.dialect
-        if dialect == "sqlite":
-            rows = await self.ex.rows(
-                sqlite_projection.session_statement(projection),
-                {"id": session_id, "user_id": user_id},
-            )
-            return str(rows[0]["j"]) if rows else None
-        if dialect != "postgresql":
+        if self.ex.dialect != "postgresql":
             return await self.python.session(session_id, user_id, projection)
         rows = await self.ex.rows(
             session_statement(projection), {"id": session_id, "user_id": user_id}
@@ -742,15 +722,11 @@ class WrittenRepository:
     async def sessions_of(
         self, user_id: str, projection: Projection, *, limit: int, status: SessionStatus | None
     ) -> str:
-        dialect = self.ex.dialect
-        if dialect not in ("postgresql", "sqlite"):
+        if self.ex.dialect != "postgresql":
             return await self.python.sessions_of(user_id, projection, limit=limit, status=status)
         params: dict[str, Any] = {"user_id": user_id, "limit": limit}
         if status is not None:
             params["status"] = status.value
-        if dialect == "sqlite":
-            statement = sqlite_projection.sessions_statement(projection, status is not None)
-            return str((await self.ex.rows(statement, params))[0]["j"])
         rows = await self.ex.rows(sessions_statement(projection, status is not None), params)
         return _compact(rows[0]["j"])
 

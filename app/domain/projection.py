@@ -6,10 +6,12 @@ interactions or metrics; a session with its lists) asks for the answer
 the record field it shows, with a nested projection for a value object (or a
 list of them) and :class:`Children` for a session's list. The storage writes
 the JSON in the order the ordinary read returns the rows, and the answer
-embeds it as it is: no record, no per-field completion in Python. PostgreSQL
+embeds it as it is: no per-field completion by the executor. PostgreSQL
 builds it in the query (:mod:`app.db.projection`); elsewhere :func:`write`
-writes it from the records (the in-memory fakes, and SQLite's side of the
-port, which the server's plans do not use: their own builders are faster).
+writes it from the records read as usual (SQLite, and the in-memory fakes),
+with one Python function per record type and projection, generated once
+(about twice as fast as SQLite's own JSON functions building the same text,
+which re-read each stored document for every key).
 
 Leaves are written as every face of the GraphQL API writes them: enum members
 by their name, datetimes in RFC 3339 UTC with a ``Z`` (microseconds only when
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import keyword
 import types
 import typing
 import uuid
@@ -147,40 +150,100 @@ def write_datetime(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _leaf(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, datetime):
-        return write_datetime(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def _value(value: Any, sub: Projection | None) -> Any:
-    if value is None:
-        return None
-    if type(value) is list:
-        return [_value(v, sub) for v in value]
-    if sub is None:
-        return _leaf(value)
-    return project(value, sub)
-
-
 Lists = dict[str, dict[uuid.UUID, list[Any]]]
+
+
+def _dt(value: datetime | None) -> datetime | str | None:
+    # msgspec writes a UTC datetime exactly as write_datetime does.
+    if value is None or value.tzinfo is UTC:
+        return value
+    return write_datetime(value)
+
+
+def _name(value: enum.Enum | None) -> str | None:
+    return None if value is None else value._name_
+
+
+class _Writer:
+    """Python source for the functions that turn records into the
+    projection's dicts (one per record type and projection, compiled once):
+    each key read by attribute and converted by its kind, no per-field
+    dispatch at run time. msgspec then writes the dicts (UUIDs and UTC
+    datetimes as the API writes them)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.done: dict[tuple[type, Projection], str] = {}
+
+    def function(self, record: type, projection: Projection, *, top: bool) -> str:
+        known = self.done.get((record, projection))
+        if known is not None:
+            return known
+        fn = f"_w{len(self.done)}"
+        self.done[(record, projection)] = fn
+        fields = fields_of(record)
+        items = []
+        for key, name, sub in projection.fields:
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise NotProjectable(f"{record.__name__}.{name}")
+            if isinstance(sub, Children):
+                child = self.function(sub.record, sub.projection, top=True)
+                value = f"[{child}(c, lists) for c in lists[{name!r}].get(r.id, ())]"
+            else:
+                value = self.value(f"r.{name}", fields[name][1], sub)
+            items.append(f"{key!r}: {value}")
+        args = "r, lists=None" if top else "r"
+        self.lines.append(f"def {fn}({args}):\n    return {{{', '.join(items)}}}\n")
+        return fn
+
+    def value(self, ref: str, kind: Kind, sub: Projection | Children | None) -> str:
+        assert not isinstance(sub, Children)
+        if kind.shape == "leaf":
+            t = kind.type
+            if isinstance(t, type) and issubclass(t, enum.Enum):
+                return f"_name({ref})" if kind.optional else f"{ref}._name_"
+            if t is datetime:
+                return f"_dt({ref})"
+            return ref  # str, int, float, bool, UUID: msgspec writes them
+        if kind.shape == "struct":
+            assert sub is not None
+            fn = self.function(kind.type, sub, top=False)
+            built = f"{fn}({ref})"
+        else:
+            item: Kind = kind.type
+            if item.shape == "struct":
+                assert sub is not None
+                fn = self.function(item.type, sub, top=False)
+                built = f"[{fn}(x) for x in {ref}]"
+            else:
+                each = self.value("x", item, None)
+                built = ref if each == "x" else f"[{each} for x in {ref}]"
+        return f"(None if {ref} is None else {built})" if kind.optional else built
+
+
+_COMPILED: dict[tuple[type, Projection], Any] = {}
+
+
+def _compiled(record: type, projection: Projection) -> Any:
+    found = _COMPILED.get((record, projection))
+    if found is not None:
+        return found
+    if len(_COMPILED) >= 512:  # plans are bounded too; this only caps it
+        _COMPILED.clear()
+    writer = _Writer()
+    top = writer.function(record, projection, top=True)
+    scope: dict[str, Any] = {"_dt": _dt, "_name": _name}
+    # The source names only the code's own fields and keys (repr-quoted).
+    exec("".join(writer.lines), scope)  # noqa: S102
+    _COMPILED[(record, projection)] = scope[top]
+    return scope[top]
 
 
 def project(record: Any, projection: Projection, lists: Lists | None = None) -> dict[str, Any]:
     """One record as the projection writes it; ``lists``: per child kind, the
     children of each session (for :class:`Children` entries)."""
-    out: dict[str, Any] = {}
-    for key, name, sub in projection.fields:
-        if isinstance(sub, Children):
-            assert lists is not None
-            out[key] = [project(c, sub.projection) for c in lists[name].get(record.id, [])]
-        else:
-            out[key] = _value(getattr(record, name), sub)
-    return out
+    result: dict[str, Any] = _compiled(type(record), projection)(record, lists)
+    return result
 
 
 def child_kinds(projection: Projection) -> list[tuple[str, Children]]:
@@ -189,8 +252,11 @@ def child_kinds(projection: Projection) -> list[tuple[str, Children]]:
 
 
 def write(records: list[Any], projection: Projection, lists: Lists | None = None) -> str:
-    """Records as one JSON array, in their order."""
-    return msgspec.json.encode([project(r, projection, lists) for r in records]).decode()
+    """Records (of one type) as one JSON array, in their order."""
+    if not records:
+        return "[]"
+    fn = _compiled(type(records[0]), projection)
+    return msgspec.json.encode([fn(r, lists) for r in records]).decode()
 
 
 def write_one(record: Any, projection: Projection, lists: Lists | None = None) -> str:

@@ -1,7 +1,9 @@
 """The ``WrittenRepository`` port written in Python, from records the other
-repositories read: for storages whose database does not build the JSON (the
-in-memory fakes of the rule tests, and SQLite). Same rules as the SQL it
-stands for: only the user's sessions, the lists in their read order."""
+repositories read: for storages whose database does not build the JSON
+(SQLite, where this is faster than SQLite's JSON functions, and the in-memory
+fakes of the rule tests). Same rules as PostgreSQL's statements: only the
+user's sessions, the lists in their read order. Three statements at most
+(the sessions, each kind of list for all of them)."""
 
 from __future__ import annotations
 

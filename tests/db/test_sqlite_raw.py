@@ -86,6 +86,12 @@ async def test_every_read_agrees_with_sqlalchemys(both):
         lambda s: s.interactions.for_sessions(user, sids),
         lambda s: s.metrics.for_sessions(user, sids),
         lambda s: s.interactions.counts(user, sids),
+        # An IN list's SQL is kept per count of values: other counts, and the
+        # same count with other values, bind their own.
+        lambda s: s.interactions.for_sessions(user, sids[:1]),
+        lambda s: s.interactions.for_sessions(user, sids[1:2]),
+        lambda s: s.metrics.for_sessions(user, [sids[1], sids[0]]),
+        lambda s: s.interactions.for_sessions(user, []),
         lambda s: s.analytics.for_user(user, date(2000, 1, 1), None),
     ]
 
