@@ -824,7 +824,7 @@ class Database:
                         command_timeout=s.db_command_timeout,
                         server_settings=settings,
                     ),
-                    s.db_pool_size,
+                    s.db_pool_size if kind == "read" else s.db_write_pool_size,
                 )
                 if kind == "read":
                     self._pool = pool
