@@ -68,6 +68,45 @@ async def too_many_connections(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": TOO_MANY_BODY})
 
 
+class HeldWrites:
+    """A response's transport that holds its first write (uvicorn writes the
+    status line and headers, then the body, each at once: two system calls
+    and two TCP segments for every answer) until the next write, which sends
+    both in one, or until the event loop's next turn (a streamed answer's
+    head is not held longer than that). Everything else is the transport's."""
+
+    __slots__ = ("held", "loop", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.loop = loop
+        self.held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self.held
+        if held is not None:
+            self.held = None
+            self.transport.write(held + data)
+        elif data:
+            self.held = data
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        held, self.held = self.held, None
+        if held is not None and not self.transport.is_closing():
+            self.transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,6 +132,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is None or not cycle.response_started:
             self.transport.write(answer)
+        elif isinstance(cycle.transport, HeldWrites):
+            cycle.transport.flush()  # what was answered so far goes first
         self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -119,6 +160,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.app = app
         if self.parser.should_upgrade():
             return
+        self.cycle.transport = HeldWrites(self.transport, self.loop)  # type: ignore[assignment]
         for name, value in self.headers:
             if name == b"transfer-encoding" or (
                 name == b"content-length" and value.strip() not in (b"", b"0")
