@@ -43,10 +43,12 @@ from app.db.executor import (
     NotGuardable,
     NotRaw,
     RawSqliteExecutor,
+    ReadConnection,
     RowVersions,
     SQLAlchemyExecutor,
     StatementListener,
     sqlite_locked,
+    use_plans,
 )
 from app.db.repositories import UnitOfWork
 from app.domain.ports import Work
@@ -832,6 +834,7 @@ class Database:
                         timeout=s.db_connect_timeout,
                         command_timeout=s.db_command_timeout,
                         server_settings=settings,
+                        connection_class=ReadConnection if kind == "read" else asyncpg.Connection,
                     ),
                     s.db_pool_size if kind == "read" else s.db_write_pool_size,
                 )
@@ -855,6 +858,7 @@ class Database:
                 try:
                     if not consistent:
                         return await work(uow)
+                    await use_plans(conn, False)  # a transaction's statements: custom plans
                     async with conn.transaction(isolation="repeatable_read", readonly=True):
                         return await work(uow)
                 except (asyncio.CancelledError, TimeoutError):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import asyncpg
 import msgspec
 from asyncpg.pgproto.pgproto import UUID as FastUUID
 from sqlalchemy import JSON, Select, TextClause, Uuid
@@ -79,10 +80,41 @@ def sqlite_locked(exc: OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+GENERIC_PLANS = "generic_plans"
+_SET_PLANS = {
+    True: "SET plan_cache_mode = auto",
+    False: "SET plan_cache_mode = force_custom_plan",
+}
+
+
+class ReadConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A raw read connection that knows its ``plan_cache_mode``: opened with
+    custom plans for every statement (``False``); ``True`` after a statement
+    marked ``generic_plans`` switched it to PostgreSQL's own choice."""
+
+    generic_plans = False
+
+
+async def use_plans(conn: Any, generic: bool) -> None:
+    """Put a read connection in the plan mode a statement wants (one round
+    trip when it changes; outside a transaction only, where SET lasts)."""
+    if isinstance(conn, ReadConnection) and conn.generic_plans is not generic:
+        await conn.execute(_SET_PLANS[generic])
+        conn.generic_plans = generic
+
+
 class CompiledStatement:
-    __slots__ = ("defaults", "json_names", "names", "sql")
+    __slots__ = ("defaults", "generic_plans", "json_names", "names", "sql")
 
     def __init__(self, stmt: ClauseElement) -> None:
+        # Statements that reach their rows by key only (a session by its id
+        # and user: one row, whatever the user) may keep generic plans:
+        # ``.execution_options(generic_plans=True)``. Planning the largest of
+        # them (a session's details written as JSON) was a third of
+        # PostgreSQL's CPU per call. Every other statement is planned for its
+        # parameters (see app.db.engine.PG_SETTINGS).
+        options = stmt.get_execution_options() if isinstance(stmt, Executable) else {}
+        self.generic_plans: bool = bool(options.get(GENERIC_PLANS, False))
         compiled = stmt.compile(dialect=_PG_DIALECT)
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
@@ -143,9 +175,17 @@ class AsyncpgExecutor:
 
     async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
         c = compiled_for_asyncpg(stmt)  # type: ignore[arg-type]
+        conn = self.conn
+        # Inside a transaction (a consistent read, begun with custom plans)
+        # the mode stays: a SET there would be undone by a rollback.
+        if (
+            c.generic_plans is not getattr(conn, "generic_plans", False)
+            and not conn.is_in_transaction()
+        ):
+            await use_plans(conn, c.generic_plans)
         for listener in self.listeners:
             listener(c.sql)
-        result: Sequence[Any] = await self.conn.fetch(c.sql, *c.args(params))
+        result: Sequence[Any] = await conn.fetch(c.sql, *c.args(params))
         return result
 
     async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:

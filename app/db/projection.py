@@ -207,13 +207,20 @@ def children_statement(parts: tuple[Children, ...]) -> TextClause:
 
 @functools.lru_cache(maxsize=256)
 def session_statement(projection: Projection) -> TextClause:
-    """``j``: the user's session ``id`` as one JSON object (no row: none such)."""
+    """``j``: the user's session ``id`` as one JSON object (no row: none such).
+    One row by its key, and its children by their session's: a generic plan
+    is the custom one, and planning this statement costs more than running
+    it, so PostgreSQL may keep one (``generic_plans``)."""
     obj = _row("s", Session, projection, _Names())
     sql = (
         f"SELECT {obj}::text AS j FROM {sessions_table.name} AS s "  # noqa: S608
         "WHERE s.id = :id AND s.user_id = :user_id"
     )
-    return text(sql).bindparams(bindparam("id", type_=Uuid()), bindparam("user_id"))
+    return (
+        text(sql)
+        .bindparams(bindparam("id", type_=Uuid()), bindparam("user_id"))
+        .execution_options(generic_plans=True)
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -204,3 +204,38 @@ async def test_every_connection_plans_per_call_and_never_jit_compiles(pg_db_url)
             await guarded.release(conn)
     finally:
         await db.dispose()
+
+
+async def test_only_statements_read_by_key_keep_generic_plans(pg_db_url):
+    """A statement marked ``generic_plans`` (one row by its key: a session's
+    details) switches its read connection to PostgreSQL's own choice of plans;
+    any other statement, and every statement of a consistent read (a
+    transaction, where a SET would not survive a rollback), is planned for
+    its parameters again."""
+    from sqlalchemy import text
+
+    from app.db.engine import Database
+    from app.db.projection import session_statement
+    from app.domain.projection import Projection
+    from tests.conftest import make_settings
+
+    assert session_statement(Projection((("id", "id", None),))).get_execution_options()[
+        "generic_plans"
+    ]
+    mode = "SELECT current_setting('plan_cache_mode') AS m"
+    keyed, other = text(mode).execution_options(generic_plans=True), text(mode)
+    db = Database(make_settings(pg_db_url, db_pool_size=1))  # one connection throughout
+    try:
+
+        def reading(*stmts):
+            async def work(uow):
+                return [(await uow.ex.rows(s, {}))[0]["m"] for s in stmts]
+
+            return work
+
+        assert await db.read(reading(keyed)) == ["auto"]
+        assert await db.read(reading(keyed, other, keyed)) == ["auto", "force_custom_plan", "auto"]
+        assert await db.read(reading(other, keyed), consistent=True) == ["force_custom_plan"] * 2
+        assert await db.read(reading(keyed)) == ["auto"]
+    finally:
+        await db.dispose()
