@@ -216,12 +216,21 @@ async def test_only_statements_read_by_key_keep_generic_plans(pg_db_url):
 
     from app.db.engine import Database
     from app.db.projection import session_statement
+    from app.db.repositories import _list_sessions, _sessions_page
     from app.domain.projection import Projection
     from tests.conftest import make_settings
 
-    assert session_statement(Projection((("id", "id", None),))).get_execution_options()[
-        "generic_plans"
-    ]
+    def generic(stmt) -> bool:
+        return stmt.get_execution_options().get("generic_plans", False)
+
+    assert generic(session_statement(Projection((("id", "id", None),))))
+    # A user's newest sessions, from a cursor or not: one index walk for any
+    # user. With a filter (a status, dates, a search, a type): planned per call.
+    assert generic(_list_sessions(False)) and not generic(_list_sessions(True))
+    for page in ((False, False, False), (True, False, False), (False, True, True)):
+        assert generic(_sessions_page((0, False, False, False, False), page, "postgresql"))
+    for shape in ((1, False, False, False, False), (0, False, False, True, False)):
+        assert not generic(_sessions_page(shape, (False, False, False), "postgresql"))
     mode = "SELECT current_setting('plan_cache_mode') AS m"
     keyed, other = text(mode).execution_options(generic_plans=True), text(mode)
     db = Database(make_settings(pg_db_url, db_pool_size=1))  # one connection throughout
