@@ -215,7 +215,7 @@ async def test_only_statements_read_by_key_keep_generic_plans(pg_db_url):
     from sqlalchemy import text
 
     from app.db.engine import Database
-    from app.db.projection import session_statement
+    from app.db.projection import session_statement, sessions_statement
     from app.db.repositories import _list_sessions, _sessions_page
     from app.domain.projection import Projection
     from tests.conftest import make_settings
@@ -223,7 +223,9 @@ async def test_only_statements_read_by_key_keep_generic_plans(pg_db_url):
     def generic(stmt) -> bool:
         return stmt.get_execution_options().get("generic_plans", False)
 
-    assert generic(session_statement(Projection((("id", "id", None),))))
+    one = Projection((("id", "id", None),))
+    assert generic(session_statement(one)) and generic(sessions_statement(one, False))
+    assert not generic(sessions_statement(one, True))
     # A user's newest sessions, from a cursor or not: one index walk for any
     # user. With a filter (a status, dates, a search, a type): planned per call.
     assert generic(_list_sessions(False)) and not generic(_list_sessions(True))
