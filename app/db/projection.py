@@ -237,7 +237,6 @@ def sessions_statement(projection: Projection, by_status: bool) -> TextClause:
     binds: list[BindParameter[Any]] = [bindparam("user_id"), bindparam("limit")]
     if by_status:
         binds.append(bindparam("status"))
-        return text(sql).bindparams(*binds)
-    # Unfiltered: one walk of (user_id, created_at, id) for any user, and the
-    # children by their session's key (see session_statement).
+    # One walk of (user_id[, status], created_at, id) for any user and status,
+    # and the children by their session's key (see session_statement).
     return text(sql).bindparams(*binds).execution_options(generic_plans=True)

@@ -145,11 +145,11 @@ def _list_sessions(by_status: bool) -> Select[Any]:
     if by_status:
         stmt = stmt.where(st.c.status == bindparam("status"))
     stmt = stmt.order_by(st.c.created_at.desc(), st.c.id.desc()).limit(bindparam("limit"))
-    # Unfiltered, a user's newest sessions are one walk of (user_id,
-    # created_at, id) for every user, the plan PostgreSQL's generic one: it
-    # may keep it (see app.db.executor.CompiledStatement). Filters stay
-    # planned for their values (a rare status of a user with many sessions).
-    return stmt if by_status else stmt.execution_options(generic_plans=True)
+    # A user's newest sessions (of one status) are one walk of (user_id,
+    # created_at, id) (or of (user_id, status, created_at, id)) for every
+    # user and status: PostgreSQL's generic plan is the custom one, and it
+    # may keep it (see app.db.executor.CompiledStatement).
+    return stmt.execution_options(generic_plans=True)
 
 
 _COUNT_ACTIVE = (
@@ -317,9 +317,12 @@ def _sessions_page(shape: FilterShape, page: tuple[bool, bool, bool], dialect: s
         return select(*SESSIONS.columns).join(keys, keys.c.id == st.c.id).order_by(*order)
     stmt = select(*SESSIONS.columns).where(*_session_filters(shape, dialect))
     stmt = _keyset(stmt, st.c.created_at, st.c.id, req, newest_first=True)
-    # No filter: one walk of (user_id, created_at, id) from the cursor, for
-    # every user (see _list_sessions).
-    return stmt.execution_options(generic_plans=True) if not any(shape) else stmt
+    # No filter, or one status: one walk of an index from the cursor, for
+    # every user and status (see _list_sessions). Other filters (several
+    # statuses, dates, a search, a type) stay planned for their values.
+    return (
+        stmt.execution_options(generic_plans=True) if shape[0] <= 1 and not any(shape[1:]) else stmt
+    )
 
 
 @functools.cache
