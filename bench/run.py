@@ -694,23 +694,17 @@ def main() -> None:
             {**common, "DATABASE_URL": pg_url, "GRAPHQL_COMPILED": "false"},
             "/health",
         )
-        base = os.environ.get("BENCH_BASE")
-        if base:
-            # A/B: another checkout of this project (e.g. `git worktree add`),
-            # served by this venv, beside ours-pg on every ours-pg workload.
-            servers.start(
-                "ours-pg-base",
-                [sys.executable, "-m", "app.cli", "serve", "--port", "{port}"],
-                {**common, "DATABASE_URL": pg_url, "PYTHONPATH": base},
-                "/health",
-                cwd=Path(base),
-            )
         servers.start("ours-sqlite", serve, {**common, "DATABASE_URL": sqlite_url}, "/health")
-        if base:  # the same A/B on SQLite (the same file: reads only, or both write)
+        base = os.environ.get("BENCH_BASE")
+        # A/B: another checkout of this project (e.g. `git worktree add`),
+        # served by this venv, beside ours-pg and ours-sqlite on their
+        # workloads (on the same databases).
+        bases = (("ours-pg-base", pg_url), ("ours-sqlite-base", sqlite_url)) if base else ()
+        for name, url in bases:
             servers.start(
-                "ours-sqlite-base",
+                name,
                 [sys.executable, "-m", "app.cli", "serve", "--port", "{port}"],
-                {**common, "DATABASE_URL": sqlite_url, "PYTHONPATH": base},
+                {**common, "DATABASE_URL": url, "PYTHONPATH": base},
                 "/health",
                 cwd=Path(base),
             )
