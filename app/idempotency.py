@@ -271,11 +271,9 @@ class Captured:
 
 
 def _fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
-    h = hashlib.sha256()
-    for part in (method.encode(), path.encode(), query, body):
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
-    return h.hexdigest()
+    # Each part after its length (8 bytes, big-endian), hashed in one call.
+    parts = (method.encode(), path.encode(), query, body)
+    return hashlib.sha256(b"".join(len(p).to_bytes(8, "big") + p for p in parts)).hexdigest()
 
 
 async def _send(

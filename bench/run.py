@@ -742,9 +742,9 @@ def main() -> None:
 
         plan = workloads(seeded, tokens, seeded_sqlite)
         for per_server in plan.values():
-            for ours in ("ours-pg", "ours-sqlite"):
-                if ours in per_server:
-                    per_server[f"{ours}-base"] = per_server[ours]
+            for ours in list(per_server):
+                if ours.split("+")[0] in ("ours-pg", "ours-sqlite"):
+                    per_server[base_of(ours)] = per_server[ours]
         jobs = []
         for wname, per_server in plan.items():
             if args.only and not re.search(args.only, wname):
@@ -789,6 +789,12 @@ def main() -> None:
             )
         )
     report(results, args)
+
+
+def base_of(server: str) -> str:
+    """The A/B twin of one of our servers (or of a variant: "ours-pg+key")."""
+    name, plus, variant = server.partition("+")
+    return f"{name}-base{plus}{variant}"
 
 
 def markdown(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
@@ -844,9 +850,9 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print(table)
     print(f"\n{machine}; {stamp}")
     ab = [
-        f"  {w} ({srv}): {paired_ratio(r, by[(w, f'{srv}-base')]):.2f}x"
+        f"  {w} ({srv}): {paired_ratio(r, by[(w, base_of(srv))]):.2f}x"
         for (w, srv), r in by.items()
-        if srv in ("ours-pg", "ours-sqlite") and (w, f"{srv}-base") in by
+        if srv.split("+")[0] in ("ours-pg", "ours-sqlite") and (w, base_of(srv)) in by
     ]
     if ab:
         print("\nA/B, ours / ours-*-base (BENCH_BASE), paired rounds:", *ab, sep="\n")

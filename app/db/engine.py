@@ -63,6 +63,8 @@ from app.errors import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A write connection kept for a statement to come: its pool, itself, its executor.
+Held = tuple["FairPool", Any, "GuardedExecutor"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -627,6 +629,7 @@ class Database:
             attempt.queued = pool.would_wait()
             conn = await pool.acquire(self.settings.db_pool_timeout)
             ex = GuardedExecutor(conn, self.listeners, self.versions, remembered=remembered)
+            kept = False
             try:
                 attempt.connected = True
                 uow = UnitOfWork(ex)
@@ -638,8 +641,11 @@ class Database:
                     raise
                 if claim is not None:
                     # The statement waits for the answer: the key is written
-                    # with it, in the statement (see _PendingGuarded).
-                    claim.pending = _PendingGuarded(self, claim, uow)
+                    # with it, in the statement (see _PendingGuarded), on
+                    # this connection, kept meanwhile (no transaction is
+                    # open on it: nothing is locked while the answer is made).
+                    claim.pending = _PendingGuarded(self, claim, uow, (pool, conn, ex))
+                    kept = True
                     return result
                 # The statement may have committed when the connection dies: no retry.
                 attempt.committing = True
@@ -651,7 +657,8 @@ class Database:
                 _drop_if_broken(conn, exc, attempt)
                 raise
             finally:
-                await pool.release(conn)
+                if not kept:
+                    await pool.release(conn)
             _after_commit(uow)
             return result
 
@@ -670,15 +677,25 @@ class Database:
                 exc.remembered = True  # type: ignore[attr-defined]
             raise
 
-    async def _settle_guarded(self, uow: UnitOfWork, keyed: Any, remembered: bool) -> bool:
-        """A held-back guarded statement (a keyed request's), on a connection of its own."""
+    async def _settle_guarded(
+        self, uow: UnitOfWork, keyed: Any, remembered: bool, held: Held | None
+    ) -> bool:
+        """A held-back guarded statement (a keyed request's), on the connection
+        its reads used (``held``), or on one of its own when that one is gone."""
 
         async def once(attempt: Attempt) -> bool:
-            pool = await self._pools("write")
-            attempt.queued = pool.would_wait()
-            conn = await pool.acquire(self.settings.db_pool_timeout)
-            ex = GuardedExecutor(conn, self.listeners, self.versions)
-            ex.used_remembered = remembered
+            nonlocal held
+            if held is not None and held[1].is_closed():  # (dropped meanwhile)
+                await held[0].release(held[1])
+                held = None
+            if held is not None:
+                (pool, conn, ex), held = held, None
+            else:
+                pool = await self._pools("write")
+                attempt.queued = pool.would_wait()
+                conn = await pool.acquire(self.settings.db_pool_timeout)
+                ex = GuardedExecutor(conn, self.listeners, self.versions)
+                ex.used_remembered = remembered
             try:
                 attempt.connected = True
                 attempt.committing = True  # it may have committed if the connection dies
@@ -692,7 +709,11 @@ class Database:
             finally:
                 await pool.release(conn)
 
-        return await self._attempt(once, classify_asyncpg)
+        try:
+            return await self._attempt(once, classify_asyncpg)
+        finally:
+            if held is not None:  # the attempt never ran (the breaker is open)
+                await held[0].release(held[1])
 
     async def _run(self, engine: AsyncEngine, work: Work[T], *, write: bool) -> T:
         claim = claim_var.get() if write else None
@@ -960,12 +981,13 @@ class _PendingGuarded:
     again); without one (the request goes on using the database), the change
     lost a race (409)."""
 
-    __slots__ = ("claim", "database", "lock", "remembered", "uow")
+    __slots__ = ("claim", "database", "held", "lock", "remembered", "uow")
 
-    def __init__(self, database: Database, claim: Claim, uow: UnitOfWork) -> None:
+    def __init__(self, database: Database, claim: Claim, uow: UnitOfWork, held: Held) -> None:
         self.database = database
         self.claim = claim
         self.uow = uow
+        self.held: Held | None = held  # the connection its reads used, until it settles
         self.remembered = bool(getattr(uow.ex, "used_remembered", False))
         self.lock = asyncio.Lock()  # a GraphQL request's resolvers run concurrently
 
@@ -978,14 +1000,18 @@ class _PendingGuarded:
                 keyed = self.uow.idempotency.claim_statement(
                     answer or claim.answer, claim.expired_before
                 )
+                held, self.held = self.held, None
                 try:
-                    ours = await self.database._settle_guarded(self.uow, keyed, self.remembered)
+                    ours = await self.database._settle_guarded(
+                        self.uow, keyed, self.remembered, held
+                    )
                 except GuardFailed:
                     if answer is None:
                         raise Conflict(MODIFIED_CONCURRENTLY) from None
                     raise Rerun() from None
             finally:
                 claim.pending = None
+                await self._release()  # (kept only when the statement never ran)
             if ours:
                 claim.held = True
                 _after_commit(self.uow)
@@ -996,6 +1022,12 @@ class _PendingGuarded:
         async with self.lock:
             if self.claim.pending is self:
                 self.claim.pending = None  # nothing was written
+            await self._release()
+
+    async def _release(self) -> None:
+        held, self.held = self.held, None
+        if held is not None:
+            await held[0].release(held[1])
 
 
 async def _close(conn: AsyncConnection) -> None:

@@ -518,3 +518,68 @@ async def test_a_held_back_interaction_whose_key_another_request_took_writes_not
         claim_var.reset(token)
     asked = [i.question for i in await service.interactions.list_for_session(user, session.id)]
     assert asked == ["W"]
+
+
+async def test_a_held_back_statement_runs_on_the_connection_its_reads_used(
+    app, new_user, backend, monkeypatch
+):
+    """One write connection per keyed guarded write: the statement held back
+    until the answer is made runs on the connection the change's reads used
+    (kept meanwhile, with no transaction open on it), and the connection goes
+    back to the pool when the statement runs or the change is abandoned."""
+    if backend != "postgres":
+        pytest.skip("held-back statements are PostgreSQL's guarded writes")
+    from app.domain.records import CreateInteraction
+
+    service, user = app.service, Principal(new_user())
+    now = datetime.now(UTC)
+    session = await service.sessions.create(
+        user, CreateSession(job_context=JobContext(title="S", company="C"))
+    )
+    from app.db.engine import FairPool
+
+    pool = await app.database._pools("write")
+    taken: list[Any] = []
+    acquire = FairPool.acquire
+
+    async def counted(self: FairPool, wait_seconds: float) -> Any:
+        conn = await acquire(self, wait_seconds)
+        if self is pool:
+            taken.append(conn)
+        return conn
+
+    monkeypatch.setattr(FairPool, "acquire", counted)
+
+    def claim(key: str) -> Claim:
+        answer = KeyedAnswer(
+            user_id=user.user_id,
+            key=key,
+            method="POST",
+            path="/interview-sessions/interactions",
+            fingerprint="f",
+            created_at=now,
+        )
+        return Claim(answer, now - timedelta(hours=1))
+
+    settled, abandoned = claim(f"one-{uuid.uuid4()}"), claim(f"two-{uuid.uuid4()}")
+    token = claim_var.set(settled)
+    try:
+        await service.interactions.create(
+            user, CreateInteraction(session_id=str(session.id), question="kept")
+        )
+        assert settled.pending is not None and pool.busy == 1  # kept for the statement
+        assert not taken[0].is_in_transaction()
+        answer = msgspec.structs.replace(settled.answer, status=201, headers=[], body=b"{}")
+        await settled.pending.settle(answer)
+        assert settled.held and len(taken) == 1 and pool.busy == 0
+        claim_var.set(abandoned)
+        await service.interactions.create(
+            user, CreateInteraction(session_id=str(session.id), question="dropped")
+        )
+        assert abandoned.pending is not None and pool.busy == 1
+        await abandoned.pending.abandon()
+        assert abandoned.pending is None and pool.busy == 0 and len(taken) == 2
+    finally:
+        claim_var.reset(token)
+    asked = [i.question for i in await service.interactions.list_for_session(user, session.id)]
+    assert asked == ["kept"]
