@@ -170,11 +170,23 @@ W_FIRST = "first page (limit=20)"
 W_DEEP = "deep page (cursor)"
 W_FILTER = "filtered page (status=paused)"
 W_SEARCH = f"search page (q={TERM})"
+ABSENT = "zebrafish"  # in no session: a search that tests all of them, or finds none by index
+W_ABSENT = f"search, no match (q={ABSENT})"
 W_DETAILS = "details (500 interactions)"
 W_RECENT = "analytics, last 30 days"
 W_ALL = "analytics, all sessions"
 W_GRAPHQL = "GraphQL sessionsConnection(first: 20)"
-WORKLOADS = (W_FIRST, W_DEEP, W_FILTER, W_SEARCH, W_DETAILS, W_RECENT, W_ALL, W_GRAPHQL)
+WORKLOADS = (
+    W_FIRST,
+    W_DEEP,
+    W_FILTER,
+    W_SEARCH,
+    W_ABSENT,
+    W_DETAILS,
+    W_RECENT,
+    W_ALL,
+    W_GRAPHQL,
+)
 
 
 # ---------------------------------------------------------------- sizes
@@ -805,6 +817,9 @@ def validate(name: str, r: httpx.Response, size: Size, recent_days: int) -> str:
             return f"{name}: a session without {TERM}"
         if any(s["userId"] != HEAVY for s in body):
             return f"{name}: another user's session"
+    elif name == W_ABSENT:
+        if body != []:
+            return f"{name}: {len(body)} sessions"
     elif name == W_DETAILS:
         if len(body["interactions"]) != size.details_interactions:
             return f"details: {len(body['interactions'])} interactions"
@@ -865,6 +880,9 @@ def measure(db: str, size: Size, rows: dict[str, int], seed_s: float, wrk: str) 
                         ),
                         W_SEARCH: Request(
                             "GET", f"/interview-sessions?limit=20&q={TERM}", token=token
+                        ),
+                        W_ABSENT: Request(
+                            "GET", f"/interview-sessions?limit=20&q={ABSENT}", token=token
                         ),
                         W_DETAILS: Request(
                             "GET", f"/interview-sessions/{_uuid(_md5('s', 0))}/details", token=token
@@ -1112,7 +1130,8 @@ a small one.
 * **Workloads.** First page (`limit=20`); a page 50,000 rows deep (or
   heavy user's sessions - 20 when fewer), reached by following
   `Link: rel="next"` with `limit=1000`, then timed with its cursor; the
-  paused sessions; a search matching 1% of the user's sessions; the details
+  paused sessions; a search matching 1% of the user's sessions, and one
+  matching none of them (`q={absent}`); the details
   of the session with 500 interactions; analytics over the last 30 days and
   over all of the user's sessions; GraphQL `sessionsConnection(first: 20)`.
   Each is checked once for a correct answer, timed alone (the median of five
@@ -1141,6 +1160,7 @@ def report(
     minutes = f"{duration / 60:.1f} minutes"
     section = README_TEXT.format(
         term=TERM,
+        absent=ABSENT,
         warmup=WARMUP,
         seconds=SECONDS,
         connections=CONNECTIONS,

@@ -30,6 +30,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -122,17 +123,27 @@ class SessionRow(Base):
             "created_at",
             "id",
         ),
-        # Substring search (LIKE '%term%') by trigrams; PostgreSQL only.
+        # PostgreSQL: substring search (LIKE '%term%') by trigrams, for a term
+        # few of a user's sessions hold (migration 0008); a common term walks
+        # the covering index below instead.
         Index(
-            "ix_interview_sessions_search_trgm",
-            "search_text",
+            "ix_interview_sessions_search_short_trgm",
+            "search_short",
             postgresql_using="gin",
-            postgresql_ops={"search_text": "gin_trgm_ops"},
+            postgresql_ops={"search_short": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+        # PostgreSQL: the rare sessions whose text is too long for
+        # ``search_short``, searched by their full text.
+        Index(
+            "ix_interview_sessions_user_created_long",
+            "user_id",
+            "created_at",
+            "id",
+            postgresql_where=text("search_short IS NULL"),
         ).ddl_if(dialect="postgresql"),
         # PostgreSQL: a list page with any filters, search included, walks this
         # index alone (an index-only scan) and reads table rows only for the
-        # page it returns, and for the rare session whose text is too long for
-        # ``search_short``.
+        # page it returns.
         Index(
             "ix_interview_sessions_user_created_covering",
             "user_id",

@@ -25,17 +25,16 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Uuid,
-    and_,
     bindparam,
     delete,
     func,
     insert,
     literal_column,
-    or_,
     select,
     table,
     text,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -194,6 +193,8 @@ def _of_sessions(table: str, dialect: str) -> Select[Any]:
 
 
 def _session_filters(shape: FilterShape, dialect: str) -> list[ColumnElement[bool]]:
+    """The filters of a list of a user's sessions. On PostgreSQL the search is
+    not among them: a search is two branches (see :func:`_pg_search_branches`)."""
     n_status, has_from, has_to, search, by_type = shape
     where: list[ColumnElement[bool]] = [st.c.user_id == bindparam("user_id")]
     if n_status == 1:
@@ -204,30 +205,29 @@ def _session_filters(shape: FilterShape, dialect: str) -> list[ColumnElement[boo
         where.append(st.c.created_at >= bindparam("created_from", type_=UTCDateTime()))
     if has_to:
         where.append(st.c.created_at < bindparam("created_to", type_=UTCDateTime()))
-    if search and dialect == "postgresql":
-        where.append(_pg_search())
-    elif search:
+    if search and dialect != "postgresql":
         where.append(st.c.search_text.like(bindparam("search"), escape="\\"))
     if by_type:
         where.append(st.c.interview_type == bindparam("interview_type"))
     return where
 
 
-def _pg_search() -> ColumnElement[bool]:
-    """The search on PostgreSQL, written so that it needs only the columns of
-    ix_interview_sessions_user_created_covering: ``search_short`` there, and
-    the full text, by primary key, only for the sessions too long for it."""
+def _pg_search_branches(shape: FilterShape) -> list[list[ColumnElement[bool]]]:
+    """A search on PostgreSQL, as the filters of two branches of a UNION ALL,
+    each one simple condition on the text that an index can serve:
+
+    * the sessions whose text fits ``search_short``: by that column, which
+      both the covering index (walked newest first, index-only: a common
+      term) and its trigram index (a rare term) hold; the planner picks for
+      each term (custom plans);
+    * the rare sessions whose text is longer: by ``search_text``, from the
+      partial index of those sessions (migration 0008)."""
+    where = _session_filters(shape, "postgresql")
     term: Any = bindparam("search")
-    full = st.alias("full_text")
-    # A scalar subquery, evaluated only for a row that needs it (an EXISTS here
-    # may be planned as a hashed subplan: a scan of every session's text).
-    longer = (select(full.c.search_text).where(full.c.id == st.c.id).scalar_subquery()).like(
-        term, escape="\\"
-    )
-    return or_(
-        st.c.search_short.like(term, escape="\\"),
-        and_(st.c.search_short.is_(None), longer),
-    )
+    return [
+        [*where, st.c.search_short.like(term, escape="\\")],
+        [*where, st.c.search_short.is_(None), st.c.search_text.like(term, escape="\\")],
+    ]
 
 
 FilterShape = tuple[int, bool, bool, bool, bool]
@@ -298,14 +298,26 @@ def _sessions_page(shape: FilterShape, page: tuple[bool, bool, bool], dialect: s
     after, before, backward = page
     req = PageRequest(0, _ANY if after else None, _ANY if before else None, backward)
     if dialect == "postgresql" and shape[3]:
-        # A search: the page's keys from the covering index alone (an
-        # index-only scan: every filter is on its columns), then only those
-        # rows from the table, instead of a table row for every session tested.
+        # A search: the page's keys from each branch's index (the covering
+        # one, index-only: every filter is on its columns; or the trigrams),
+        # merged in page order, then only those rows from the table, instead
+        # of a table row for every session tested.
+        branches = [
+            _keyset(
+                select(st.c.id, st.c.created_at).where(*where),
+                st.c.created_at,
+                st.c.id,
+                req,
+                newest_first=True,
+            )
+            for where in _pg_search_branches(shape)
+        ]
+        both = union_all(*branches).subquery("matched")
         keys = _keyset(
-            select(st.c.id, st.c.created_at).where(*_session_filters(shape, dialect)),
-            st.c.created_at,
-            st.c.id,
-            req,
+            select(both.c.id, both.c.created_at),
+            both.c.created_at,
+            both.c.id,
+            PageRequest(0, None, None, backward),  # (the branches applied the cursor)
             newest_first=True,
         ).subquery("page")
         descending = not backward
@@ -327,6 +339,9 @@ def _sessions_page(shape: FilterShape, page: tuple[bool, bool, bool], dialect: s
 
 @functools.cache
 def _sessions_count(shape: FilterShape, dialect: str) -> Select[Any]:
+    if dialect == "postgresql" and shape[3]:
+        both = union_all(*(select(st.c.id).where(*w) for w in _pg_search_branches(shape)))
+        return select(func.count().label("n")).select_from(both.subquery("matched"))
     return select(func.count().label("n")).select_from(st).where(*_session_filters(shape, dialect))
 
 
