@@ -277,6 +277,30 @@ def lua_script(req: Request, name: str) -> Path:
 _LAT = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 
+def _cpu_busy() -> tuple[int, int]:
+    """The machine's busy and total CPU time so far (jiffies, all CPUs)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)  # (less idle and iowait)
+
+
+def quiet(limit: float = 5.0) -> None:
+    """Wait, at most ``limit`` seconds, until the machine is idle (under 5%
+    busy for a quarter of a second). wrk stops with requests in flight, and a
+    write workload leaves PostgreSQL work behind it (autovacuum of the rows
+    it added, dirty pages to write out): without the wait, the job after a
+    write workload pays for it, and in every round the same ones follow one."""
+    if not Path("/proc/stat").exists():
+        return
+    deadline = time.monotonic() + limit
+    busy, total = _cpu_busy()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now_busy, now_total = _cpu_busy()
+        if now_total > total and (now_busy - busy) / (now_total - total) < 0.05:
+            return
+        busy, total = now_busy, now_total
+
+
 def run_wrk(wrk: str, url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
         [
@@ -763,6 +787,7 @@ def main() -> None:
         )
         for _w, _s, url, script in jobs:
             run_wrk(wrk, url, script, args.warmup, args.connections)
+            quiet()
         samples: dict[tuple[str, str], list[dict[str, float]]] = {}
         for r in range(args.rounds):
             # Every other round runs the jobs in reverse, so a machine that
@@ -771,6 +796,7 @@ def main() -> None:
                 samples.setdefault((wname, sname), []).append(
                     run_wrk(wrk, url, script, args.seconds, args.connections)
                 )
+                quiet()
             print(f"  round {r + 1}/{args.rounds} done", flush=True)
 
     results = []

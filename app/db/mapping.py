@@ -103,13 +103,24 @@ class RowMap(Generic[R]):
         self.source = f"def from_row(row):\n    return Record(\n        {joined},\n    )\n"
         exec(compile(self.source, f"<row map of {record.__name__}>", "exec"), env)  # noqa: S102
         self.from_row: Callable[[Any], R] = env["from_row"]
-
-    def to_row(self, record: R) -> dict[str, Any]:
-        """Every column's value, derived columns included (for INSERT)."""
-        row = {name: _stored(getattr(record, name)) for name in self.fields}
-        for name, derive in self.derived.items():
-            row[name] = derive(record)
-        return row
+        # The other way, for INSERT: a JSON column's value object and an enum
+        # become builtins (_stored); any other column's value goes as it is.
+        values = [
+            f"{name!r}: _stored(record.{name})"
+            if _is_json(table.c[name]) or _enum_of(hints[name]) is not None
+            else f"{name!r}: record.{name}"
+            for name in self.fields
+        ]
+        values += [f"{name!r}: d_{name}(record)" for name in self.derived]
+        env.update({f"d_{name}": derive for name, derive in self.derived.items()})
+        env["_stored"] = _stored
+        self.to_row_source = "def to_row(record):\n    return {{\n        {},\n    }}\n".format(
+            ",\n        ".join(values)
+        )
+        exec(  # noqa: S102
+            compile(self.to_row_source, f"<row map of {record.__name__}, to rows>", "exec"), env
+        )
+        self.to_row: Callable[[R], dict[str, Any]] = env["to_row"]
 
     def values(self, record: R, fields: Iterable[str]) -> dict[str, Any]:
         """The named fields' values, and every derived column (for UPDATE)."""
