@@ -64,7 +64,7 @@ from app.errors import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A write connection kept for a statement to come: its pool, itself, its executor.
-Held = tuple["FairPool", Any, "GuardedExecutor"]
+Held = tuple["FairPool", Any, GuardedExecutor]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

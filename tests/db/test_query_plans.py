@@ -50,6 +50,11 @@ async def plan(conn, stmt, params) -> str:
     return "\n".join(row[0] for row in rows)
 
 
+async def run(conn, stmt, params) -> list[asyncpg.Record]:
+    compiled = compiled_for_asyncpg(stmt)
+    return await conn.fetch(compiled.sql, *compiled.args(params))
+
+
 def sorts(text: str) -> bool:
     """A Sort node in the plan (a Merge Append's "Sort Key" is no sort)."""
     return re.search(r"^\s*(->\s+)?Sort\s+\(", text, re.M) is not None
@@ -101,9 +106,7 @@ async def test_a_search_page_reads_the_covering_index_alone(pg):
             assert "Index Only Scan" in text, text
             assert "ix_interview_sessions_user_created_covering" in text, text
             assert "Seq Scan" not in text and not sorts(text), text
-            rows = await pg.fetch(
-                compiled_for_asyncpg(stmt).sql, *compiled_for_asyncpg(stmt).args(params)
-            )
+            rows = await run(pg, stmt, params)
             want = await pg.fetch(
                 "SELECT id FROM interview_sessions WHERE user_id = 'user-7' "
                 "AND search_text LIKE '%engineer 1%' AND status = ANY($1::text[]) "
@@ -145,8 +148,7 @@ async def test_a_search_for_a_rare_term_reads_its_trigrams(pg):
             assert "ix_interview_sessions_user_created_long" in text, text
             assert "ix_interview_sessions_user_created_covering" not in text, text
             assert "Seq Scan" not in text, text
-            compiled = compiled_for_asyncpg(stmt)
-            rows = await pg.fetch(compiled.sql, *compiled.args(params))
+            rows = await run(pg, stmt, params)
             want = await pg.fetch(
                 "SELECT id FROM interview_sessions WHERE user_id = 'heavy' "
                 "AND search_text LIKE $1 ORDER BY created_at DESC, id DESC",

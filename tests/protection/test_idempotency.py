@@ -473,6 +473,19 @@ async def test_a_keyed_interaction_whose_session_changed_before_its_statement_ru
     assert (await api.interactions(s["id"])).json() == []
 
 
+def interaction_claim(user_id: str, key: str, now: datetime) -> Claim:
+    """A keyed POST /interview-sessions/interactions, claimed at ``now``."""
+    answer = KeyedAnswer(
+        user_id=user_id,
+        key=key,
+        method="POST",
+        path="/interview-sessions/interactions",
+        fingerprint="f",
+        created_at=now,
+    )
+    return Claim(answer, now - timedelta(hours=1))
+
+
 async def test_a_held_back_interaction_whose_key_another_request_took_writes_nothing(
     app, new_user, backend
 ):
@@ -487,15 +500,7 @@ async def test_a_held_back_interaction_whose_key_another_request_took_writes_not
     )
 
     def claim() -> Claim:
-        answer = KeyedAnswer(
-            user_id=user.user_id,
-            key="race",
-            method="POST",
-            path="/interview-sessions/interactions",
-            fingerprint="f",
-            created_at=now,
-        )
-        return Claim(answer, now - timedelta(hours=1))
+        return interaction_claim(user.user_id, "race", now)
 
     def ask(question: str) -> CreateInteraction:
         return CreateInteraction(session_id=str(session.id), question=question)
@@ -550,18 +555,8 @@ async def test_a_held_back_statement_runs_on_the_connection_its_reads_used(
 
     monkeypatch.setattr(FairPool, "acquire", counted)
 
-    def claim(key: str) -> Claim:
-        answer = KeyedAnswer(
-            user_id=user.user_id,
-            key=key,
-            method="POST",
-            path="/interview-sessions/interactions",
-            fingerprint="f",
-            created_at=now,
-        )
-        return Claim(answer, now - timedelta(hours=1))
-
-    settled, abandoned = claim(f"one-{uuid.uuid4()}"), claim(f"two-{uuid.uuid4()}")
+    settled = interaction_claim(user.user_id, f"one-{uuid.uuid4()}", now)
+    abandoned = interaction_claim(user.user_id, f"two-{uuid.uuid4()}", now)
     token = claim_var.set(settled)
     try:
         await service.interactions.create(
