@@ -247,7 +247,7 @@ class AnalyticsDayRow(Base):
     """Analytics rollup: a user's sessions created on one UTC day.
 
     The rollup tables are kept by the repositories in the transaction of each
-    change (increments; a deleted session's day is recomputed from the rows),
+    change (increments; a deleted session's share is subtracted the same way),
     so analytics read a few hundred rollup rows instead of every interaction.
     ``day`` is always the UTC day of the *session's* ``created_at``: the
     analytics window selects sessions by that day.

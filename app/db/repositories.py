@@ -581,10 +581,10 @@ class SessionRepository:
             await self.ex.execute(rollups.complete_day(self.ex.dialect), rollups.complete_values(s))
         await self.ex.execute(update(st).where(st.c.id == s.id).values(SESSIONS.values(s, fields)))
 
-    async def delete(self, session_id: uuid.UUID) -> None:
-        gone = await self.ex.rows(_DELETE_SESSION, {"id": session_id})
-        for row in gone:  # its day's analytics, recomputed from what remains
-            await rollups.recompute_day(self.ex, row["user_id"], rollups.utc_day(row["created_at"]))
+    async def delete(self, s: Session) -> None:
+        # Its share of the analytics first, while its rows are there to count.
+        await rollups.remove_session(self.ex, s)
+        await self.ex.execute(_DELETE_SESSION, {"id": s.id})
 
 
 # The row's version for a guarded write: PostgreSQL's xmin (the transaction
@@ -603,9 +603,7 @@ def _gated_insert(name: str, columns: tuple[str, ...]) -> Any:
     return insert(t).from_select(list(columns), values.select_from(table("gate")))
 
 
-_DELETE_SESSION = (
-    delete(st).where(st.c.id == bindparam("id")).returning(st.c.user_id, st.c.created_at)
-)
+_DELETE_SESSION = delete(st).where(st.c.id == bindparam("id"))
 _FIXED = frozenset({"id", "user_id", "session_id", "created_at"})
 
 

@@ -12,9 +12,10 @@ Three tables (see :mod:`app.db.models`), keyed by user and the UTC day of the
 They are kept in the transaction of each change, by the repositories:
 creating a session, completing it, adding an interaction or a metric adds to
 one row (an upsert, so concurrent writers never lose an increment); deleting
-a session recomputes its day from the remaining rows (exact, no floating
-point residue from subtracting). :func:`rebuild` recomputes them from scratch
-(migration 0004, bulk loads). Analytics then aggregate a few rows per day: a
+a session subtracts its share the same way (:func:`remove_session`), so a
+delete commutes with every other write, and drops the rows left counting
+nothing. :func:`rebuild_statements` recomputes them from scratch (migration
+0004, bulk loads). Analytics then aggregate a few rows per day: a
 user's two years of sessions are about 730 rows, whatever the row counts.
 
 Means are ``sum / count`` computed by the database; sums of integers are
@@ -25,7 +26,7 @@ rows).
 from __future__ import annotations
 
 import functools
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -52,7 +53,6 @@ from sqlalchemy import table as table_clause
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.executor import Executor
-from app.db.models import UTCDateTime
 from app.db.models import analytics_days_table as days
 from app.db.models import analytics_metric_days_table as metric_days
 from app.db.models import analytics_types_table as types
@@ -94,9 +94,17 @@ def duration_us(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
 
 def _upsert(dialect: str, table: Any, keys: tuple[str, ...], sums: tuple[str, ...]) -> Any:
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+    def added(s: Any, c: str) -> Any:
+        total = table.c[c] + s.excluded[c]
+        if c == "accuracy_sum":
+            # A sum of doubles that a removal brings back to no values is 0
+            # exactly, not the residue of adding and subtracting them.
+            return case((table.c.accuracy_n + s.excluded.accuracy_n == 0, 0.0), else_=total)
+        return total
+
     return stmt, lambda s: s.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={c: table.c[c] + s.excluded[c] for c in sums},
+        index_elements=list(keys), set_={c: added(s, c) for c in sums}
     )
 
 
@@ -218,27 +226,114 @@ def metric_values(m: Metric) -> dict[str, Any]:
     }
 
 
-# ------------------------------------------------------------- recomputing
+# ------------------------------------------------------------- removing a session
 
 
-def _scope(dialect: str, scoped: bool) -> list[ColumnElement[bool]]:
-    if not scoped:
-        return []
-    return [
-        st.c.user_id == bindparam("user_id"),
-        st.c.created_at >= bindparam("lo", type_=UTCDateTime()),
-        st.c.created_at < bindparam("hi", type_=UTCDateTime()),
-    ]
+def _negated(
+    dialect: str, table: Any, keys: tuple[str, ...], sums: tuple[str, ...], source: Any
+) -> Any:
+    """Add what ``source`` selects (sums already negated) to the rollup rows."""
+    stmt, conflict = _upsert(dialect, table, keys, sums)
+    return conflict(stmt.from_select([*keys, *sums], source))
 
 
 @functools.cache
-def recompute(dialect: str, scoped: bool) -> tuple[Any, ...]:
-    """Statements that rebuild the rollups from the rows: everything, or (scoped)
-    one user's one day (``user_id``, ``day``, and ``lo``/``hi`` its bounds)."""
-    clear = []
-    for table in TABLES:
-        where = [table.c.user_id == bindparam("user_id"), table.c.day == bindparam("day")]
-        clear.append(delete(table).where(*where) if scoped else delete(table))
+def remove_metrics(dialect: str) -> Insert:
+    """Take a session's metrics out of its day (before the session is deleted:
+    the rows are still there). Rows in ``metric_day`` order, so two removals
+    lock them in the same order."""
+    day = day_of(dialect, st.c.created_at)
+    metric_day = day_of(dialect, mt.c.created_at).label("metric_day")
+
+    def minus(col: Any, zero: Any) -> tuple[Any, Any]:
+        return -func.coalesce(func.sum(col), zero), -func.count(col)
+
+    source = (
+        select(
+            st.c.user_id,
+            day,
+            metric_day,
+            -func.count(),
+            *minus(mt.c.total_latency_ms, 0),
+            *minus(mt.c.transcription_accuracy, 0.0),
+            *minus(mt.c.user_satisfaction, 0),
+        )
+        .select_from(mt.join(st, st.c.id == mt.c.session_id))
+        .where(st.c.id == bindparam("id"))
+        .group_by(st.c.user_id, day, literal_column("metric_day"))
+        .order_by(literal_column("metric_day"))
+    )
+    return _negated(  # type: ignore[no-any-return]
+        dialect,
+        metric_days, ("user_id", "day", "metric_day"), _METRIC_SUMS, source
+    )
+
+
+@functools.cache
+def remove_question_types(dialect: str) -> Insert:
+    """Take a session's classified interactions out of its day (as above)."""
+    day = day_of(dialect, st.c.created_at)
+    source = (
+        select(st.c.user_id, day, it.c.question_type, -func.count())
+        .select_from(it.join(st, st.c.id == it.c.session_id))
+        .where(st.c.id == bindparam("id"), it.c.question_type.is_not(None))
+        .group_by(st.c.user_id, day, it.c.question_type)
+        .order_by(it.c.question_type)
+    )
+    return _negated(  # type: ignore[no-any-return]
+        dialect,
+        types, ("user_id", "day", "question_type"), ("interactions",), source
+    )
+
+
+def removed_day_values(s: Session) -> dict[str, Any]:
+    """``add_day``'s values that take session ``s`` (as stored) out of its day."""
+    return {k: -v if k in _DAY_SUMS else v for k, v in day_values(s).items()}
+
+
+@functools.cache
+def drop_empty() -> tuple[Any, ...]:
+    """Rows of one user's day that count nothing any more (``user_id``, ``day``):
+    gone, as a rebuild would have none. Only rows this transaction has just
+    decremented (and holds locked) can be empty."""
+    where = (days.c.user_id == bindparam("user_id"), days.c.day == bindparam("day"))
+    return (
+        delete(metric_days).where(
+            metric_days.c.user_id == bindparam("user_id"),
+            metric_days.c.day == bindparam("day"),
+            metric_days.c.metrics == 0,
+        ),
+        delete(types).where(
+            types.c.user_id == bindparam("user_id"),
+            types.c.day == bindparam("day"),
+            types.c.interactions == 0,
+        ),
+        delete(days).where(*where, days.c.sessions == 0),
+    )
+
+
+async def remove_session(ex: Executor, s: Session) -> None:
+    """Take session ``s`` (as stored, locked by the caller) out of the rollups,
+    before its row is deleted: decrements, like every other write's
+    increments, so a delete commutes with any concurrent write of the user.
+    Lock order: the day's row first (every removal from one day waits there),
+    then its metric days and question types, each in key order."""
+    await ex.execute(add_day(ex.dialect), removed_day_values(s))
+    await ex.execute(remove_metrics(ex.dialect), {"id": s.id})
+    await ex.execute(remove_question_types(ex.dialect), {"id": s.id})
+    params = {"user_id": s.user_id, "day": utc_day(s.created_at)}
+    for stmt in drop_empty():
+        await ex.execute(stmt, params)
+
+
+# ------------------------------------------------------------- rebuilding
+
+
+@functools.cache
+def rebuild_statements(dialect: str) -> tuple[Any, ...]:
+    """Statements that rebuild the rollups from the rows, from scratch (a
+    migration, a bulk load, the tests' reference)."""
+    clear = [delete(table) for table in TABLES]
     day = day_of(dialect, st.c.created_at).label("day")
     done = and_(st.c.status == COMPLETED, st.c.ended_at.is_not(None))
     day_rows = (
@@ -252,7 +347,6 @@ def recompute(dialect: str, scoped: bool) -> tuple[Any, ...]:
                 0,
             ),
         )
-        .where(*_scope(dialect, scoped))
         .group_by(st.c.user_id, literal_column("day"))
     )
 
@@ -271,13 +365,12 @@ def recompute(dialect: str, scoped: bool) -> tuple[Any, ...]:
             *summed(mt.c.user_satisfaction, 0),
         )
         .select_from(mt.join(st, st.c.id == mt.c.session_id))
-        .where(*_scope(dialect, scoped))
         .group_by(st.c.user_id, literal_column("day"), literal_column("metric_day"))
     )
     type_rows = (
         select(st.c.user_id, day, it.c.question_type, func.count())
         .select_from(it.join(st, st.c.id == it.c.session_id))
-        .where(it.c.question_type.is_not(None), *_scope(dialect, scoped))
+        .where(it.c.question_type.is_not(None))
         .group_by(st.c.user_id, literal_column("day"), it.c.question_type)
     )
     fill = (
@@ -288,18 +381,6 @@ def recompute(dialect: str, scoped: bool) -> tuple[Any, ...]:
         types.insert().from_select(["user_id", "day", "question_type", "interactions"], type_rows),
     )
     return (*clear, *fill)
-
-
-async def recompute_day(ex: Executor, user_id: str, day: date) -> None:
-    lo = datetime.combine(day, time.min, UTC)
-    params = {"user_id": user_id, "day": day, "lo": lo, "hi": lo + timedelta(days=1)}
-    for stmt in recompute(ex.dialect, True):
-        await ex.execute(stmt, params)
-
-
-def rebuild_statements(dialect: str) -> tuple[Any, ...]:
-    """Everything, from scratch (a migration, a bulk load)."""
-    return recompute(dialect, False)
 
 
 # ------------------------------------------------------------- reading

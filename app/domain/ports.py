@@ -55,8 +55,9 @@ class SessionRepository(Protocol):
 
     async def save(self, s: Session) -> None: ...
 
-    async def delete(self, session_id: uuid.UUID) -> None:
-        """With every interaction and metric of the session."""
+    async def delete(self, s: Session) -> None:
+        """With every interaction and metric of the session (``s`` as stored,
+        locked by this unit of work)."""
 
 
 class InteractionRepository(Protocol):

@@ -257,8 +257,8 @@ class SessionService(ServiceBase):
         sid = parse_uuid(session_id)
 
         async def work(uow: UnitOfWork) -> None:
-            owned(user, await uow.sessions.get(sid, lock=True))
-            await uow.sessions.delete(sid)  # interactions and metrics go by ON DELETE CASCADE
+            current = owned(user, await uow.sessions.get(sid, lock=True))
+            await uow.sessions.delete(current)  # with its interactions and metrics
             await self.emit(uow, Kind.SESSION_DELETED, user.user_id, sid)
 
         await self.db.write(work)

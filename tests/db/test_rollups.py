@@ -186,6 +186,56 @@ def machine(db_url: str) -> type[RuleBasedStateMachine]:
             self.both(lambda svc, real: svc.sessions.delete(self.user, self.sid(sid, real)))
             del self.ids[sid]
 
+        @rule(
+            a=sessions,
+            b=sessions,
+            c=sessions,
+            qtype=st.sampled_from(list(QuestionType)),
+            latency=st.integers(0, 100_000),
+        )
+        def race(self, a, b, c, qtype, latency):
+            """Two deletes and another session's new interaction and metric, at
+            once on the database (in some order on the fakes: they commute)."""
+            if len({a, b, c}) < 3 or not {a, b, c} <= set(self.ids):
+                return
+            qc = QuestionClassification(type=qtype)
+
+            def calls(svc: Service, real: bool) -> list[Any]:
+                return [
+                    svc.sessions.delete(self.user, self.sid(a, real)),
+                    svc.sessions.delete(self.user, self.sid(b, real)),
+                    svc.interactions.create(
+                        self.user,
+                        CreateInteraction(
+                            session_id=self.sid(c, real), question="Q?", question_classification=qc
+                        ),
+                    ),
+                    svc.metrics.record(
+                        self.user,
+                        RecordMetrics(session_id=self.sid(c, real), total_latency_ms=latency),
+                    ),
+                ]
+
+            async def at_once() -> list[Any]:
+                return await asyncio.gather(*calls(self.sql, True), return_exceptions=True)
+
+            async def in_turn() -> list[Any]:
+                out: list[Any] = []
+                for call in calls(self.fake, False):
+                    try:
+                        out.append(await call)
+                    except Exception as exc:
+                        out.append(exc)
+                return out
+
+            def outcome(results: list[Any]) -> list[Any]:
+                return [type(r) if isinstance(r, BaseException) else None for r in results]
+
+            # The same outcome both ways: a completed session refuses the
+            # interaction on both; nothing else fails.
+            assert outcome(self.run(at_once())) == outcome(self.run(in_turn()))
+            del self.ids[a], self.ids[b]
+
         @invariant()
         def analytics_agree(self):
             for start, end in WINDOWS:
@@ -268,3 +318,49 @@ async def test_concurrent_writers_lose_no_increment(service):
         (QuestionType.TECHNICAL, 20)
     ]
     assert a.average_latency == sum(range(20)) / 20
+
+
+async def test_racing_deletes_and_writes_keep_the_rollups_exact(app, client):
+    """Through HTTP, many rounds: two deletes of one user's sessions of one day
+    (every session of that day, so it empties), racing the first interaction
+    of a new question type and a metric in another session of that day, and a
+    new session. Every answer is 201 or 204, and after each round the rollups
+    equal a rebuild and analytics the rows they sum."""
+    from tests.api import Api
+
+    for _round in range(15):
+        api = Api(client, f"race-{uuid.uuid4()}")
+        a, b, c = [(await api.new_session())["id"] for _ in range(3)]
+        for sid in (a, b):
+            await api.new_interaction(sid, questionClassification={"type": "technical"})
+            await api.new_metric(sid, totalLatencyMs=100, transcriptionAccuracy=0.3)
+        answers = await asyncio.gather(
+            api.delete(a),
+            api.delete(b),
+            api.add_interaction(c, questionClassification={"type": "behavioral"}),
+            api.record_metrics(c, totalLatencyMs=40, transcriptionAccuracy=0.1),
+            api.create_session(),
+        )
+        assert [r.status_code for r in answers] == [204, 204, 201, 201, 201], [
+            r.text for r in answers
+        ]
+        assert await rollup_rows(app.database, api.user) == await rebuilt_rows(
+            app.database, api.user
+        )
+        got = (await api.analytics()).json()
+        assert got["totalSessions"] == 2
+        assert got["averageLatency"] == 40
+        assert got["averageAccuracy"] == pytest.approx(0.1, rel=1e-12)
+        assert got["mostCommonQuestionTypes"] == [{"type": "behavioral", "count": 1}]
+        # The last session of a day goes, and the day with it.
+        answers = await asyncio.gather(
+            api.delete(c), api.delete(answers[4].json()["id"])
+        )
+        assert [r.status_code for r in answers] == [204, 204]
+        assert await rollup_rows(app.database, api.user) == [[], [], []]
+        got = (await api.analytics()).json()
+        assert (got["totalSessions"], got["averageLatency"], got["performanceTrends"]) == (
+            0,
+            None,
+            [],
+        )

@@ -104,7 +104,8 @@ class FakeSessions:
     async def save(self, s: Session) -> None:
         self.store.sessions[s.id] = s
 
-    async def delete(self, session_id: uuid.UUID) -> None:
+    async def delete(self, s: Session) -> None:
+        session_id = s.id
         del self.store.sessions[session_id]
         for table in (self.store.interactions, self.store.metrics):
             for key in [k for k, v in table.items() if v.session_id == session_id]:
