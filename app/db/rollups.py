@@ -264,8 +264,7 @@ def remove_metrics(dialect: str) -> Insert:
         .order_by(literal_column("metric_day"))
     )
     return _negated(  # type: ignore[no-any-return]
-        dialect,
-        metric_days, ("user_id", "day", "metric_day"), _METRIC_SUMS, source
+        dialect, metric_days, ("user_id", "day", "metric_day"), _METRIC_SUMS, source
     )
 
 
@@ -281,8 +280,7 @@ def remove_question_types(dialect: str) -> Insert:
         .order_by(it.c.question_type)
     )
     return _negated(  # type: ignore[no-any-return]
-        dialect,
-        types, ("user_id", "day", "question_type"), ("interactions",), source
+        dialect, types, ("user_id", "day", "question_type"), ("interactions",), source
     )
 
 
@@ -336,19 +334,16 @@ def rebuild_statements(dialect: str) -> tuple[Any, ...]:
     clear = [delete(table) for table in TABLES]
     day = day_of(dialect, st.c.created_at).label("day")
     done = and_(st.c.status == COMPLETED, st.c.ended_at.is_not(None))
-    day_rows = (
-        select(
-            st.c.user_id,
-            day,
-            func.count(),
-            func.sum(case((done, 1), else_=0)),
-            func.coalesce(
-                func.sum(case((done, duration_us(dialect, st.c.started_at, st.c.ended_at)))),
-                0,
-            ),
-        )
-        .group_by(st.c.user_id, literal_column("day"))
-    )
+    day_rows = select(
+        st.c.user_id,
+        day,
+        func.count(),
+        func.sum(case((done, 1), else_=0)),
+        func.coalesce(
+            func.sum(case((done, duration_us(dialect, st.c.started_at, st.c.ended_at)))),
+            0,
+        ),
+    ).group_by(st.c.user_id, literal_column("day"))
 
     def summed(col: Any, zero: Any) -> tuple[Any, Any]:
         return func.coalesce(func.sum(col), zero), func.count(col)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
+import msgspec
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
@@ -89,6 +90,12 @@ class Context(BaseContext, kw_only=True):
     async def _load_counts(self, keys: Sequence[uuid.UUID]) -> list[int]:
         counts = await self.service.interactions.counts(self.user(), keys)
         return [counts[k] for k in keys]
+
+    def fresh(self) -> Context:
+        """This context with no DataLoader yet: each execution (an HTTP
+        request, each operation on a socket, each event of a subscription)
+        reads what is stored now, never what an earlier one cached."""
+        return msgspec.structs.replace(self, loaders={})
 
     def user(self) -> Principal:
         """The caller, or UNAUTHENTICATED."""

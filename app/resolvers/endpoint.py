@@ -25,13 +25,10 @@ import msgspec
 from graphql import (
     DocumentNode,
     ExecutionResult,
-    FieldNode,
     GraphQLError,
-    OperationDefinitionNode,
     OperationType,
     execute,
 )
-from graphql.execution.values import get_variable_values
 from litestar.handlers import asgi
 from strawberry.http import process_result
 from strawberry.types.graphql import OperationType as StrawberryOperationType
@@ -48,7 +45,7 @@ from app.domain.service import Service
 from app.errors import DomainError
 from app.resolvers.compiled import CompiledQueries, Completion, Fallback, MutationFailed
 from app.resolvers.context import build_context
-from app.resolvers.documents import Documents
+from app.resolvers.documents import Documents, Refused
 from app.resolvers.over_http import (
     CONTENT_TYPES,
     GRAPHQL_RESPONSE_JSON,
@@ -61,7 +58,7 @@ from app.resolvers.over_http import (
     params_from_body,
     params_from_query_string,
 )
-from app.resolvers.persisted import NOT_ALLOWED, MemoryStore, PersistedError, PersistedQueries
+from app.resolvers.persisted import MemoryStore, PersistedQueries
 from app.resolvers.schema import ExecutionContext, Schema
 from app.resolvers.socket import GraphQLSocket
 from app.schema.errors import format_error
@@ -122,14 +119,14 @@ class GraphQLEndpoint:
         self.schema = schema
         self.service = service
         self.max_body_bytes = max_body_bytes
-        self.documents = Documents(schema)
+        self.persisted = persisted or PersistedQueries(MemoryStore(1000), max_chars=MAX_QUERY_CHARS)
+        self.documents = Documents(schema, self.persisted)
         self.plans = plans
         # Tests: every answer of a plan is checked against the standard executor.
         self.verify_plans = verify_plans
         self.mismatches: list[tuple[str, bytes, bytes]] = []
         self.graphiql_html = graphiql_html
         self.suggestions = schema.introspection
-        self.persisted = persisted or PersistedQueries(MemoryStore(1000), max_chars=MAX_QUERY_CHARS)
         self.socket = socket
 
     # ---------------------------------------------------------------- ASGI
@@ -188,33 +185,23 @@ class GraphQLEndpoint:
 
     async def run(self, scope: dict[str, Any], params: Params, media: str, *, get: bool) -> Answer:
         try:
-            query, trusted = await self.persisted.resolve(params.query, params.extensions)
-        except PersistedError as exc:
-            error = GraphQLError(exc.message, extensions={"code": exc.code})
-            if exc.request_error:
-                raise RequestError(400, exc.message) from None
-            if exc.code == "PERSISTED_QUERY_NOT_FOUND":
+            admitted = await self.documents.admit(
+                params.query,
+                params.variables,
+                params.operation_name,
+                params.extensions,
+                params.document_id,
+            )
+        except Refused as refused:
+            if refused.kind == "request":
+                raise RequestError(400, refused.errors[0].message) from None
+            if refused.kind == "unknown":
                 # 200 whatever the media type: Apollo's link then resends with the query.
-                return Answer(200, self._errors_body([error]), CONTENT_TYPES[media])
-            return self._document_errors([error], media)
-        if query is None:
-            raise RequestError(400, "No GraphQL query found in the request")
+                return Answer(200, self._errors_body(refused.errors), CONTENT_TYPES[media])
+            return self._document_errors(refused.errors, media)
+        query, operation, coerced = admitted.query, admitted.operation, admitted.variables
         if query is not params.query:
             params = Params(query, params.variables, params.operation_name, params.extensions)
-        prepared = self.documents.get(query)
-        if prepared.errors:
-            return self._document_errors(prepared.errors, media)
-        assert prepared.document is not None
-        operation = prepared.operation(params.operation_name)
-        if isinstance(operation, str):
-            return self._document_errors([GraphQLError(operation)], media)
-        if (
-            self.persisted.trusted is not None
-            and not trusted
-            and not (self.schema.introspection and only_introspection(operation))
-        ):
-            error = GraphQLError(NOT_ALLOWED, extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"})
-            return self._document_errors([error], media)
         kind = operation.operation
         # What an Idempotency-Key guards (app/idempotency.py): mutations only.
         scope.setdefault("state", {})["graphql_operation"] = kind.value
@@ -228,17 +215,12 @@ class GraphQLEndpoint:
             raise RequestError(
                 400, "Subscriptions run over the WebSocket protocol graphql-transport-ws"
             )
-        coerced = get_variable_values(
-            self.schema._schema, operation.variable_definitions or (), params.variables or {}
-        )
-        if isinstance(coerced, list):
-            return self._document_errors(coerced, media)
 
         principal = principal_of(scope)
         request_id = request_id_of(scope)
         plan = None
         if self.plans is not None and principal is not None:
-            plan = self.plans.plan(query, prepared.document, operation)
+            plan = self.plans.plan(query, admitted.document, operation)
         if plan is not None and plan.mutation:
             context = build_context(self.service, principal, request_id)
             try:
@@ -250,7 +232,7 @@ class GraphQLEndpoint:
                 return Answer(200, body, CONTENT_TYPES[media])
             except Completion as done:
                 self.plans.passed_on += 1  # type: ignore[union-attr]
-                body = await self.complete(scope, params, prepared.document, done.value)
+                body = await self.complete(scope, params, admitted.document, done.value)
                 return Answer(200, body, CONTENT_TYPES[media])
             except Exception as exc:  # before the mutation ran: the standard executor runs it
                 self.plans.failure(exc, request_id)  # type: ignore[union-attr]
@@ -343,14 +325,6 @@ class GraphQLEndpoint:
         error = GraphQLError(exc.message, extensions={"code": exc.code, "statusCode": exc.status})
         body = msgspec.json.encode({"errors": [error.formatted]})
         return Answer(exc.status, body, CONTENT_TYPES[media], exc.headers)
-
-
-def only_introspection(operation: OperationDefinitionNode) -> bool:
-    """Whether every root field asks about the schema (``__schema``, ``__type``)."""
-    fields = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
-    return len(fields) == len(operation.selection_set.selections) and all(
-        f.name.value.startswith("__") for f in fields
-    )
 
 
 def _wants_html(scope: dict[str, Any]) -> bool:

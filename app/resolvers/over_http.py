@@ -48,6 +48,8 @@ class Params(msgspec.Struct):
     variables: dict[str, Any] | None = None
     operation_name: str | None = None
     extensions: dict[str, Any] | None = None
+    # GraphQL over HTTP's persisted documents: the id instead of the query.
+    document_id: str | None = None
 
 
 def negotiate(accept: bytes | None) -> str:
@@ -111,7 +113,10 @@ def _typed(data: dict[str, Any]) -> Params:
     extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError(400, "The 'extensions' parameter must be an object")
-    return Params(query, variables, name, extensions)
+    document_id = data.get("documentId")
+    if document_id is not None and not isinstance(document_id, str):
+        raise RequestError(400, "The 'documentId' parameter must be a string")
+    return Params(query, variables, name, extensions, document_id)
 
 
 def _decode(text: bytes | str, what: str) -> Any:
@@ -157,13 +162,13 @@ def params_from_query_string(query_string: bytes) -> Params:
     for key, value in pairs:
         if key in ("variables", "extensions"):
             data[key] = _decode(value, f"The '{key}' parameter") if value else None
-        elif key in ("query", "operationName"):
+        elif key in ("query", "operationName", "documentId"):
             data[key] = value or None
     return _typed(data)
 
 
 def has_graphql_params(query_string: bytes) -> bool:
     return any(
-        key in ("query", "extensions")
+        key in ("query", "extensions", "documentId")
         for key, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     )

@@ -8,11 +8,16 @@ which stores the document once its SHA-256 is checked. The store is a bounded
 LRU in memory, shared through Redis when ``GRAPHQL_APQ_STORAGE`` (by default
 ``RATE_LIMIT_STORAGE``) points at one, with the LRU in front of it.
 
-Trusted documents (``GRAPHQL_TRUSTED_DOCUMENTS``: a JSON manifest
-``{"<sha256 hex>": "<document>"}`` as GraphQL Code Generator and the Relay
-compiler write it): only those documents run, by hash or by identical text;
+Persisted documents by id (the GraphQL-over-HTTP proposal): ``documentId``
+(``sha256:<hex>`` or a bare hex id) instead of the ``query``, looked up in the
+trusted manifest, or else in the APQ store.
+
+Trusted documents (``GRAPHQL_TRUSTED_DOCUMENTS``: a manifest as GraphQL Code
+Generator, the Relay compiler or Apollo's manifest generator write it, see
+:func:`load_manifest`): only those documents run, by id or by identical text;
 anything else is refused with ``PERSISTED_QUERY_NOT_ALLOWED``. Introspection
-follows ``GRAPHQL_INTROSPECTION``.
+follows ``GRAPHQL_INTROSPECTION``. Every transport (HTTP and the WebSocket)
+resolves documents here (:mod:`app.resolvers.documents`).
 """
 
 from __future__ import annotations
@@ -118,15 +123,55 @@ class RedisStore:
             log.warning("persisted-query store (Redis) failed; serving from memory: %r", exc)
 
 
+# A document's id by the length of its hex digest (GraphQL Code Generator's
+# client preset writes sha1 unless told sha256; Relay's compiler md5 by default).
+_DIGESTS = {32: "md5", 40: "sha1", 64: "sha256"}
+_ID = re.compile(r"^(?:(sha256|sha1|md5):)?([0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def _hexdigest(algorithm: str, text: str) -> str:
+    return hashlib.new(algorithm, text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def document_key(document_id: str) -> str | None:
+    """A document id as a manifest key (its hex digest, lower case): ``sha256:<hex>``,
+    ``sha1:<hex>``, ``md5:<hex>`` or the bare hex; None when it is none of these
+    (or its prefix names another digest than its length)."""
+    match = _ID.match(document_id.strip().lower())
+    if match is None:
+        return None
+    algorithm, digest = match.groups()
+    if algorithm is not None and _DIGESTS[len(digest)] != algorithm:
+        return None
+    return str(digest)
+
+
 def load_manifest(path: str) -> dict[str, str]:
-    """A trusted-documents manifest, every hash checked against its document."""
+    """A trusted-documents manifest, every id checked against its document.
+
+    Accepted: a JSON object of id -> document, as GraphQL Code Generator's
+    client preset (sha1 or sha256 ids) and Relay's compiler (md5, sha1 or
+    sha256) write it, ids bare or prefixed (``sha256:``); and Apollo's
+    persisted-query manifest (``{"format": "apollo-persisted-query-manifest",
+    "operations": [{"id", "body"}, ...]}``, sha256 ids)."""
     data = json.loads(Path(path).read_text())
+    if isinstance(data, dict) and data.get("format") == "apollo-persisted-query-manifest":
+        operations = data.get("operations")
+        if not isinstance(operations, list):
+            raise ValueError(f"{path}: an Apollo manifest lists its operations")
+        data = {op.get("id"): op.get("body") if isinstance(op, dict) else None for op in operations}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a manifest is a JSON object of sha256 -> document")
+        raise ValueError(f"{path}: a manifest is a JSON object of document id -> document")
+    manifest: dict[str, str] = {}
     for key, doc in data.items():
-        if not isinstance(doc, str) or sha256(doc) != key.lower():
-            raise ValueError(f"{path}: {key!r} is not the SHA-256 of its document")
-    return {k.lower(): v for k, v in data.items()}
+        digest = document_key(key) if isinstance(key, str) else None
+        if digest is None or not isinstance(doc, str):
+            raise ValueError(f"{path}: {key!r} is not a document id (a sha256, sha1 or md5 in hex)")
+        if _hexdigest(_DIGESTS[len(digest)], doc) != digest:
+            algorithm = _DIGESTS[len(digest)].upper().replace("SHA", "SHA-")
+            raise ValueError(f"{path}: {key!r} is not the {algorithm} of its document")
+        manifest[digest] = doc
+    return manifest
 
 
 class PersistedQueries:
@@ -143,10 +188,15 @@ class PersistedQueries:
         self.max_chars = max_chars
 
     async def resolve(
-        self, query: str | None, extensions: dict[str, Any] | None
+        self,
+        query: str | None,
+        extensions: dict[str, Any] | None,
+        document_id: str | None = None,
     ) -> tuple[str | None, bool]:
         """The document to run and whether it came from a trusted manifest or a
         hash; raises :class:`PersistedError` for the protocol's answers."""
+        if document_id is not None:
+            return await self._by_id(query, document_id)
         persisted = (extensions or {}).get("persistedQuery")
         if persisted is None:
             return query, self.trusted is not None and query in self.trusted_texts
@@ -172,12 +222,31 @@ class PersistedQueries:
             if len(query) <= self.max_chars:
                 await self.store.put(key, query)
             return query, False
+        return await self._stored(key)
+
+    async def _by_id(self, query: str | None, document_id: str) -> tuple[str, bool]:
+        """GraphQL over HTTP's persisted documents: ``documentId`` instead of
+        the ``query``, from the trusted manifest or else the APQ store."""
+        if query is not None:
+            raise PersistedError(
+                "Send either documentId or query, not both", "BAD_REQUEST", request_error=True
+            )
+        key = document_key(document_id)
+        if key is None:
+            raise PersistedError(
+                "documentId must be sha256:<hex> (or a bare sha256, sha1 or md5 in hex)",
+                "BAD_REQUEST",
+                request_error=True,
+            )
+        return await self._stored(key)
+
+    async def _stored(self, key: str) -> tuple[str, bool]:
         if self.trusted is not None:
             doc = self.trusted.get(key)
             if doc is None:
                 raise PersistedError(NOT_ALLOWED, "PERSISTED_QUERY_NOT_ALLOWED")
             return doc, True
-        doc = await self.store.get(key)
+        doc = await self.store.get(key) if len(key) == 64 else None
         if doc is None:
             raise PersistedError(NOT_FOUND, "PERSISTED_QUERY_NOT_FOUND")
         return doc, False

@@ -44,7 +44,8 @@ class Schema(strawberry.Schema):
 
 
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, with a memory leak of graphql-core 3.3 closed.
+    """Strawberry's executor, with fresh DataLoaders for every execution and
+    a memory leak of graphql-core 3.3 closed.
 
     Each event of a subscription runs on a shallow copy of the subscription's
     executor (``build_per_event_executor``), and the copies share its
@@ -58,6 +59,10 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Every execution starts with its own DataLoaders: a socket's context
+        # lives as long as the socket, and its operations must not read what
+        # an earlier one cached (nor grow its caches for as long as it is open).
+        self.context_value = _fresh(self.context_value)
         # graphql-core binds the resolvers' async helpers to the executor: a
         # reference cycle per execution (the executor, its context, loaders
         # and results), left to the garbage collector; for a subscription it
@@ -69,9 +74,16 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
+        # Each event is read with fresh DataLoaders (see __init__).
+        executor.context_value = _fresh(self.context_value)
         executor._relevant_sub_fields = {}
         executor._stream_usages = RefMap()
         return executor
+
+
+def _fresh(context: Any) -> Any:
+    fresh = getattr(context, "fresh", None)
+    return context if fresh is None else fresh()
 
 
 def _gather(values: Any) -> Any:

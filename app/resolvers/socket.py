@@ -32,7 +32,6 @@ from typing import Any
 
 import msgspec
 from graphql import GraphQLError
-from graphql.execution.values import get_variable_values
 from litestar import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar.controller import LitestarWebSocketAdapter
@@ -48,7 +47,7 @@ from app.context import principal_of, request_id_of
 from app.domain.records import Principal
 from app.errors import DomainError
 from app.resolvers.context import Context, build_context
-from app.resolvers.documents import Documents
+from app.resolvers.documents import Admitted, Documents, Refused
 from app.resolvers.schema import Schema
 from app.schema.errors import coded, format_error
 
@@ -79,14 +78,20 @@ class _Adapter(LitestarWebSocketAdapter):
         self.limits = limits
 
     async def send_json(self, message: Mapping[str, object]) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+        # cancellation that arrives as the send finishes (a `complete` for
+        # this operation would be lost, and it would keep streaming).
         try:
-            await asyncio.wait_for(super().send_json(message), self.limits.send_timeout)
+            async with asyncio.timeout(self.limits.send_timeout):
+                await super().send_json(message)
         except TimeoutError:
             log.warning("a WebSocket client stopped reading; closing it (1013)")
+            # If even the close cannot be written in time, the server's
+            # protocol aborts the connection (app/serving.py: a peer that
+            # reads nothing for WS_SEND_TIMEOUT is dropped).
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self.ws.close(TRY_AGAIN_LATER, "Too far behind: resume with after"), 1
-                )
+                async with asyncio.timeout(1):
+                    await self.ws.close(TRY_AGAIN_LATER, "Too far behind: resume with after")
             raise
 
 
@@ -119,7 +124,14 @@ class _FrameTooBig(ValueError):
 
 
 class _Operation(Operation[Any, Any]):
-    """Every error of an operation leaves with its code."""
+    """Every error of an operation leaves with its code, and nothing leaves
+    for an operation the client completed (or the server ended): its task is
+    cancelled, and should a message still be on its way it is not sent."""
+
+    async def send_operation_message(self, message: Any) -> None:
+        if self.handler.operations.get(self.id) is not self:
+            raise asyncio.CancelledError()  # completed: this task is over
+        await super().send_operation_message(message)
 
     async def send_next(self, execution_result: ExecutionResult) -> None:
         if execution_result.errors:
@@ -153,17 +165,22 @@ class _Handler(BaseGraphQLTransportWSHandler[Any, Any]):
         if op_id in self.operations:
             await self.websocket.close(code=4409, reason=f"Subscriber for {op_id} already exists")
             return
-        refusal = await self.socket.refusal(self.context, payload, len(self.operations))
-        if refusal is not None:
-            errors = [format_error(e, suggestions=self.suggestions).formatted for e in refusal]
+        admitted = await self.socket.admit(self.context, payload, len(self.operations))
+        if isinstance(admitted, list):
+            errors = [format_error(e, suggestions=self.suggestions).formatted for e in admitted]
             await self.send_message({"id": op_id, "type": "error", "payload": errors})
             return
         operation = _Operation(
-            self, op_id, payload["query"], payload.get("variables"), payload.get("operationName")
+            self, op_id, admitted.query, payload.get("variables"), payload.get("operationName")
         )
         operation.task = asyncio.create_task(self.run_operation(operation))
         operation.task.add_done_callback(self._task_done)
         self.operations[op_id] = operation
+
+    def forget_id(self, id: str) -> None:
+        # An operation that ends as the client completes it (or the socket
+        # closes) was forgotten already: not an error.
+        self.operations.pop(id, None)
 
     async def handle_task_exception(self, error: Exception) -> None:
         if isinstance(error, TimeoutError):  # the slow-reader rule closed the socket
@@ -260,11 +277,12 @@ class GraphQLSocket:
 
     # ---------------------------------------------------------------- operations
 
-    async def refusal(
+    async def admit(
         self, context: Context, payload: dict[str, Any], running: int
-    ) -> list[GraphQLError] | None:
-        """Why an operation may not start (with codes), or None: the rate limit,
-        the operations cap, and the same document checks as over HTTP."""
+    ) -> Admitted | list[GraphQLError]:
+        """The operation to start, or why it may not (with codes): the rate
+        limit, the operations cap, and the same admission as over HTTP
+        (persisted and trusted documents, the document checks)."""
         connection: _Connection = context.connection
         if connection.spend is not None:
             verdict = await connection.spend(context.principal)
@@ -284,27 +302,28 @@ class GraphQLSocket:
                     400,
                 )
             ]
-        query = payload.get("query")
-        variables = payload.get("variables")
-        name = payload.get("operationName")
-        if not isinstance(query, str):
-            return [coded("The 'query' must be a string", "BAD_REQUEST", 400)]
-        if variables is not None and not isinstance(variables, dict):
-            return [coded("The 'variables' must be an object", "BAD_REQUEST", 400)]
-        if name is not None and not isinstance(name, str):
-            return [coded("The 'operationName' must be a string", "BAD_REQUEST", 400)]
-        prepared = self.documents.get(query)
-        if prepared.errors:
-            return prepared.errors
-        operation = prepared.operation(name)
-        if isinstance(operation, str):
-            return [coded(operation, "BAD_REQUEST", 400)]
-        coerced = get_variable_values(
-            self.schema._schema, operation.variable_definitions or (), variables or {}
-        )
-        if isinstance(coerced, list):
-            return coerced
-        return None
+        fields = {
+            "query": payload.get("query"),
+            "variables": payload.get("variables"),
+            "operationName": payload.get("operationName"),
+            "extensions": payload.get("extensions"),
+            "documentId": payload.get("documentId"),
+        }
+        for name, value in fields.items():
+            expected = dict if name in ("variables", "extensions") else str
+            if value is not None and not isinstance(value, expected):
+                kind = "an object" if expected is dict else "a string"
+                return [coded(f"The '{name}' must be {kind}", "BAD_REQUEST", 400)]
+        try:
+            return await self.documents.admit(
+                fields["query"],
+                fields["variables"],
+                fields["operationName"],
+                fields["extensions"],
+                fields["documentId"],
+            )
+        except Refused as refused:
+            return refused.errors
 
 
 class _Connection:

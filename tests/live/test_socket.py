@@ -215,3 +215,94 @@ async def test_a_stopping_server_closes_sockets_with_1001(db_url, tmp_path):
             os.kill(base.proc.pid, signal.SIGTERM)
             code, _ = await s.closed(timeout=10)
     assert code == 1001
+
+
+@pytest.mark.parametrize("server", [{"MAX_SUBSCRIPTIONS_PER_CONNECTION": "10"}], indirect=True)
+async def test_nothing_is_sent_after_complete_even_under_load(server):
+    """150 subscriptions started and completed while events stream in: once
+    the server has had the completes, no event arrives for any of them, and
+    they no longer count against the cap."""
+    _u, token = user()
+    stop = asyncio.Event()
+    async with httpx.AsyncClient(base_url=server, headers=bearer(token)) as c:
+        sid = (
+            await c.post("/interview-sessions", json={"jobContext": {"title": "T", "company": "C"}})
+        ).json()["id"]
+
+        async def write() -> None:
+            while not stop.is_set():
+                r = await c.post("/interview-sessions/metrics", json={"sessionId": sid})
+                assert r.status_code == 201
+
+        async with socket(server) as ws:
+            s = Socket(ws)
+            await s.init(token)
+            writers = [asyncio.create_task(write()) for _ in range(4)]
+            completed: set[str] = set()
+            late: list[dict] = []
+            closed = False
+
+            async def read() -> None:
+                while True:
+                    message = await s.recv(timeout=30)
+                    if closed and message.get("id") in completed:
+                        late.append(message)
+
+            reader = asyncio.create_task(read())
+            try:
+                for round_ in range(15):
+                    ids = [f"{round_}-{n}" for n in range(10)]
+                    for op in ids:
+                        await s.subscribe(op, MY_EVENTS)
+                    await asyncio.sleep(0.01 * (round_ % 4))
+                    for op in ids:
+                        await s.send({"id": op, "type": "complete"})
+                    completed.update(ids)
+                await asyncio.sleep(0.5)  # what was on its way before the completes
+                closed = True
+                await asyncio.sleep(1.5)  # events keep coming: none for them
+            finally:
+                stop.set()
+                await asyncio.gather(*writers)
+            assert late == []
+            reader.cancel()
+            # The cap counts only what runs: ten more start.
+            for n in range(10):
+                await s.subscribe(f"new-{n}", MY_EVENTS)
+            await asyncio.sleep(0.3)
+            await c.post("/interview-sessions/metrics", json={"sessionId": sid})
+            got = set()
+            while len(got) < 10:
+                message = await s.recv()
+                assert message["type"] == "next", message
+                got.add(message["id"])
+
+
+async def test_each_event_reads_the_nested_lists_anew(server):
+    """A subscription's nested fields (the session's interactions) are read
+    for each event, not from the first event's DataLoaders."""
+    _u, token = user()
+    query = "subscription { myEvents { type session { interactions { question } } } }"
+    async with httpx.AsyncClient(base_url=server, headers=bearer(token)) as c:
+        sid = (
+            await c.post("/interview-sessions", json={"jobContext": {"title": "T", "company": "C"}})
+        ).json()["id"]
+        async with socket(server) as ws:
+            s = Socket(ws)
+            await s.init(token)
+            await s.subscribe("1", query)
+            await asyncio.sleep(0.3)
+            seen = []
+            for n in range(3):
+                r = await c.post(
+                    "/interview-sessions/interactions", json={"sessionId": sid, "question": f"Q{n}"}
+                )
+                assert r.status_code == 201
+                message = await s.recv()
+                event = message["payload"]["data"]["myEvents"]
+                seen.append([i["question"] for i in event["session"]["interactions"]])
+            assert seen == [["Q0"], ["Q0", "Q1"], ["Q0", "Q1", "Q2"]]
+            # A query on the same socket reads what is stored now, too.
+            await s.subscribe("q", f'{{ session(id: "{sid}") {{ interactions {{ question }} }} }}')
+            message = await s.recv()
+            assert len(message["payload"]["data"]["session"]["interactions"]) == 3
