@@ -353,9 +353,7 @@ async def test_racing_deletes_and_writes_keep_the_rollups_exact(app, client):
         assert got["averageAccuracy"] == pytest.approx(0.1, rel=1e-12)
         assert got["mostCommonQuestionTypes"] == [{"type": "behavioral", "count": 1}]
         # The last session of a day goes, and the day with it.
-        answers = await asyncio.gather(
-            api.delete(c), api.delete(answers[4].json()["id"])
-        )
+        answers = await asyncio.gather(api.delete(c), api.delete(answers[4].json()["id"]))
         assert [r.status_code for r in answers] == [204, 204]
         assert await rollup_rows(app.database, api.user) == [[], [], []]
         got = (await api.analytics()).json()
