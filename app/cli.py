@@ -55,13 +55,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
             "development secret in %s; get a token with: .venv/bin/interview-api token",
             settings.jwt_secret_file,
         )
-    from app.serving import GuardedHttpToolsProtocol
+    from app.serving import GuardedHttpToolsProtocol, GuardedWebSocketProtocol
 
     uvicorn.run(
         "app.main:create_app_from_env",
         factory=True,
-        # Header/body read timeouts and the connection cap (app/serving.py).
+        # Read timeouts, head caps, the connection cap and the slow-reader
+        # rule (app/serving.py).
         http=GuardedHttpToolsProtocol,
+        ws=GuardedWebSocketProtocol,
         host=args.host,
         port=args.port,
         workers=args.workers,

@@ -88,7 +88,12 @@ class Settings:
     # Slow and greedy clients (app/serving.py), per server process.
     http_header_timeout: float = 10.0
     http_body_timeout: float = 30.0
+    # An answer (an SSE stream included) its client reads nothing of for this long.
+    http_send_timeout: float = 10.0
     max_connections: int = 1000
+    # A request's head: its bytes (request line and headers) and its headers.
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
 
     @property
     def is_sqlite(self) -> bool:
@@ -275,7 +280,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_body_timeout=_float(
             "HTTP_BODY_TIMEOUT", env.get("HTTP_BODY_TIMEOUT", str(d.http_body_timeout))
         ),
+        http_send_timeout=_float(
+            "HTTP_SEND_TIMEOUT", env.get("HTTP_SEND_TIMEOUT", str(d.http_send_timeout))
+        ),
         max_connections=_int("MAX_CONNECTIONS", env.get("MAX_CONNECTIONS", str(d.max_connections))),
+        max_header_bytes=_int(
+            "MAX_HEADER_BYTES", env.get("MAX_HEADER_BYTES", str(d.max_header_bytes))
+        ),
+        max_headers=_int("MAX_HEADERS", env.get("MAX_HEADERS", str(d.max_headers))),
         max_active_sessions=_int(
             "MAX_ACTIVE_SESSIONS", env.get("MAX_ACTIVE_SESSIONS", str(d.max_active_sessions))
         ),
