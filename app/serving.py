@@ -74,6 +74,8 @@ def head_too_large(max_bytes: int, max_headers: int) -> bytes:
         "Request Header Fields Too Large",
         f"The request head is too large: at most {max_bytes} bytes and {max_headers} headers",
     )
+
+
 TOO_MANY_BODY = error_bytes(503, "Too many connections; retry shortly")
 
 

@@ -1025,6 +1025,11 @@ _LATEST_SEQ = select(func.coalesce(func.max(et.c.seq), 0).label("seq")).where(
     et.c.user_id == bindparam("user_id")
 )
 _OLDEST_SEQ = select(func.min(et.c.seq).label("seq")).where(et.c.user_id == bindparam("user_id"))
+_DELETION_SEQ = select(func.max(et.c.seq).label("seq")).where(
+    et.c.user_id == bindparam("user_id"),
+    et.c.session_id == bindparam("session_id"),
+    et.c.type == SessionEventType.SESSION_DELETED.value,
+)
 
 
 class EventRepository:
@@ -1076,6 +1081,11 @@ class EventRepository:
 
     async def latest(self, user_id: str) -> int:
         return int((await self.ex.rows(_LATEST_SEQ, {"user_id": user_id}))[0]["seq"])
+
+    async def deletion(self, user_id: str, session_id: uuid.UUID) -> int | None:
+        params = {"user_id": user_id, "session_id": session_id}
+        value = (await self.ex.rows(_DELETION_SEQ, params))[0]["seq"]
+        return None if value is None else int(value)
 
     async def oldest(self, user_id: str) -> int | None:
         value = (await self.ex.rows(_OLDEST_SEQ, {"user_id": user_id}))[0]["seq"]

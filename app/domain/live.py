@@ -18,7 +18,7 @@ from datetime import timedelta
 from app.domain.base import Clock, ServiceBase, owned, utcnow
 from app.domain.paging import Cursors
 from app.domain.ports import Database, EventBus, UnitOfWork, Waiter
-from app.domain.records import Principal, SessionEvent
+from app.domain.records import Principal, SessionEvent, SessionEventType
 from app.domain.validation import parse_uuid
 from app.errors import BadRequest
 
@@ -64,7 +64,11 @@ class LiveService(ServiceBase):
     ) -> Subscription:
         """Check everything before the first event: the session is the caller's
         (403/404, a bad id 400), the cursor is theirs and not expired (400).
-        Without ``after``, the stream starts with what commits from now on."""
+        Without ``after``, the stream starts with what commits from now on.
+
+        A session's stream ends with the event that deleted it; resuming one
+        whose session is gone since the cursor delivers what was missed, up to
+        and including that event (the caller's own events prove it was theirs)."""
         sid = parse_uuid(session_id) if session_id is not None else None
         start = (
             None if after is None else self.cursors.decode_number(self.scope(user.user_id), after)
@@ -74,7 +78,14 @@ class LiveService(ServiceBase):
 
         async def work(uow: UnitOfWork) -> int:
             if sid is not None:
-                owned(user, await uow.sessions.get(sid))
+                session = await uow.sessions.get(sid)
+                deleted = (
+                    await uow.events.deletion(user.user_id, sid)
+                    if session is None and start is not None
+                    else None
+                )
+                if deleted is None or deleted <= (start or 0):
+                    owned(user, session)
             latest = await uow.events.latest(user.user_id)
             if start is None:
                 return latest
@@ -109,17 +120,19 @@ class Subscription:
         self.position = position  # the last seq delivered (or the start)
         self.waiter = waiter
         self._ready: deque[SessionEvent] = deque()
+        # A session's stream is over once its deletion was delivered.
+        self.ended = False
 
     def __aiter__(self) -> AsyncIterator[SessionEvent]:
         return self
 
     async def __anext__(self) -> SessionEvent:
+        if self.ended:
+            raise StopAsyncIteration
         while not self._ready:
             if not await self._read():
                 await self.waiter.wait(within=SAFETY_POLL_SECONDS)
-        event = self._ready.popleft()
-        self.position = event.seq
-        return event
+        return self._deliver()
 
     async def next_within(self, seconds: float) -> SessionEvent | None:
         """The next event, or None if none arrives within ``seconds`` (heartbeats)."""
@@ -127,8 +140,13 @@ class Subscription:
             await self.waiter.wait(within=seconds)
             if not await self._read():
                 return None
+        return self._deliver()
+
+    def _deliver(self) -> SessionEvent:
         event = self._ready.popleft()
         self.position = event.seq
+        if self.session_id is not None and event.type is SessionEventType.SESSION_DELETED:
+            self.ended = True
         return event
 
     async def _read(self) -> bool:

@@ -147,6 +147,9 @@ class EventRepository(Protocol):
     async def latest(self, user_id: str) -> int:
         """The user's last ``seq`` (0 before any)."""
 
+    async def deletion(self, user_id: str, session_id: uuid.UUID) -> int | None:
+        """The ``seq`` of the user's event that deleted this session, if kept."""
+
     async def oldest(self, user_id: str) -> int | None:
         """The user's oldest ``seq`` still kept (None when none is)."""
 

@@ -88,6 +88,8 @@ async def _messages(
                 yield ServerSentEventMessage(comment="keep-alive", data=None)
             else:
                 yield _message(live, event)
+                if subscription.ended:  # the session was deleted: nothing more comes
+                    return
     finally:
         streams.open.discard(subscription)
         subscription.close()

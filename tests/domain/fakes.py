@@ -29,6 +29,7 @@ from app.domain.records import (
     QuestionTypeCount,
     Session,
     SessionEvent,
+    SessionEventType,
     SessionStatus,
     TrendMetrics,
 )
@@ -258,6 +259,18 @@ class FakeEvents:
 
     async def latest(self, user_id: str) -> int:
         return self.store.counters.get(user_id, 0)
+
+    async def deletion(self, user_id: str, session_id: uuid.UUID) -> int | None:
+        return next(
+            (
+                e.seq
+                for e in self.store.events
+                if e.user_id == user_id
+                and e.session_id == session_id
+                and e.type is SessionEventType.SESSION_DELETED
+            ),
+            None,
+        )
 
     async def oldest(self, user_id: str) -> int | None:
         return next((e.seq for e in self.store.events if e.user_id == user_id), None)

@@ -147,3 +147,22 @@ class TestRetention:
         # The newest cursor is still good: nothing after it was pruned.
         newest = service.live.cursor((await events_of(service, user))[-1])
         assert await service.live.subscribe(Principal(user), None, newest)
+
+
+async def test_a_deleted_session_s_stream_resumes_only_for_its_owner(client, service, new_user):
+    from app.domain.records import Principal
+    from app.errors import NotFound
+
+    alice, bob = Principal(new_user()), Principal(new_user())
+    a, b = Api(client, alice.user_id), Api(client, bob.user_id)
+    s = await a.new_session()
+    await b.new_session()
+    [alice_start] = await events_of(service, alice.user_id)
+    [bob_start] = await events_of(service, bob.user_id)
+    await a.new_metric(s["id"])
+    assert (await a.delete(s["id"])).status_code == 204
+    live = service.live
+    stream = await live.subscribe(alice, s["id"], live.cursor(alice_start))
+    assert [e.type async for e in stream] == [T.METRICS_RECORDED, T.SESSION_DELETED]
+    with pytest.raises(NotFound):  # Bob's own cursor proves nothing about Alice's session
+        await live.subscribe(bob, s["id"], live.cursor(bob_start))

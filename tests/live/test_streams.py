@@ -223,3 +223,80 @@ async def test_a_stopping_server_ends_sse_streams(db_url, tmp_path):
             os.kill(base.proc.pid, signal.SIGTERM)  # type: ignore[attr-defined]
             messages = await asyncio.wait_for(reader, 15)  # ends, without an error
         assert messages[0].get("comment") == "connected"
+
+
+async def test_a_session_stream_resumes_after_its_session_is_deleted(db_url, tmp_path):
+    """Resuming a session's stream (Last-Event-ID, ``after``, GraphQL ``after``)
+    whose session was deleted since the cursor: what was missed arrives, the
+    deletion last, then the stream ends (SSE) or completes (GraphQL). Without
+    a cursor, or with a cursor past the deletion, it is 404 as before; someone
+    else's deleted session stays 404 too."""
+    with servers(db_url, tmp_path) as [base]:
+        _u, auth = new_user()
+        async with httpx.AsyncClient(base_url=base, timeout=15) as c:
+            s = (
+                await c.post(
+                    "/interview-sessions",
+                    json={"jobContext": {"title": "T", "company": "C"}},
+                    headers=auth,
+                )
+            ).json()
+            path = f"/interview-sessions/{s['id']}/events"
+            reader = asyncio.ensure_future(collect_sse(c, path, auth, 1))
+            await asyncio.sleep(0.5)
+            await c.post(
+                "/interview-sessions/interactions",
+                json={"sessionId": s["id"], "question": "Q1"},
+                headers=auth,
+            )
+            [first] = await reader
+            cursor = first["id"]
+            # Offline meanwhile: one more change, then the delete.
+            await c.post("/interview-sessions/metrics", json={"sessionId": s["id"]}, headers=auth)
+            assert (
+                await c.delete(f"/interview-sessions/{s['id']}", headers=auth)
+            ).status_code == 204
+
+            for extra, url in (
+                ({"Last-Event-ID": cursor}, path),
+                ({}, f"{path}?after={cursor}"),
+            ):
+                got = []
+                async for message in sse_events(c, url, {**auth, **extra}, 10):
+                    if "data" in message:
+                        got.append(message["event"])
+                # The stream ended by itself after the deletion (no timeout).
+                assert got == ["metrics_recorded", "session_deleted"], got
+
+            deleted_cursor = None
+            async with socket(base) as ws:
+                sock = Socket(ws)
+                await sock.init(auth["Authorization"].split()[1])
+                await sock.subscribe(
+                    "1",
+                    "subscription($id: ID!, $after: String) { sessionEvents(sessionId: $id, "
+                    "after: $after) { cursor type session { id } } }",
+                    {"id": s["id"], "after": cursor},
+                )
+                types = []
+                while True:
+                    message = await sock.recv()
+                    if message["type"] == "complete":
+                        break
+                    event = message["payload"]["data"]["sessionEvents"]
+                    types.append(event["type"])
+                    deleted_cursor = event["cursor"]
+                assert types == ["METRICS_RECORDED", "SESSION_DELETED"]
+
+            r = await c.get(path, headers={**auth, "accept": "text/event-stream"})
+            assert r.status_code == 404  # no cursor
+            r = await c.get(
+                path,
+                headers={**auth, "accept": "text/event-stream", "Last-Event-ID": deleted_cursor},
+            )
+            assert r.status_code == 404  # past the deletion: nothing to resume
+            _other, other_auth = new_user()
+            r = await c.get(
+                f"{path}?after={cursor}", headers={**other_auth, "accept": "text/event-stream"}
+            )
+            assert r.status_code == 400  # another user's cursor is not theirs
