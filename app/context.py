@@ -121,12 +121,18 @@ class BodyTooLarge(Exception):
     """The request body grew past the cap while it was read."""
 
 
+class ClientGone(Exception):
+    """The client disconnected before its request body had arrived."""
+
+
 async def read_body(receive: Any, limit: int) -> bytes:
     """The whole request body of an ASGI HTTP request, at most ``limit`` bytes."""
     chunks = []
     size = 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")

@@ -35,6 +35,7 @@ import msgspec
 from app.auth import Authenticator
 from app.context import (
     BodyTooLarge,
+    ClientGone,
     Outage,
     Scope,
     error_bytes,
@@ -194,6 +195,9 @@ class Pipeline:
                     principal = None
             state["principal"] = principal
             await self._handle(scope, receive, out, principal, req, extra_headers)
+        except ClientGone:
+            # Its business, not a failure of ours: nobody is left to answer.
+            log.info("the client went away before its request was read: %s", scope["path"])
         except Exception:
             # Litestar answers for everything below it; this catches what fails
             # here, so even that answer has the contract's body and our headers.

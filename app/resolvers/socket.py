@@ -33,7 +33,9 @@ from typing import Any
 import msgspec
 from graphql import GraphQLError
 from litestar import WebSocket
+from litestar.exceptions import WebSocketDisconnect
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.litestar.controller import LitestarWebSocketAdapter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -52,6 +54,10 @@ from app.resolvers.schema import Schema
 from app.schema.errors import coded, format_error
 
 log = logging.getLogger("app.graphql.socket")
+
+# A send on a socket its client has closed (uvicorn's ClientDisconnected is
+# an OSError; Litestar's and Strawberry's own).
+CLIENT_GONE = (OSError, WebSocketDisconnect, WebSocketDisconnected)
 
 FORBIDDEN = 4403
 TOO_BIG = 1009
@@ -184,6 +190,11 @@ class _Handler(BaseGraphQLTransportWSHandler[Any, Any]):
 
     async def handle_task_exception(self, error: Exception) -> None:
         if isinstance(error, TimeoutError):  # the slow-reader rule closed the socket
+            return
+        if isinstance(error, CLIENT_GONE):
+            # The client closed the socket while an answer was on its way:
+            # its business, not a failure of ours.
+            log.info("a WebSocket client went away before its answer was sent")
             return
         log.error("a WebSocket operation failed", exc_info=error)
 

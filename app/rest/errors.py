@@ -77,10 +77,24 @@ def handle_http_exception(
         return error_response(status, f"Cannot {request.method} {request.url.path}")
     if isinstance(exc, MethodNotAllowedException):
         return error_response(status, f"Method {request.method} is not allowed here", exc.headers)
+    if client_gone(exc):
+        log.info("the client went away before its request was read: %s", request.url.path)
+        return error_response(400, CLIENT_WENT_AWAY)  # (nobody is there to read it)
     if status >= 500:
         return handle_unexpected(request, exc)
     message = str(exc.detail) if exc.detail else reason(status)
     return error_response(status, message, exc.headers)
+
+
+# Litestar's word for a request whose client disconnected while its body was
+# being read (an InternalServerException): no answer can reach the client, and
+# nothing of ours failed.
+CLIENT_DISCONNECTED = "client disconnected prematurely"
+CLIENT_WENT_AWAY = "The request body did not arrive: the client disconnected"
+
+
+def client_gone(exc: HTTPException) -> bool:
+    return exc.detail == CLIENT_DISCONNECTED
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:

@@ -196,3 +196,42 @@ async def test_an_sse_reader_that_stops_is_dropped(slow_server):
             got += len(chunk)
     sock.close()
     assert got < EVENTS * 200_000
+
+
+# ---------------------------------------------------------------- clients that go away
+
+
+async def test_clients_that_go_away_are_not_server_errors(db_url, tmp_path):
+    """A client that disconnects mid-body (REST and /graphql), or closes its
+    socket right after a query: INFO at most, never an ERROR or a traceback."""
+    from tests.live.client import socket as ws_socket
+
+    log = tmp_path / "server.log"
+    env = {"DATABASE_URL": db_url, "LOG_LEVEL": "INFO", "RATE_LIMITS": "100000/minute"}
+    with running_server(env, log=log) as base:
+        port = int(base.rsplit(":", 1)[1])
+        token = make_token(f"gone-{uuid.uuid4()}")
+        for path, start in (
+            (b"/interview-sessions", b'{"jobContext":'),
+            (b"/graphql", b'{"query":'),
+        ):
+            for _ in range(10):
+                s = socket.create_connection(("127.0.0.1", port))
+                s.sendall(
+                    b"POST "
+                    + path
+                    + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + f"Authorization: Bearer {token}\r\nContent-Length: 1000\r\n\r\n".encode()
+                    + start
+                )
+                await asyncio.sleep(0.05)
+                s.close()
+        for _ in range(30):
+            async with ws_socket(base) as ws:
+                s = Socket(ws)
+                await s.init(token)
+                await s.subscribe("1", "{ sessions { id interactions { id } } }")
+        await asyncio.sleep(1)
+    text = log.read_text(errors="replace")
+    assert " ERROR " not in text and "Traceback" not in text, text[-5000:]
+    assert text.count("the client went away before its request was read") == 20
