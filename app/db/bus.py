@@ -30,8 +30,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy import Select, bindparam, func, select
 
+from app.db.late import NOTIFY_CHANNEL
 from app.db.models import events_table as et
-from app.db.repositories import NOTIFY_CHANNEL
 
 log = logging.getLogger("app.events")
 

@@ -33,11 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import QueuePool
 
 from app.config import Settings
-from app.context import Claim, Rerun, claim_var, outage_var
+from app.context import Claim, claim_var, outage_var
 from app.db.executor import (
     AsyncpgExecutor,
     GuardedExecutor,
-    GuardFailed,
     InlineBusy,
     InlineSQLAlchemyExecutor,
     NotGuardable,
@@ -50,6 +49,7 @@ from app.db.executor import (
     sqlite_locked,
     use_plans,
 )
+from app.db.late import GuardFailed
 from app.db.repositories import UnitOfWork
 from app.domain.ports import Work
 from app.domain.records import KeyedAnswer
@@ -63,8 +63,6 @@ from app.errors import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# A write connection kept for a statement to come: its pool, itself, its executor.
-Held = tuple["FairPool", Any, GuardedExecutor]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -594,9 +592,8 @@ class Database:
 
     async def write(self, work: Work[T], *, guarded: bool = False) -> T:
         await self._settle_pending()
-        claim = claim_var.get()
-        if claim is not None and not (claim.held or claim.taken or claim.optimistic):
-            guarded = False  # a keyed request run again after its guarded change failed
+        if claim_var.get() is not None:
+            guarded = False  # a keyed request: its change commits with its key
         if guarded and self.raw_reads:
             try:
                 return await self._run_guarded(work)
@@ -620,16 +617,11 @@ class Database:
         return await self._run_guarded_once(work, remembered=False)
 
     async def _run_guarded_once(self, work: Work[T], *, remembered: bool) -> T:
-        claim = claim_var.get()
-        if claim is not None and (claim.held or claim.taken):
-            claim = None  # the key went with an earlier change of this request
-
         async def once(attempt: Attempt) -> T:
             pool = await self._pools("write")
             attempt.queued = pool.would_wait()
             conn = await pool.acquire(self.settings.db_pool_timeout)
             ex = GuardedExecutor(conn, self.listeners, self.versions, remembered=remembered)
-            kept = False
             try:
                 attempt.connected = True
                 uow = UnitOfWork(ex)
@@ -639,17 +631,9 @@ class Database:
                     if ex.used_remembered:  # refused on a remembered row: read it again
                         self._forget(uow, exc)
                     raise
-                if claim is not None:
-                    # The statement waits for the answer: the key is written
-                    # with it, in the statement (see _PendingGuarded), on
-                    # this connection, kept meanwhile (no transaction is
-                    # open on it: nothing is locked while the answer is made).
-                    claim.pending = _PendingGuarded(self, claim, uow, (pool, conn, ex))
-                    kept = True
-                    return result
                 # The statement may have committed when the connection dies: no retry.
                 attempt.committing = True
-                await self._guarded_statement(uow, None, ex)
+                await self._guarded_statement(uow, ex)
             except (asyncio.CancelledError, TimeoutError):
                 conn.terminate()  # see _run_raw
                 raise
@@ -657,63 +641,23 @@ class Database:
                 _drop_if_broken(conn, exc, attempt)
                 raise
             finally:
-                if not kept:
-                    await pool.release(conn)
+                await pool.release(conn)
             _after_commit(uow)
             return result
 
         return await self._attempt(once, classify_asyncpg)
 
-    async def _guarded_statement(self, uow: UnitOfWork, keyed: Any, ex: GuardedExecutor) -> bool:
-        """The guarded unit of work's statement on ``ex`` (``keyed``: with the
-        key's insert); False when the key is taken. A failed guard forgets the
-        row (and says whether it was a remembered one)."""
-        uow.late.ex = ex
+    async def _guarded_statement(self, uow: UnitOfWork, ex: GuardedExecutor) -> bool:
+        """The guarded unit of work's statement on ``ex``. A failed guard
+        forgets the row (and says whether it was a remembered one)."""
         try:
-            return await uow.late.run_guarded(keyed)
+            await uow.late.run_guarded(ex)
+            return True
         except GuardFailed as exc:
             self._forget(uow, exc)
             if ex.used_remembered:
                 exc.remembered = True  # type: ignore[attr-defined]
             raise
-
-    async def _settle_guarded(
-        self, uow: UnitOfWork, keyed: Any, remembered: bool, held: Held | None
-    ) -> bool:
-        """A held-back guarded statement (a keyed request's), on the connection
-        its reads used (``held``), or on one of its own when that one is gone."""
-
-        async def once(attempt: Attempt) -> bool:
-            nonlocal held
-            if held is not None and held[1].is_closed():  # (dropped meanwhile)
-                await held[0].release(held[1])
-                held = None
-            if held is not None:
-                (pool, conn, ex), held = held, None
-            else:
-                pool = await self._pools("write")
-                attempt.queued = pool.would_wait()
-                conn = await pool.acquire(self.settings.db_pool_timeout)
-                ex = GuardedExecutor(conn, self.listeners, self.versions)
-                ex.used_remembered = remembered
-            try:
-                attempt.connected = True
-                attempt.committing = True  # it may have committed if the connection dies
-                return await self._guarded_statement(uow, keyed, ex)
-            except (asyncio.CancelledError, TimeoutError):
-                conn.terminate()
-                raise
-            except Exception as exc:
-                _drop_if_broken(conn, exc, attempt)
-                raise
-            finally:
-                await pool.release(conn)
-
-        try:
-            return await self._attempt(once, classify_asyncpg)
-        finally:
-            if held is not None:  # the attempt never ran (the breaker is open)
-                await held[0].release(held[1])
 
     async def _run(self, engine: AsyncEngine, work: Work[T], *, write: bool) -> T:
         claim = claim_var.get() if write else None
@@ -735,7 +679,7 @@ class Database:
                     claim.pending = _PendingChange(self, claim, conn, uow)
                     kept = True
                     return result
-                await uow.late.run()  # the contended rows' locks: until COMMIT only
+                await uow.late.run(uow.ex)  # the contended rows' locks: until COMMIT only
                 # A connection that dies during COMMIT may have committed: no retry.
                 attempt.committing = True
                 await trans.commit()
@@ -944,11 +888,11 @@ class _PendingChange:
             async def once(attempt: Attempt) -> bool:
                 attempt.connected = True
                 attempt.committing = True  # the change ran: never retried elsewhere
-                keyed = self.uow.idempotency.claim_statement(
+                keyed = self.uow.idempotency.claim_values(
                     answer or claim.answer, claim.expired_before
                 )
-                # The key, then the contended rows (one statement on PostgreSQL).
-                if not await self.uow.late.run(claim=keyed):
+                # The contended rows, then the key (one statement on PostgreSQL).
+                if not await self.uow.late.run(self.uow.ex, key=keyed):
                     await self.conn.rollback()
                     return False
                 await self.conn.commit()
@@ -970,64 +914,6 @@ class _PendingChange:
             if self.claim.pending is self:
                 self.claim.pending = None
                 await _close(self.conn)
-
-
-class _PendingGuarded:
-    """A keyed request's guarded change, its one statement not run yet (see
-    :class:`Claim`): it runs when the answer is made, with the key and the
-    answer in it, so the change, the key and the answer are one statement.
-    If the rows it read changed meanwhile, nothing is written: with an
-    answer, the answer is void (:class:`app.context.Rerun`: the request runs
-    again); without one (the request goes on using the database), the change
-    lost a race (409)."""
-
-    __slots__ = ("claim", "database", "held", "lock", "remembered", "uow")
-
-    def __init__(self, database: Database, claim: Claim, uow: UnitOfWork, held: Held) -> None:
-        self.database = database
-        self.claim = claim
-        self.uow = uow
-        self.held: Held | None = held  # the connection its reads used, until it settles
-        self.remembered = bool(getattr(uow.ex, "used_remembered", False))
-        self.lock = asyncio.Lock()  # a GraphQL request's resolvers run concurrently
-
-    async def settle(self, answer: KeyedAnswer | None) -> None:
-        claim = self.claim
-        async with self.lock:
-            if claim.pending is not self:
-                return  # settled already
-            try:
-                keyed = self.uow.idempotency.claim_statement(
-                    answer or claim.answer, claim.expired_before
-                )
-                held, self.held = self.held, None
-                try:
-                    ours = await self.database._settle_guarded(
-                        self.uow, keyed, self.remembered, held
-                    )
-                except GuardFailed:
-                    if answer is None:
-                        raise Conflict(MODIFIED_CONCURRENTLY) from None
-                    raise Rerun() from None
-            finally:
-                claim.pending = None
-                await self._release()  # (kept only when the statement never ran)
-            if ours:
-                claim.held = True
-                _after_commit(self.uow)
-            else:
-                claim.taken = True  # another request holds the key: nothing was written
-
-    async def abandon(self) -> None:
-        async with self.lock:
-            if self.claim.pending is self:
-                self.claim.pending = None  # nothing was written
-            await self._release()
-
-    async def _release(self) -> None:
-        held, self.held = self.held, None
-        if held is not None:
-            await held[0].release(held[1])
 
 
 async def _close(conn: AsyncConnection) -> None:

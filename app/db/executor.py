@@ -203,11 +203,6 @@ class NotGuardable(Exception):
     again as an ordinary transaction (nothing was written)."""
 
 
-class GuardFailed(Exception):
-    """A row a guarded unit of work read changed (or went) before its
-    statement ran: nothing was written; it is run again as a transaction."""
-
-
 class RowVersions:
     """Rows that guarded writes read recently, with their versions (bounded,
     each kept ``seconds``): a guarded write of a session it knows runs no read

@@ -11,7 +11,6 @@ the per-user lock) are kept in this module.
 from __future__ import annotations
 
 import functools
-import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -20,8 +19,6 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import (
-    JSON,
-    BindParameter,
     ColumnElement,
     Select,
     Uuid,
@@ -31,19 +28,18 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
-    table,
     text,
     tuple_,
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import rollups
-from app.db.executor import Executor, GuardFailed, NotGuardable
+from app.db.executor import Executor, NotGuardable
+from app.db.late import Late
 from app.db.mapping import RowMap
 from app.db.models import SEARCH_SHORT_BYTES, UTCDateTime
 from app.db.models import events_table as et
@@ -391,116 +387,6 @@ _ANY = Position(datetime.min, uuid.UUID(int=0))  # a placeholder: only its prese
 # ---------------------------------------------------------------- repositories
 
 
-class Late:
-    """Statements on rows that every write of a user (or a session) updates
-    (the rollups, then the event and its sequence): run as the transaction's
-    last statements, so the row locks they take are held until COMMIT only,
-    not while the rest of the unit of work (or, for a keyed request, its
-    answer) is being made. Nothing in a unit of work reads what they write.
-
-    On PostgreSQL the rollup upserts and the event are one statement (each
-    upsert a data-modifying CTE of the event's statement): the locks are
-    held for one round trip and the COMMIT, not one round trip per row."""
-
-    __slots__ = ("committed", "events", "ex", "guard", "guarded", "inserts", "upserts")
-
-    def __init__(self, ex: Executor, committed: list[Callable[[], None]]) -> None:
-        self.ex = ex
-        self.committed = committed
-        self.upserts: list[tuple[Any, dict[str, Any]]] = []
-        self.events: list[tuple[dict[str, Any], Callable[[int], None] | None]] = []
-        # A guarded unit of work (GuardedExecutor): its inserts are collected
-        # too, and every write waits for one statement, gated by ``guard``.
-        self.guarded: bool = getattr(ex, "guarded", False)
-        self.guard: tuple[uuid.UUID, str] | None = None
-        self.inserts: list[tuple[Any, dict[str, Any]]] = []
-
-    def upsert(self, statement: Any, params: dict[str, Any]) -> None:
-        self.upserts.append((statement, params))
-
-    def insert(self, statement: Any, params: dict[str, Any]) -> None:
-        """(guarded) A new row, written by the guarded statement."""
-        self.inserts.append((statement, params))
-
-    def guard_session(self, session_id: uuid.UUID, version: str) -> None:
-        """(guarded) Write only if this session's row is still ``version``."""
-        if self.guard is not None and self.guard != (session_id, version):
-            raise NotGuardable("a guarded write reads one row")
-        self.guard = (session_id, version)
-
-    async def run_guarded(self, claim: tuple[Any, dict[str, Any]] | None = None) -> bool:
-        """The guarded unit of work's one statement, outside any transaction
-        (PostgreSQL commits it on its own, so the contended rows' locks are
-        never held across a round trip): the session row is locked FOR SHARE
-        if its version (``xmin``) is still the one read, then (with ``claim``)
-        the key is inserted, then the inserts, the rollups and the event, each
-        only when the rows before it let it (the gate). False, and nothing
-        written, when the key is taken; :class:`GuardFailed`, and nothing
-        written, when the row changed or went."""
-        if self.guard is None or len(self.events) != 1 or (self.upserts and not self.inserts):
-            raise NotGuardable("a guarded write reads one row and records one event")
-        statement, params = _pg_guarded(
-            tuple(s for s, _ in self.inserts), tuple(s for s, _ in self.upserts), claim is not None
-        )
-        for prefix, parts in (("w", self.inserts), ("l", self.upserts)):
-            for i, (_s, values) in enumerate(parts):
-                params.update({f"{prefix}{i}_{k}": v for k, v in values.items()})
-        if claim is not None:
-            params.update({f"k_{k}": v for k, v in claim[1].items()})
-        params["g_id"], params["g_version"] = self.guard
-        event, committed = self.events[0]
-        row = (await self.ex.statement(statement, {**params, **event}))[0]  # type: ignore[attr-defined]
-        if not row["guarded"]:
-            raise GuardFailed()
-        if claim is not None and not row["claimed"]:
-            return False
-        self._committed(committed, int(row["seq"]))
-        return True
-
-    def add_event(self, params: dict[str, Any], committed: Callable[[int], None] | None) -> None:
-        self.events.append((params, committed))
-
-    async def run(self, claim: tuple[Any, dict[str, Any]] | None = None) -> bool:
-        """Run them; with ``claim`` (an Idempotency-Key's insert) first. False,
-        and nothing more is run, when the key turns out to be taken (the
-        caller rolls the transaction back)."""
-        upserts, self.upserts = self.upserts, []
-        events, self.events = self.events, []
-        ex = self.ex
-        if ex.dialect == "postgresql" and len(events) == 1:
-            # One statement. The key's insert is its last part, after the
-            # sequence row's lock: two writes with one key are serialized by
-            # that lock before either inserts the key, never deadlocked.
-            statement, params = _pg_late(
-                tuple(s for s, _ in upserts), None if claim is None else claim[0]
-            )
-            for i, (_s, values) in enumerate(upserts):
-                params.update({f"l{i}_{k}": v for k, v in values.items()})
-            if claim is not None:
-                params.update({f"k_{k}": v for k, v in claim[1].items()})
-            row = (await ex.rows(statement, {**params, **events[0][0]}))[0]
-            if claim is not None and not row["claimed"]:
-                return False
-            self._committed(events[0][1], int(row["seq"]))
-            return True
-        if claim is not None and not await ex.rows(*claim):
-            return False
-        for statement, values in upserts:
-            await ex.execute(statement, values)
-        for values, committed in events:
-            if ex.dialect == "postgresql":
-                seq = int((await ex.rows(_PG_ADD_EVENT, values))[0]["seq"])
-            else:
-                seq = int((await ex.rows(_NEXT_SEQ, {"user_id": values["user_id"]}))[0]["seq"])
-                await ex.execute(insert(et).values(**values, seq=seq))
-            self._committed(committed, seq)
-        return True
-
-    def _committed(self, committed: Callable[[int], None] | None, seq: int) -> None:
-        if committed is not None:
-            self.committed.append(functools.partial(committed, seq))
-
-
 class SessionRepository:
     def __init__(self, ex: Executor, late: Late) -> None:
         self.ex = ex
@@ -508,7 +394,7 @@ class SessionRepository:
 
     async def add(self, s: Session) -> None:
         await self.ex.execute(insert(st).values(SESSIONS.to_row(s)))
-        self.late.upsert(rollups.add_day(self.ex.dialect), rollups.day_values(s))
+        self.late.upsert("day", rollups.day_values(s))
 
     async def get(
         self, session_id: uuid.UUID, *, lock: bool = False, share: bool = False
@@ -582,8 +468,8 @@ class SessionRepository:
         await self.ex.execute(update(st).where(st.c.id == s.id).values(SESSIONS.values(s, fields)))
 
     async def delete(self, s: Session) -> None:
-        # Its share of the analytics first, while its rows are there to count.
-        await rollups.remove_session(self.ex, s)
+        # Its share of the analytics, read while its rows are there to count.
+        await rollups.remove_session(self.ex, self.late, s)
         await self.ex.execute(_DELETE_SESSION, {"id": s.id})
 
 
@@ -593,14 +479,6 @@ _GET_SESSION_VERSION = select(
     *SESSIONS.columns, literal_column("xmin::text").label("row_version")
 ).where(st.c.id == bindparam("id"))
 _TABLES = {t.name: t for t in (st, it, mt)}
-
-
-@functools.cache
-def _gated_insert(name: str, columns: tuple[str, ...]) -> Any:
-    """A new row of a guarded statement: ``INSERT ... SELECT :values FROM gate``."""
-    t = _TABLES[name]
-    values = select(*(bindparam(c, type_=t.c[c].type) for c in columns))
-    return insert(t).from_select(list(columns), values.select_from(table("gate")))
 
 
 _DELETE_SESSION = delete(st).where(st.c.id == bindparam("id"))
@@ -614,16 +492,13 @@ class InteractionRepository:
 
     async def add(self, i: Interaction) -> None:
         row = INTERACTIONS.to_row(i)
-        guarded = self.late.guarded
-        if guarded:
-            self.late.insert(_gated_insert(it.name, tuple(row)), row)
+        if self.late.guarded:
+            self.late.insert(it.name, row)
         else:
             await self.ex.execute(insert(it).values(row))
         if row["question_type"] is not None:
-            self.late.upsert(
-                rollups.add_question_type(self.ex.dialect, guarded),
-                {"session_id": i.session_id, "question_type": row["question_type"]},
-            )
+            values = rollups.question_type_values(i.session_id, row["question_type"])
+            self.late.upsert("question_type", values)
 
     async def get_with_owner(self, interaction_id: uuid.UUID) -> tuple[Interaction, str] | None:
         rows = await self.ex.rows(_INTERACTION_WITH_OWNER, {"id": interaction_id})
@@ -680,12 +555,11 @@ class MetricRepository:
 
     async def add(self, m: Metric) -> None:
         row = METRICS.to_row(m)
-        guarded = self.late.guarded
-        if guarded:
-            self.late.insert(_gated_insert(mt.name, tuple(row)), row)
+        if self.late.guarded:
+            self.late.insert(mt.name, row)
         else:
             await self.ex.execute(insert(mt).values(row))
-        self.late.upsert(rollups.add_metric(self.ex.dialect, guarded), rollups.metric_values(m))
+        self.late.upsert("metric", rollups.metric_values(m))
 
     async def list_for_session(self, session_id: uuid.UUID) -> list[Metric]:
         rows = await self.ex.rows(_METRICS_OF_SESSION, {"session_id": session_id})
@@ -829,8 +703,6 @@ def _float(value: Any) -> float | None:
 
 # ---------------------------------------------------------------- events
 
-NOTIFY_CHANNEL = "interview_api_events"
-
 
 class _Payload(msgspec.Struct, rename="camel", omit_defaults=True):
     """What an event row's JSON holds: the REST bodies of what changed."""
@@ -850,164 +722,6 @@ def _payload(value: Any) -> _Payload:
     return msgspec.convert(value, _Payload)
 
 
-# The counter row is locked until commit: a user's events get their seq in
-# commit order. On PostgreSQL one statement also queues the NOTIFY (sent at
-# commit, never for a transaction that rolls back).
-_PG_EVENT_CTES = """
-    counter AS (
-        INSERT INTO user_event_seq (user_id, seq) VALUES (:user_id, 1)
-        ON CONFLICT (user_id) DO UPDATE SET seq = user_event_seq.seq + 1
-        RETURNING seq
-    ), stored AS (
-        INSERT INTO session_events (user_id, seq, session_id, type, at, payload)
-        SELECT :user_id, counter.seq, :session_id, :type, :at, :payload FROM counter
-        RETURNING seq
-    )
-"""
-_PG_EVENT_SELECT = """
-    SELECT stored.seq AS seq,
-           pg_notify('interview_api_events', stored.seq::text || ' ' || :user_id) AS notified
-    FROM stored
-"""
-_PG_EVENT_BINDS = (
-    bindparam("session_id", type_=Uuid()),
-    bindparam("at", type_=UTCDateTime()),
-    bindparam("payload", type_=JSON().with_variant(JSONB(), "postgresql")),
-)
-_PG_ADD_EVENT = text(f"WITH {_PG_EVENT_CTES} {_PG_EVENT_SELECT}").bindparams(*_PG_EVENT_BINDS)
-_BIND = re.compile(r"(?<![:\w]):(\w+)")
-_PG = "postgresql"
-
-
-def _as_ctes(
-    named: list[tuple[str, Any]],
-) -> tuple[list[str], list[BindParameter[Any]], dict[str, Any]]:
-    """Each (name, statement) as ``name AS (sql)``, its parameters renamed
-    ``name_...``; with the typed bind parameters and the literal values the
-    statements compiled."""
-    dialect = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
-    ctes: list[str] = []
-    binds: list[BindParameter[Any]] = []
-    fixed: dict[str, Any] = {}
-    for name, statement in named:
-        compiled = statement.compile(dialect=dialect)
-        prefix = f":{name}_"
-        # A space before a cast: text() takes ":name::TYPE" for no parameter.
-        sql = _BIND.sub(lambda m: prefix + m.group(1) + " ", compiled.string)  # noqa: B023
-        ctes.append(f"{name} AS ({sql})")
-        for param, value in compiled.params.items():
-            if param in compiled.binds and _BIND.fullmatch(f":{param}"):
-                binds.append(bindparam(f"{name}_{param}", type_=compiled.binds[param].type))
-                if value is not None:
-                    fixed[f"{name}_{param}"] = value
-    return ctes, binds, fixed
-
-
-@functools.cache
-def _pg_late_statement(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any, dict[str, Any]]:
-    """The event's statement with each upsert (and the key's insert) as a
-    data-modifying CTE (PostgreSQL runs every one of them); upsert ``i``'s
-    parameters are renamed ``l{i}_...``, the key's ``k_...``. With the literal
-    parameters the statements compiled."""
-    # The upserts are read by the sequence's CTE: they run first (see below).
-    named = [(f"l{i}", upsert.returning(literal_column("1"))) for i, upsert in enumerate(upserts)]
-    if claim is not None:
-        named.append(("k", claim))
-    ctes, binds, fixed = _as_ctes(named)
-    binds = [*_PG_EVENT_BINDS, *binds]
-    event_ctes = _PG_EVENT_CTES
-    if upserts:
-        # Lock order: the rollup rows, then the user's sequence row, as every
-        # other write takes them (completing or deleting a session locks its
-        # day's rollups in the unit of work, before its event). The sequence's
-        # insert reads an aggregate over the upserts, so they run to the end
-        # first (an aggregate is one row, whatever they returned).
-        parts = [f"SELECT 1 FROM {n}" for n, _ in named if n != "k"]  # noqa: S608 - l0, l1...
-        rollups_first = " UNION ALL ".join(parts)
-        event_ctes = event_ctes.replace(
-            "VALUES (:user_id, 1)",
-            f"SELECT :user_id, 1 FROM (SELECT count(*) FROM ({rollups_first}) AS u) AS done",  # noqa: S608
-        )
-        assert event_ctes != _PG_EVENT_CTES
-    select = _PG_EVENT_SELECT
-    if claim is not None:
-        select = select.replace(" AS notified", " AS notified, (SELECT count(*) FROM k) AS claimed")
-    sql = f"WITH {', '.join([*ctes, event_ctes])} {select}"
-    return text(sql).bindparams(*binds), fixed
-
-
-def _pg_late(upserts: tuple[Any, ...], claim: Any | None) -> tuple[Any, dict[str, Any]]:
-    statement, fixed = _pg_late_statement(upserts, claim)
-    return statement, dict(fixed)
-
-
-_PG_GUARD = """
-    g AS (
-        SELECT 1 FROM interview_sessions
-        WHERE id = :g_id AND xmin::text = :g_version
-        FOR SHARE
-    )
-"""
-
-
-@functools.cache
-def _pg_guarded_statement(
-    inserts: tuple[Any, ...], upserts: tuple[Any, ...], claim: bool
-) -> tuple[Any, dict[str, Any]]:
-    """A guarded unit of work as one statement (see ``Late.run_guarded``).
-
-    ``g`` locks the session row FOR SHARE when its version is still the one
-    read (a concurrent change waits for it, or it for the change; a changed
-    row is re-read at its newest version and fails the test). ``gate`` has a
-    row when everything may be written: ``g``, and with ``claim`` the key's
-    insert (``k``, from ``g``). Each insert ``w{i}`` and upsert ``l{i}``
-    selects from (or tests) the gate, so none writes without it; the user's
-    sequence row is taken after all of them (the order every write takes
-    its locks in), and the event after it. Locks are held until this
-    statement's own commit, inside the server."""
-    named = [(f"w{i}", s.returning(literal_column("1"))) for i, s in enumerate(inserts)]
-    named += [(f"l{i}", s.returning(literal_column("1"))) for i, s in enumerate(upserts)]
-    ctes, binds, fixed = _as_ctes(named)
-    gate = "gate AS (SELECT 1 FROM g)"
-    if claim:
-        (claim_cte,), claim_binds, claim_fixed = _as_ctes([("k", _claim_key(_PG, gated=True))])
-        ctes.insert(0, claim_cte)
-        binds += claim_binds
-        fixed.update(claim_fixed)
-        gate = "gate AS (SELECT 1 FROM k)"
-    parts = " UNION ALL ".join(f"SELECT 1 FROM {n}" for n, _ in named)  # noqa: S608 - w0, l0...
-    event_ctes = _PG_EVENT_CTES.replace(
-        "VALUES (:user_id, 1)",
-        f"SELECT :user_id, 1 FROM (SELECT count(*) FROM ({parts}) AS u) AS done "  # noqa: S608
-        "WHERE EXISTS (SELECT 1 FROM gate)",
-    )
-    assert event_ctes != _PG_EVENT_CTES
-    claimed = "(SELECT count(*) FROM k)" if claim else "1"
-    # The key (from g) before the gate; the writes after it.
-    first = 1 if claim else 0
-    ordered = [*ctes[:first], gate, *ctes[first:]]
-    ctes_sql = ", ".join([_PG_GUARD, *ordered, event_ctes])
-    sql = (
-        f"WITH {ctes_sql} SELECT (SELECT count(*) FROM g) AS guarded, {claimed} AS claimed, "  # noqa: S608
-        "(SELECT seq FROM stored) AS seq, "
-        "(SELECT pg_notify('interview_api_events', stored.seq::text || ' ' || :user_id) "
-        "FROM stored) AS notified"
-    )
-    guard_binds = [bindparam("g_id", type_=Uuid())]
-    return text(sql).bindparams(*_PG_EVENT_BINDS, *guard_binds, *binds), fixed
-
-
-def _pg_guarded(
-    inserts: tuple[Any, ...], upserts: tuple[Any, ...], claim: bool
-) -> tuple[Any, dict[str, Any]]:
-    statement, fixed = _pg_guarded_statement(inserts, upserts, claim)
-    return statement, dict(fixed)
-
-
-_NEXT_SEQ = text(
-    "INSERT INTO user_event_seq (user_id, seq) VALUES (:user_id, 1) "
-    "ON CONFLICT (user_id) DO UPDATE SET seq = user_event_seq.seq + 1 RETURNING seq"
-)
 _EVENT_COLS = (et.c.seq, et.c.type, et.c.session_id, et.c.at, et.c.payload)
 
 
@@ -1116,11 +830,10 @@ class IdempotencyRepository:
             return None
         return KEYS.from_row(rows[0])  # JSON as text on the raw path too
 
-    def claim_statement(
-        self, claim: KeyedAnswer, expired_before: datetime
-    ) -> tuple[Any, dict[str, Any]]:
-        """The statement of ``claim``, for a unit of work's last statements (Late)."""
-        return _claim_key(self.ex.dialect), {**KEYS.to_row(claim), "expired_before": expired_before}
+    @staticmethod
+    def claim_values(claim: KeyedAnswer, expired_before: datetime) -> dict[str, Any]:
+        """The key's row for a unit of work's last statements (``Late.run``)."""
+        return {**KEYS.to_row(claim), "expired_before": expired_before}
 
     async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> bool:
         if claimed:
@@ -1171,23 +884,6 @@ def _upsert_key(dialect: str) -> Any:
 
 
 @functools.cache
-def _claim_key(dialect: str, gated: bool = False) -> Any:
-    """Insert, or take over an expired row; RETURNING says whether it is ours.
-    ``gated`` (PostgreSQL): in a guarded statement, from its guard's row only."""
-    if gated:
-        values = select(*(bindparam(c, type_=ik.c[c].type) for c in KEYS.fields))
-        stmt = pg_insert(ik).from_select(list(KEYS.fields), values.select_from(table("g")))
-    else:
-        stmt = _upsert_key(dialect)
-    return stmt.on_conflict_do_update(
-        index_elements=["user_id", "key"],
-        set_={c: stmt.excluded[c] for c in KEYS.fields if c not in ("user_id", "key")},
-        where=ik.c.created_at < bindparam("expired_before", type_=UTCDateTime()),
-    ).returning(ik.c.user_id)
-
-
-@functools.cache
-@functools.cache
 def _insert_answer(dialect: str) -> Any:
     return (
         _upsert_key(dialect)
@@ -1202,7 +898,7 @@ class UnitOfWork:
     def __init__(self, ex: Executor) -> None:
         self.ex = ex
         self.committed: list[Callable[[], None]] = []
-        self.late = Late(ex, self.committed)
+        self.late = Late(ex.dialect, self.committed, guarded=getattr(ex, "guarded", False))
         self.idempotency = IdempotencyRepository(ex)
         self.sessions = SessionRepository(ex, self.late)
         self.interactions = InteractionRepository(ex, self.late)

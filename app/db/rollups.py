@@ -49,8 +49,8 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy import table as table_clause
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import FromClause
 
 from app.db.executor import Executor
 from app.db.models import analytics_days_table as days
@@ -63,8 +63,6 @@ from app.domain.records import Metric, Session, SessionStatus
 
 COMPLETED = SessionStatus.COMPLETED.value
 TABLES = (days, metric_days, types)
-# A guarded write's gate (app.db.repositories): one row when it may write.
-GATE = exists(select(literal_column("1")).select_from(table_clause("gate")))
 
 
 def utc_day(at: datetime) -> date:
@@ -92,20 +90,16 @@ def duration_us(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
     return _sqlite_epoch_us(end) - _sqlite_epoch_us(start)
 
 
-def _upsert(dialect: str, table: Any, keys: tuple[str, ...], sums: tuple[str, ...]) -> Any:
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-    def added(s: Any, c: str) -> Any:
-        total = table.c[c] + s.excluded[c]
+def _on_conflict(table: Any, keys: tuple[str, ...], sums: tuple[str, ...], stmt: Any) -> Any:
+    def added(c: str) -> Any:
+        total = table.c[c] + stmt.excluded[c]
         if c == "accuracy_sum":
             # A sum of doubles that a removal brings back to no values is 0
             # exactly, not the residue of adding and subtracting them.
-            return case((table.c.accuracy_n + s.excluded.accuracy_n == 0, 0.0), else_=total)
+            return case((table.c.accuracy_n + stmt.excluded.accuracy_n == 0, 0.0), else_=total)
         return total
 
-    return stmt, lambda s: s.on_conflict_do_update(
-        index_elements=list(keys), set_={c: added(s, c) for c in sums}
-    )
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: added(c) for c in sums})
 
 
 _DAY_SUMS = ("sessions", "completed", "duration_us")
@@ -118,16 +112,72 @@ _METRIC_SUMS = (
     "satisfaction_sum",
     "satisfaction_n",
 )
+# kind -> (table, key columns, summed columns)
+_ROWS: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {
+    "day": (days, ("user_id", "day"), _DAY_SUMS),
+    "metric_day": (metric_days, ("user_id", "day", "metric_day"), _METRIC_SUMS),
+    "type_day": (types, ("user_id", "day", "question_type"), ("interactions",)),
+}
+# The tables of the rows a guarded write adds (app.db.late).
+WRITTEN_TABLES = {t.name: t for t in (it, mt)}
+
+
+def upsert(kind: str, dialect: str, *, prefix: str = "", gate: FromClause | None = None) -> Insert:
+    """The rollup upsert of ``kind``, its bind parameters named ``prefix`` +
+    the column (so several are parts of one statement: app.db.late):
+
+    * ``day``, ``metric_day``, ``type_day``: a row's counters plus the given
+      values, every key given (negative values take a deleted session out);
+    * ``question_type``: one more classified interaction in its session's
+      day (``session_id``, ``question_type``);
+    * ``metric``: one more metric in its session's day, on the metric's own
+      day (``session_id``, ``metric_day`` and the sums of
+      :func:`metric_values`).
+
+    ``gate`` (a guarded statement's): only when it has a row. Plain ones
+    (no prefix, no gate) are built once."""
+    if not prefix and gate is None:
+        return _plain(kind, dialect)
+    return _build(kind, dialect, prefix, gate)
 
 
 @functools.cache
-def add_day(dialect: str) -> Insert:
-    """A day's counters plus the given values (a new session)."""
-    stmt, conflict = _upsert(dialect, days, ("user_id", "day"), _DAY_SUMS)
-    return conflict(stmt)  # type: ignore[no-any-return]
+def _plain(kind: str, dialect: str) -> Insert:
+    return _build(kind, dialect, "", None)
+
+
+def _build(kind: str, dialect: str, prefix: str, gate: FromClause | None) -> Insert:
+    def bind(name: str, table: Any) -> Any:
+        return bindparam(prefix + name, type_=table.c[name].type)
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if kind in _ROWS:
+        table, keys, sums = _ROWS[kind]
+        if gate is not None:
+            raise ValueError(f"a {kind} row is not written by a guarded statement")
+        stmt = insert(table).values({c: bind(c, table) for c in (*keys, *sums)})
+        return _on_conflict(table, keys, sums, stmt)  # type: ignore[no-any-return]
+    # The session's user and day, read from its row in the same statement.
+    if kind == "question_type":
+        table, keys, sums = _ROWS["type_day"]
+        own = [bind("question_type", table), literal(1, Integer)]
+    elif kind == "metric":
+        table, keys, sums = _ROWS["metric_day"]
+        own = [bind("metric_day", table), literal(1, Integer)]
+        own += [bind(name, table) for name in _METRIC_SUMS[1:]]  # metrics is the 1 above
+    else:
+        raise ValueError(f"no rollup {kind!r}")
+    source = select(st.c.user_id, day_of(dialect, st.c.created_at), *own).where(
+        st.c.id == bindparam(prefix + "session_id", type_=st.c.id.type)
+    )
+    if gate is not None:
+        source = source.where(exists(select(literal_column("1")).select_from(gate)))
+    stmt = insert(table).from_select([*keys, *sums], source)
+    return _on_conflict(table, keys, sums, stmt)  # type: ignore[no-any-return]
 
 
 def day_values(s: Session) -> dict[str, Any]:
+    """``day``'s values of a new session (and of a session taken out: negated)."""
     done = s.status is SessionStatus.COMPLETED and s.ended_at is not None
     return {
         "user_id": s.user_id,
@@ -152,7 +202,7 @@ def complete_day(dialect: str) -> Insert:
     stored status, so completing twice or saving a completed session again
     never counts it twice.
     """
-    stmt, conflict = _upsert(dialect, days, ("user_id", "day"), _DAY_SUMS)
+    table, keys, sums = _ROWS["day"]
     source = select(
         st.c.user_id,
         day_of(dialect, st.c.created_at),
@@ -160,54 +210,21 @@ def complete_day(dialect: str) -> Insert:
         literal(1, Integer),
         bindparam("duration_us", type_=BigInteger),
     ).where(st.c.id == bindparam("id"), st.c.status != COMPLETED)
-    return conflict(stmt.from_select(["user_id", "day", *_DAY_SUMS], source))  # type: ignore[no-any-return]
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return _on_conflict(table, keys, sums, stmt.from_select([*keys, *sums], source))  # type: ignore[no-any-return]
 
 
 def complete_values(s: Session) -> dict[str, Any]:
     return {"id": s.id, "duration_us": _micros(s)}
 
 
-@functools.cache
-def add_question_type(dialect: str, gated: bool = False) -> Insert:
-    """One more classified interaction in its session's day (``gated``: in a
-    guarded statement, only when its gate lets it write)."""
-    stmt, conflict = _upsert(dialect, types, ("user_id", "day", "question_type"), ("interactions",))
-    source = select(
-        st.c.user_id,
-        day_of(dialect, st.c.created_at),
-        bindparam("question_type", type_=types.c.question_type.type),
-        literal(1, Integer),
-    ).where(st.c.id == bindparam("session_id"))
-    if gated:
-        source = source.where(GATE)
-    return conflict(  # type: ignore[no-any-return]
-        stmt.from_select(["user_id", "day", "question_type", "interactions"], source)
-    )
-
-
-@functools.cache
-def add_metric(dialect: str, gated: bool = False) -> Insert:
-    """One more metric in its session's day, on the metric's own day (``gated``:
-    see :func:`add_question_type`)."""
-    stmt, conflict = _upsert(dialect, metric_days, ("user_id", "day", "metric_day"), _METRIC_SUMS)
-    source = select(
-        st.c.user_id,
-        day_of(dialect, st.c.created_at),
-        bindparam("metric_day", type_=Date),
-        literal(1, Integer),
-        *(
-            bindparam(name, type_=metric_days.c[name].type)
-            for name in _METRIC_SUMS[1:]  # metrics is the literal 1 above
-        ),
-    ).where(st.c.id == bindparam("session_id"))
-    if gated:
-        source = source.where(GATE)
-    return conflict(  # type: ignore[no-any-return]
-        stmt.from_select(["user_id", "day", "metric_day", *_METRIC_SUMS], source)
-    )
+def question_type_values(session_id: Any, question_type: str) -> dict[str, Any]:
+    return {"session_id": session_id, "question_type": question_type}
 
 
 def metric_values(m: Metric) -> dict[str, Any]:
+    """``metric``'s values of a new metric."""
+
     def part(value: Any, zero: Any) -> tuple[Any, int]:
         return (zero, 0) if value is None else (value, 1)
 
@@ -229,99 +246,90 @@ def metric_values(m: Metric) -> dict[str, Any]:
 # ------------------------------------------------------------- removing a session
 
 
-def _negated(
-    dialect: str, table: Any, keys: tuple[str, ...], sums: tuple[str, ...], source: Any
-) -> Any:
-    """Add what ``source`` selects (sums already negated) to the rollup rows."""
-    stmt, conflict = _upsert(dialect, table, keys, sums)
-    return conflict(stmt.from_select([*keys, *sums], source))
-
-
 @functools.cache
-def remove_metrics(dialect: str) -> Insert:
-    """Take a session's metrics out of its day (before the session is deleted:
-    the rows are still there). Rows in ``metric_day`` order, so two removals
-    lock them in the same order."""
-    day = day_of(dialect, st.c.created_at)
+def session_share(dialect: str) -> tuple[Select[Any], Select[Any]]:
+    """What one session adds to its day's rollups: its metrics by metric day,
+    and its classified interactions by type (``id``), in key order."""
     metric_day = day_of(dialect, mt.c.created_at).label("metric_day")
 
-    def minus(col: Any, zero: Any) -> tuple[Any, Any]:
-        return -func.coalesce(func.sum(col), zero), -func.count(col)
-
-    source = (
-        select(
-            st.c.user_id,
-            day,
-            metric_day,
-            -func.count(),
-            *minus(mt.c.total_latency_ms, 0),
-            *minus(mt.c.transcription_accuracy, 0.0),
-            *minus(mt.c.user_satisfaction, 0),
+    def summed(col: Any, zero: Any, name: str) -> tuple[Any, Any]:
+        return (
+            func.coalesce(func.sum(col), zero).label(f"{name}_sum"),
+            func.count(col).label(f"{name}_n"),
         )
-        .select_from(mt.join(st, st.c.id == mt.c.session_id))
-        .where(st.c.id == bindparam("id"))
-        .group_by(st.c.user_id, day, literal_column("metric_day"))
+
+    metrics = (
+        select(
+            metric_day,
+            func.count().label("metrics"),
+            *summed(mt.c.total_latency_ms, 0, "latency"),
+            *summed(mt.c.transcription_accuracy, 0.0, "accuracy"),
+            *summed(mt.c.user_satisfaction, 0, "satisfaction"),
+        )
+        .where(mt.c.session_id == bindparam("id"))
+        .group_by(literal_column("metric_day"))
         .order_by(literal_column("metric_day"))
     )
-    return _negated(  # type: ignore[no-any-return]
-        dialect, metric_days, ("user_id", "day", "metric_day"), _METRIC_SUMS, source
-    )
-
-
-@functools.cache
-def remove_question_types(dialect: str) -> Insert:
-    """Take a session's classified interactions out of its day (as above)."""
-    day = day_of(dialect, st.c.created_at)
-    source = (
-        select(st.c.user_id, day, it.c.question_type, -func.count())
-        .select_from(it.join(st, st.c.id == it.c.session_id))
-        .where(st.c.id == bindparam("id"), it.c.question_type.is_not(None))
-        .group_by(st.c.user_id, day, it.c.question_type)
+    by_type = (
+        select(it.c.question_type, func.count().label("interactions"))
+        .where(it.c.session_id == bindparam("id"), it.c.question_type.is_not(None))
+        .group_by(it.c.question_type)
         .order_by(it.c.question_type)
     )
-    return _negated(  # type: ignore[no-any-return]
-        dialect, types, ("user_id", "day", "question_type"), ("interactions",), source
-    )
+    return metrics, by_type
 
 
 def removed_day_values(s: Session) -> dict[str, Any]:
-    """``add_day``'s values that take session ``s`` (as stored) out of its day."""
+    """``day``'s values that take session ``s`` (as stored) out of its day."""
     return {k: -v if k in _DAY_SUMS else v for k, v in day_values(s).items()}
 
 
 @functools.cache
 def drop_empty() -> tuple[Any, ...]:
     """Rows of one user's day that count nothing any more (``user_id``, ``day``):
-    gone, as a rebuild would have none. Only rows this transaction has just
+    gone, as a rebuild would have none. Only rows the transaction has just
     decremented (and holds locked) can be empty."""
-    where = (days.c.user_id == bindparam("user_id"), days.c.day == bindparam("day"))
-    return (
-        delete(metric_days).where(
-            metric_days.c.user_id == bindparam("user_id"),
-            metric_days.c.day == bindparam("day"),
-            metric_days.c.metrics == 0,
-        ),
-        delete(types).where(
-            types.c.user_id == bindparam("user_id"),
-            types.c.day == bindparam("day"),
-            types.c.interactions == 0,
-        ),
-        delete(days).where(*where, days.c.sessions == 0),
+    return tuple(
+        delete(table).where(
+            table.c.user_id == bindparam("user_id"),
+            table.c.day == bindparam("day"),
+            count == 0,
+        )
+        for table, count in (
+            (days, days.c.sessions),
+            (metric_days, metric_days.c.metrics),
+            (types, types.c.interactions),
+        )
     )
 
 
-async def remove_session(ex: Executor, s: Session) -> None:
-    """Take session ``s`` (as stored, locked by the caller) out of the rollups,
-    before its row is deleted: decrements, like every other write's
-    increments, so a delete commutes with any concurrent write of the user.
-    Lock order: the day's row first (every removal from one day waits there),
-    then its metric days and question types, each in key order."""
-    await ex.execute(add_day(ex.dialect), removed_day_values(s))
-    await ex.execute(remove_metrics(ex.dialect), {"id": s.id})
-    await ex.execute(remove_question_types(ex.dialect), {"id": s.id})
-    params = {"user_id": s.user_id, "day": utc_day(s.created_at)}
+async def remove_session(ex: Executor, late: Any, s: Session) -> None:
+    """Take session ``s`` (as stored, locked by the caller) out of the rollups:
+    its share is read now (its rows are still there; nothing can be added to
+    a session locked for update), and subtracted with the change's last
+    statements (``late``, app.db.late), as every other write adds: the day's
+    row, then its metric days and question types in key order, then the
+    user's sequence row, so a delete commutes with every other write of the
+    user. Rows left counting nothing are dropped after them."""
+    day = utc_day(s.created_at)
+    keys = {"user_id": s.user_id, "day": day}
+    late.upsert("day", removed_day_values(s))
+    metrics, by_type = session_share(ex.dialect)
+    for row in await ex.rows(metrics, {"id": s.id}):
+        values = {**keys, "metric_day": _as_date(row["metric_day"])}
+        values.update({name: -(row[name]) for name in _METRIC_SUMS})
+        late.upsert("metric_day", values)
+    for row in await ex.rows(by_type, {"id": s.id}):
+        late.upsert(
+            "type_day",
+            {**keys, "question_type": row["question_type"], "interactions": -row["interactions"]},
+        )
     for stmt in drop_empty():
-        await ex.execute(stmt, params)
+        late.then(stmt, keys)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 # ------------------------------------------------------------- rebuilding
