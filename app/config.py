@@ -56,8 +56,6 @@ class Settings:
     graphql_max_tokens: int = 2000
     graphql_compiled: bool = True
     rest_fast_reads: bool = True
-    sqlite_inline_reads: bool = True
-    sqlite_raw_reads: bool = True
     # Tests and debugging: every answer of a compiled plan is compared with the
     # standard executor's (twice the work; never in production).
     graphql_verify_plans: bool = False
@@ -71,7 +69,6 @@ class Settings:
     # other's locks inside PostgreSQL, and more of them only add that waiting
     # (PostgreSQL's CPU per write doubled from 4 to 10 on 2 cores).
     db_write_pool_size: int = 4
-    db_max_overflow: int = 10
     db_pool_timeout: float = 10.0
     db_command_timeout: float = 15.0
     db_connect_timeout: float = 5.0
@@ -306,8 +303,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         graphql_compiled=_bool("GRAPHQL_COMPILED", env.get("GRAPHQL_COMPILED", "true")),
         rest_fast_reads=_bool("REST_FAST_READS", env.get("REST_FAST_READS", "true")),
-        sqlite_inline_reads=_bool("SQLITE_INLINE_READS", env.get("SQLITE_INLINE_READS", "true")),
-        sqlite_raw_reads=_bool("SQLITE_RAW_READS", env.get("SQLITE_RAW_READS", "true")),
         graphql_verify_plans=_bool(
             "GRAPHQL_VERIFY_PLANS", env.get("GRAPHQL_VERIFY_PLANS", "false")
         ),
@@ -319,9 +314,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_int("DB_POOL_SIZE", env.get("DB_POOL_SIZE", str(d.db_pool_size))),
         db_write_pool_size=_int(
             "DB_WRITE_POOL_SIZE", env.get("DB_WRITE_POOL_SIZE", str(d.db_write_pool_size))
-        ),
-        db_max_overflow=_int(
-            "DB_MAX_OVERFLOW", env.get("DB_MAX_OVERFLOW", str(d.db_max_overflow)), 0
         ),
         db_pool_timeout=_float(
             "DB_POOL_TIMEOUT", env.get("DB_POOL_TIMEOUT", str(d.db_pool_timeout))

@@ -8,78 +8,27 @@ Litestar or Strawberry: an ASGI scope is a plain dict.
 from __future__ import annotations
 
 import contextvars
-from datetime import datetime
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
-from app.domain.records import KeyedAnswer, Principal
+from app.domain.records import Principal
 
 Scope = dict[str, Any]
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
-class Outage:
-    """Set when a request finds the database unavailable: its later units of
-    work (a GraphQL plan's standard-executor fallback, the next resolver) fail
-    at once instead of each waiting for its own timeout."""
-
-    __slots__ = ("seen",)
-
-    def __init__(self) -> None:
-        self.seen = False
+# A request's own database transaction, when it has one (a write with an
+# Idempotency-Key: app/idempotency.py opens it and puts it here); each face
+# runs the request's units of work in it (``Service.within``).
+REQUEST_DATABASE = "database"
 
 
-class PendingChange(Protocol):
-    """A keyed request's write transaction, run but not committed yet (app/db/engine.py)."""
-
-    async def settle(self, answer: KeyedAnswer | None) -> None:
-        """Insert the key (with ``answer`` when given) as the transaction's last
-        statement and commit; the claim is then ``held``, or ``taken`` when
-        another request holds the key (the change is rolled back)."""
-
-    async def abandon(self) -> None:
-        """Roll back: the request never produced an answer."""
-
-
-class Claim:
-    """A keyed write request's claim on its ``Idempotency-Key`` (app/idempotency.py).
-
-    The request's first write transaction runs its change and stays open
-    (``pending``): when that write is the request's last use of the database
-    (the common case) the key is inserted with the answer itself in that
-    transaction, one statement before COMMIT; any later unit of work of the
-    request first commits it with the key alone (the answer is then stored
-    after). Either way the key and the change commit together or not at all."""
-
-    __slots__ = ("answer", "expired_before", "held", "optimistic", "pending", "taken")
-
-    def __init__(
-        self, answer: KeyedAnswer, expired_before: datetime, *, optimistic: bool = True
-    ) -> None:
-        self.answer = answer
-        self.expired_before = expired_before
-        self.held = False  # committed with a change
-        self.taken = False  # another request holds the key
-        self.pending: PendingChange | None = None  # a change run, not committed yet
-        # Whether a guarded write may leave its one statement (and the key with
-        # the answer in it) until the answer is made; see Rerun.
-        self.optimistic = optimistic
-
-
-class Rerun(Exception):
-    """A keyed request's guarded change, held back until its answer was made,
-    found the rows it read changed when it was written: nothing was written
-    and that answer is void. The request is run again with a claim that is
-    not ``optimistic`` (its writes are transactions), and that answer counts."""
-
-
-claim_var: contextvars.ContextVar[Claim | None] = contextvars.ContextVar("claim", default=None)
-
-# One per HTTP request (set by the pipeline); None outside a request.
-outage_var: contextvars.ContextVar[Outage | None] = contextvars.ContextVar("outage", default=None)
+def request_database(scope: Scope) -> Any:
+    """The request's own transaction (a ``Database``), or None."""
+    return (scope.get("state") or {}).get(REQUEST_DATABASE)
 
 
 def principal_of(scope: Scope) -> Principal | None:

@@ -4,33 +4,32 @@ The pipeline hands a keyed write here (an authenticated ``POST``/``PUT``/
 ``DELETE`` under ``/interview-sessions``, or a ``POST /graphql`` with the key in
 the header or in ``extensions.idempotencyKey``). For the key of that user:
 
-1. A stored answer for the same method, path and body (a SHA-256 fingerprint)
-   is replayed byte for byte, with ``Idempotent-Replayed: true``; nothing runs.
-   The same key with another method, path or body: 422. A key whose request
-   is still running: 409 (in this process at once; across processes once the
-   other's transaction has committed).
-2. Otherwise the request runs with a :class:`app.context.Claim`. Its first
-   write transaction runs the change and stays open until the answer is
-   known; then the key, with the answer, is inserted as that transaction's
-   last statement and it commits (app/db/engine.py): the key, the change and
-   the answer commit together or not at all, in one transaction. A guarded
-   write (PostgreSQL) holds back its one statement instead, and writes the
-   key with the answer in it; if the rows it read changed meanwhile nothing
-   is written and the request runs again with transactions (``Rerun``). The primary
-   key makes a racing claim (another process) wait for that transaction, then
-   fail: its change is rolled back and it answers as in 1. A request that
-   uses the database again after its write commits the change with the key
-   first, and stores its answer right after, without waiting for the WAL
-   flush on PostgreSQL (``Database.write_one``).
-3. An answer that changed nothing is stored too, except 429 and 5xx (and,
-   for GraphQL, an answer with such an error), which a client may retry for
-   real; GraphQL queries are never stored. A change whose commit fails is
-   answered 503 (or 409) and nothing is stored: the retry runs again.
+1. The request runs in one database transaction that this module opens and
+   holds (``Database.transaction()``): it hands it to the request explicitly
+   (``scope["state"]["database"]``; each face builds the request's service
+   over it, app/domain/service.py ``Service.within``), so every unit of work
+   of the request, every mutation of a GraphQL document and the reads of its
+   answer, runs in it. When the answer is made, the key with the answer
+   (status, body, kept headers) is written as the transaction's last row and
+   it commits: the request's changes, its key and its stored answer commit
+   together or not at all. A process killed at any moment leaves either
+   nothing (the retry runs afresh) or everything (the retry replays).
+2. A key that another request committed first (PostgreSQL: its row's
+   primary key makes this one wait for that commit, then fail; SQLite: one
+   writer at a time) rolls this request back; the stored answer is then
+   replayed byte for byte with ``Idempotent-Replayed: true`` if the method,
+   path and body (a SHA-256 fingerprint) are the same, else 422. A repeat
+   while the first is still running in this process: 409 at once (the only
+   "in progress": nothing of a running request is committed).
+3. An answer a client may retry for real (429, 5xx; for GraphQL, an answer
+   with such an error, or a query) is not stored, and nothing the request
+   changed is kept: it is rolled back, and the retry runs afresh. A
+   database that fails meanwhile answers as it does for an unkeyed request
+   (REST 503, GraphQL ``SERVICE_UNAVAILABLE``); nothing is stored.
 
-Keys live ``IDEMPOTENCY_TTL`` (24 h); the pruner deletes older ones in small
-batches (app/db/maintenance.py). A process that dies between committing a
-change and storing its answer (the second form of 2) leaves the key "in
-progress" (409) until then.
+Keys live ``IDEMPOTENCY_TTL`` (24 h); an expired row is taken over by the next
+request with its key, and the pruner deletes older ones in small batches
+(app/db/maintenance.py).
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ from typing import Any
 
 import msgspec
 
-from app.context import Claim, Rerun, claim_var, error_bytes, replay
+from app.context import REQUEST_DATABASE, error_bytes
 from app.domain.ports import Database, UnitOfWork
 from app.domain.records import KeyedAnswer
 from app.errors import KEY_IN_PROGRESS, DomainError
@@ -96,115 +95,92 @@ class Idempotency:
         """Answer the request once per key: ``body`` was read already, ``receive``
         hands it to the application again."""
         method, path = scope["method"], scope["path"]
-        fingerprint = _fingerprint(method, path, scope.get("query_string", b""), body)
         now = self.clock()
-        expired_before = now - self.ttl
+        record = KeyedAnswer(
+            user_id=user_id,
+            key=key,
+            method=method,
+            path=path,
+            fingerprint=_fingerprint(method, path, scope.get("query_string", b""), body),
+            created_at=now,
+        )
         mine = (user_id, key)
         if mine in self.running:
             await _send(send, 409, error_bytes(409, KEY_IN_PROGRESS))
             return
         self.running.add(mine)
-        # What the request's state held before the app ran (a run again starts
-        # from it: the app keeps its own per-request state there too).
-        before = dict(scope.get("state") or {})
         try:
-            # No lookup first: a new key (the common case) costs no extra round
-            # trip. A key that has a row already shows itself when the write
-            # claims it (claim.taken), or when the answer is stored (False), or
-            # is looked up for the few answers that are not stored.
-            claim = Claim(
-                KeyedAnswer(
-                    user_id=user_id,
-                    key=key,
-                    method=method,
-                    path=path,
-                    fingerprint=fingerprint,
-                    created_at=now,
-                ),
-                expired_before,
-            )
-            answer = await self._run(app, scope, receive, claim)
-            while claim.pending is not None:  # the change, with its key and answer
-                try:
-                    await claim.pending.settle(self._keyed(claim, answer))
-                except Rerun:
-                    # A guarded change held back found its rows changed: nothing
-                    # was written, the answer is void. The request again, with
-                    # transactions (a claim that is not optimistic: no second Rerun).
-                    claim = Claim(claim.answer, expired_before, optimistic=False)
-                    scope = {**scope, "state": dict(before)}
-                    answer = await self._run(app, scope, replay(body, receive), claim)
-                    continue
-                except DomainError as exc:  # nothing committed: a retry runs again
-                    await _send(send, exc.status_code, error_bytes(exc.status_code, exc.message))
-                    return
-                if claim.held:
-                    await _send(send, answer.status, answer.body, answer.headers)
-                    return
-                # Taken: another request committed the key first; this change
-                # was rolled back, so the answer made for it is not sent.
-                found = await self._find(user_id, key, expired_before)
-                if found is not None:
-                    await self._answer_again(found, method, path, fingerprint, send)
-                else:
-                    await _send(send, 409, error_bytes(409, KEY_IN_PROGRESS))
-                return
-            if claim.held:
-                await self._store(claim, answer)
-            else:
-                if claim.taken:  # the key has a row: this request changed nothing
-                    seen = True
-                elif self._worth_storing(answer, graphql, scope):
-                    seen = not await self._store(claim, answer)
-                else:  # not stored (429, 5xx, a GraphQL query): is the key in use?
-                    seen = answer.status < 500 and answer.status != 429
-                if seen:
-                    found = await self._find(user_id, key, expired_before)
-                    if found is not None:
-                        await self._answer_again(found, method, path, fingerprint, send)
-                        return
-            await _send(send, answer.status, answer.body, answer.headers)
+            answer = await self._run(app, scope, receive, record, graphql)
+        except DomainError as exc:  # the database failed: nothing was committed
+            answer = _failed(exc, graphql)
         finally:
             self.running.discard(mine)
+        if answer is None:  # the key is another request's
+            answer = await self._again(record, graphql)
+        await _send(send, answer.status, answer.body, answer.headers)
 
-    async def _find(self, user_id: str, key: str, expired_before: datetime) -> KeyedAnswer | None:
-        async def work(uow: UnitOfWork) -> KeyedAnswer | None:
-            return await uow.idempotency.find(user_id, key)
+    async def _run(
+        self, app: App, scope: dict[str, Any], receive: Receive, record: KeyedAnswer, graphql: bool
+    ) -> Captured | None:
+        """The request in its transaction; its answer, or None when the key
+        turned out to be taken (nothing was committed)."""
+        tx = self.database.transaction()
+        try:
+            captured = Captured()
+            scope.setdefault("state", {})[REQUEST_DATABASE] = tx
+            await app(scope, receive, captured.send)
+            if not self._worth_storing(captured, graphql, scope):
+                # Rolled back (closing the transaction): the retry runs afresh.
+                # A key stored before is still answered as such.
+                found = await self._find(record)
+                return captured if found is None else None
+            stored = msgspec.structs.replace(
+                record,
+                status=captured.status,
+                headers=[
+                    [k.decode("latin-1"), v.decode("latin-1")]
+                    for k, v in captured.headers
+                    if k.lower() in KEPT_HEADERS
+                ],
+                body=captured.body,
+            )
+            committed = await tx.commit(stored, expired_before=record.created_at - self.ttl)
+            return captured if committed else None
+        finally:
+            await tx.close()
 
-        found = await self.database.read(work)
-        if found is None or found.created_at < expired_before:
-            return None
-        return found
-
-    async def _answer_again(
-        self, found: KeyedAnswer, method: str, path: str, fingerprint: str, send: Send
-    ) -> None:
-        if (found.method, found.path, found.fingerprint) != (method, path, fingerprint):
-            await _send(send, 422, error_bytes(422, MISMATCH))
-        elif found.status is None:
-            await _send(send, 409, error_bytes(409, KEY_IN_PROGRESS))
+    async def _again(self, record: KeyedAnswer, graphql: bool) -> Captured:
+        """The answer to a key another request holds."""
+        try:
+            found = await self._find(record)
+        except DomainError as exc:
+            return _failed(exc, graphql)
+        out = Captured()
+        if found is None:  # committed and expired since, or pruned: rare
+            out.set(409, error_bytes(409, KEY_IN_PROGRESS))
+        elif (found.method, found.path, found.fingerprint) != (
+            record.method,
+            record.path,
+            record.fingerprint,
+        ):
+            out.set(422, error_bytes(422, MISMATCH))
         else:
             headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in found.headers or ()]
             headers.append((b"idempotent-replayed", b"true"))
-            await _send(send, found.status, found.body or b"", headers)
+            out.set(found.status or 409, found.body or b"", headers)
+        return out
 
-    async def _run(
-        self, app: App, scope: dict[str, Any], receive: Receive, claim: Claim
-    ) -> Captured:
-        captured = Captured()
-        token = claim_var.set(claim)
-        try:
-            await app(scope, receive, captured.send)
-        except BaseException:
-            if claim.pending is not None:
-                await claim.pending.abandon()
-            raise
-        finally:
-            claim_var.reset(token)
-        return captured
+    async def _find(self, record: KeyedAnswer) -> KeyedAnswer | None:
+        async def work(uow: UnitOfWork) -> KeyedAnswer | None:
+            return await uow.idempotency.find(record.user_id, record.key)
+
+        found = await self.database.read(work)
+        if found is None or found.created_at < record.created_at - self.ttl:
+            return None
+        return found
 
     def _worth_storing(self, answer: Captured, graphql: bool, scope: dict[str, Any]) -> bool:
-        """An answer that changed nothing: stored unless the client may retry it."""
+        """Whether an answer is kept: not when the client may retry it."""
         if answer.status == 429 or answer.status >= 500:
             return False
         if not graphql:
@@ -221,31 +197,20 @@ class Idempotency:
             if isinstance(e, dict)
         )
 
-    @staticmethod
-    def _keyed(claim: Claim, answer: Captured) -> KeyedAnswer:
-        return msgspec.structs.replace(
-            claim.answer,
-            status=answer.status,
-            headers=[
-                [k.decode("latin-1"), v.decode("latin-1")]
-                for k, v in answer.headers
-                if k.lower() in KEPT_HEADERS
-            ],
-            body=answer.body,
-        )
 
-    async def _store(self, claim: Claim, answer: Captured) -> bool:
-        """False when the key turned out to have a row already."""
-        stored = self._keyed(claim, answer)
-
-        async def work(uow: UnitOfWork) -> bool:
-            return await uow.idempotency.answer(stored, claimed=claim.held)
-
-        try:
-            return await self.database.write_one(work)  # one statement: no transaction
-        except DomainError as exc:  # the database went away: the answer still goes out
-            log.warning("could not store the answer of an Idempotency-Key: %r", exc)
-            return True
+def _failed(exc: DomainError, graphql: bool) -> Captured:
+    """A database failure, answered as an unkeyed request's would be."""
+    out = Captured()
+    message = exc.message if isinstance(exc.message, str) else "; ".join(exc.message)
+    if graphql:
+        error = {
+            "message": message,
+            "extensions": {"code": exc.code, "statusCode": exc.status_code},
+        }
+        out.set(200, msgspec.json.encode({"data": None, "errors": [error]}))
+    else:
+        out.set(exc.status_code, error_bytes(exc.status_code, exc.message))
+    return out
 
 
 class Captured:
@@ -253,8 +218,16 @@ class Captured:
 
     def __init__(self) -> None:
         self.status = 500
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
         self.chunks: list[bytes] = []
+
+    def set(
+        self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.status = status
+        self.chunks = [body]
+        if headers is not None:
+            self.headers = headers
 
     async def send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":

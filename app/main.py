@@ -22,7 +22,7 @@ from app.assets import Assets
 from app.auth import Authenticator
 from app.config import Settings, load_settings
 from app.db.bus import LocalBus, make_bus
-from app.db.engine import Database
+from app.db.engine import AnyDatabase, Database
 from app.db.maintenance import Pruner
 from app.domain.service import Service
 from app.idempotency import Idempotency
@@ -124,7 +124,7 @@ class Live:
 def create_litestar(
     settings: Settings,
     service: Service,
-    database: Database,
+    database: AnyDatabase,
     graphql: GraphQLEndpoint,
     assets: Assets,
     live: Live,
@@ -172,7 +172,7 @@ class App(Pipeline):
 
     litestar: Litestar
     service: Service
-    database: Database
+    database: AnyDatabase
     graphql: GraphQLEndpoint
     live: Live
 
@@ -212,7 +212,7 @@ def persisted_queries(settings: Settings) -> PersistedQueries:
     return PersistedQueries(store, trusted, max_chars=MAX_QUERY_CHARS)
 
 
-def create_app(settings: Settings, database: Database | None = None) -> App:
+def create_app(settings: Settings, database: AnyDatabase | None = None) -> App:
     """Wire everything: the database behind the service's ports, both faces on
     one Litestar app, the pipeline in front of all of it."""
     db = database or Database(settings)

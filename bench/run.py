@@ -4,8 +4,9 @@
 2. Starts, each as one process pinned to CPU 0 (wrk gets CPU 1): the service
    on PostgreSQL, the service on PostgreSQL with compiled GraphQL plans off
    (the standard Strawberry executor), the service on SQLite, the bare
-   baseline (Litestar + asyncpg + msgspec), and PostGraphile v4 when npm can
-   install it (into bench/.work, never committed).
+   baseline (Litestar + asyncpg + msgspec), and PostGraphile v4 and v5 when
+   npm can install them (into bench/.work, never committed; v5 runs on the
+   Node 22 of the npm package `node@22`, installed beside it).
 3. Runs every workload against every server that has it, in interleaved
    rounds, so a noisy machine slows all of them alike; reports the median
    round per workload and server, and the ratios.
@@ -92,6 +93,28 @@ class Request:
 FRESH_ID = "@FRESH-ID@"
 # PostGraphile's fastest equivalent form: simple lists, JSON passed through.
 PG4_FLAGS = ("--simple-collections", "both", "--dynamic-json")
+# The references: PostGraphile v4 and v5 (v5 with the v4 preset answers the
+# same query documents, so both get the same requests).
+POSTGRAPHILES = ("postgraphile", "postgraphile5")
+# PostGraphile v5 needs Node >= 22 (on Node 20 every query fails); the npm
+# package `node@22` puts a Node 22 binary into node_modules/.bin beside it.
+PG5_PACKAGES = ("postgraphile@5", "node@22")
+# v5's equivalent of PG4_FLAGS: the Amber preset with the v4 preset's simple
+# lists and JSON passed through (and v4's field names: allInterviewSessionsList,
+# interviewSessionById, interactionsBySessionIdList). grafserv.port comes from
+# the command line (--port), as the other servers' ports do.
+PG5_PRESET = 'makeV4Preset({ simpleCollections: "both", dynamicJson: true })'
+PG5_CONFIG = """\
+import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
+import { makeV4Preset } from "postgraphile/presets/v4";
+import { makePgService } from "postgraphile/adaptors/pg";
+
+export default {
+  extends: [PostGraphileAmberPreset, %(preset)s],
+  pgServices: [makePgService({ connectionString: %(dsn)s, schemas: ["public"] })],
+  grafserv: { host: "127.0.0.1" },
+};
+"""
 
 
 @dataclass
@@ -137,17 +160,14 @@ def ensure_wrk() -> str:
     return wrk
 
 
-def ensure_postgraphile() -> Path | None:
-    """PostGraphile v4 in bench/.work (gitignored), or None with a message."""
-    target = WORK / "postgraphile"
-    binary = target / "node_modules" / ".bin" / "postgraphile"
-    if binary.exists():
-        return binary
+def _npm_install(target: Path, packages: Sequence[str], label: str) -> bool:
+    """npm install ``packages`` into ``target`` (in bench/.work, gitignored);
+    False, with a message, where npm cannot."""
     if not shutil.which("npm") or not shutil.which("node"):
-        print("PostGraphile skipped: npm/node not found", flush=True)
-        return None
+        print(f"{label} skipped: npm/node not found", flush=True)
+        return False
     target.mkdir(parents=True, exist_ok=True)
-    print("installing postgraphile@4 into bench/.work ...", flush=True)
+    print(f"installing {' '.join(packages)} into bench/.work ...", flush=True)
     proc = subprocess.run(
         [
             "npm",
@@ -157,17 +177,77 @@ def ensure_postgraphile() -> Path | None:
             "--loglevel=error",
             "--prefix",
             str(target),
-            "postgraphile@4",
+            *packages,
         ],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    if proc.returncode != 0 or not binary.exists():
-        print(f"PostGraphile skipped: npm install failed: {proc.stderr[-500:]}", flush=True)
+    if proc.returncode != 0:
+        print(f"{label} skipped: npm install failed: {proc.stderr[-500:]}", flush=True)
+        return False
+    return True
+
+
+def ensure_postgraphile() -> Path | None:
+    """PostGraphile v4 in bench/.work (gitignored), or None with a message."""
+    target = WORK / "postgraphile"
+    binary = target / "node_modules" / ".bin" / "postgraphile"
+    if binary.exists():
+        return binary
+    if not _npm_install(target, ["postgraphile@4"], "PostGraphile"):
+        return None
+    if not binary.exists():
+        print("PostGraphile skipped: npm installed no postgraphile binary", flush=True)
         return None
     return binary
+
+
+@dataclass
+class Pg5:
+    """PostGraphile v5 as installed: its CLI, the Node 22 it runs on, versions."""
+
+    binary: Path
+    bin_dir: Path  # node_modules/.bin: first on PATH, so `node` is Node 22
+    version: str
+    node_version: str
+
+
+def ensure_postgraphile5() -> Pg5 | None:
+    """PostGraphile v5 and Node 22 (npm packages `postgraphile@5`, `node@22`)
+    in bench/.work/postgraphile5 (gitignored), or None with a message."""
+    target = WORK / "postgraphile5"
+    bin_dir = target / "node_modules" / ".bin"
+    binary, node = bin_dir / "postgraphile", bin_dir / "node"
+    if not (binary.exists() and node.exists()) and not _npm_install(
+        target, PG5_PACKAGES, "PostGraphile v5"
+    ):
+        return None
+    if not (binary.exists() and node.exists()):
+        print("PostGraphile v5 skipped: npm installed no postgraphile or node binary", flush=True)
+        return None
+    try:
+        node_version = subprocess.run(
+            [str(node), "--version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+        major = int(node_version.lstrip("v").split(".")[0])
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        print(f"PostGraphile v5 skipped: its Node does not run: {exc}", flush=True)
+        return None
+    if major < 22:
+        print(f"PostGraphile v5 skipped: it needs Node >= 22, npm gave {node_version}", flush=True)
+        return None
+    package = json.loads((target / "node_modules" / "postgraphile" / "package.json").read_text())
+    return Pg5(binary, bin_dir, package["version"], node_version)
+
+
+def pg5_config(dsn: str) -> Path:
+    """graphile.config.mjs for PostGraphile v5 on ``dsn`` (beside its install,
+    so its imports resolve to that node_modules)."""
+    path = WORK / "postgraphile5" / "graphile.config.mjs"
+    path.write_text(PG5_CONFIG % {"preset": PG5_PRESET, "dsn": json.dumps(dsn)})
+    return path
 
 
 async def recreate_database() -> str:
@@ -503,11 +583,11 @@ def workloads(
         "GraphQL sessions(limit: 10)": {
             **{s: Request("POST", "/graphql", sessions10, t[list_user]) for s in ours},
             "ours-pg-standard": Request("POST", "/graphql", sessions10, t[list_user]),
-            "postgraphile": Request("POST", "/graphql", pg4_list),
+            **{s: Request("POST", "/graphql", pg4_list) for s in POSTGRAPHILES},
         },
         "GraphQL filtered connection page": {
             **{s: Request("POST", "/graphql", list_filtered, t[list_user]) for s in ours},
-            "postgraphile": Request("POST", "/graphql", pg4_list_filtered),
+            **{s: Request("POST", "/graphql", pg4_list_filtered) for s in POSTGRAPHILES},
         },
         "REST details (20 interactions, 10 metrics)": {
             s: Request(
@@ -523,12 +603,12 @@ def workloads(
                 for s in ours
             },
             "ours-pg-standard": Request("POST", "/graphql", details, t["bench-details"]),
-            "postgraphile": Request("POST", "/graphql", pg4_details),
+            **{s: Request("POST", "/graphql", pg4_details) for s in POSTGRAPHILES},
         },
         "GraphQL details of 50 sessions (batched)": {
             "ours-pg": Request("POST", "/graphql", batch, t["bench-batch"]),
             "ours-pg-standard": Request("POST", "/graphql", batch, t["bench-batch"]),
-            "postgraphile": Request("POST", "/graphql", pg4_batch),
+            **{s: Request("POST", "/graphql", pg4_batch) for s in POSTGRAPHILES},
         },
         "REST analytics over 105 sessions": {
             "ours-pg": Request("GET", "/interview-sessions/analytics", token=t["bench-analytics"]),
@@ -545,26 +625,33 @@ def workloads(
         },
         "GraphQL createInteraction (write)": {
             "ours-pg": Request("POST", "/graphql", gql_write, t["bench-writer"]),
-            "postgraphile": Request("POST", "/graphql", pg4_write),
+            **{s: Request("POST", "/graphql", pg4_write) for s in POSTGRAPHILES},
         },
         "GraphQL recordMetrics (write)": {
             "ours-pg": Request("POST", "/graphql", gql_metric, t["bench-writer"]),
-            "postgraphile": Request("POST", "/graphql", pg4_metric),
+            **{s: Request("POST", "/graphql", pg4_metric) for s in POSTGRAPHILES},
         },
     }
 
 
-# Which ratio each workload's table row shows, and against what.
-RATIOS = {
-    "REST list of 10 sessions": ("ours-pg", "baseline", 0.9),
-    "GraphQL sessions(limit: 10)": ("ours-pg", "postgraphile", 1.5),
-    "GraphQL filtered connection page": ("ours-pg", "postgraphile", 1.5),
-    "GraphQL details (20 interactions, 10 metrics)": ("ours-pg", "postgraphile", 1.5),
-    "GraphQL details of 50 sessions (batched)": ("ours-pg", "postgraphile", 1.5),
+# Which ratios each workload's table row shows: (server, against, target).
+RATIOS: dict[str, list[tuple[str, str, float]]] = {
+    "REST list of 10 sessions": [("ours-pg", "baseline", 0.9)],
+    **{
+        w: [("ours-pg", pg, 1.5) for pg in POSTGRAPHILES]
+        for w in [
+            "GraphQL sessions(limit: 10)",
+            "GraphQL filtered connection page",
+            "GraphQL details (20 interactions, 10 metrics)",
+            "GraphQL details of 50 sessions (batched)",
+        ]
+    },
     # Keyed writes at most 15% slower than unkeyed: req/s ratio >= 1 / 1.15.
-    "REST create interaction (write)": ("ours-pg+key", "ours-pg", 0.87),
-    "GraphQL createInteraction (write)": ("ours-pg", "postgraphile", 1.0),
-    "GraphQL recordMetrics (write)": ("ours-pg", "postgraphile", 1.0),
+    "REST create interaction (write)": [("ours-pg+key", "ours-pg", 0.87)],
+    **{
+        w: [("ours-pg", pg, 1.0) for pg in POSTGRAPHILES]
+        for w in ["GraphQL createInteraction (write)", "GraphQL recordMetrics (write)"]
+    },
 }
 GRAPHQL_READS = [
     "GraphQL sessions(limit: 10)",
@@ -584,13 +671,17 @@ class Target:
     goal: float = 1.0
 
 
+# How the targets name each reference.
+LABELS = {"postgraphile": "PostGraphile v4", "postgraphile5": "PostGraphile v5"}
 TARGETS = [
     *(
-        Target("GraphQL read >= 1.5x PostGraphile", w, "ours-pg", "postgraphile", "ratio", 1.5)
+        Target(f"GraphQL read >= 1.5x {LABELS[pg]}", w, "ours-pg", pg, "ratio", 1.5)
+        for pg in POSTGRAPHILES
         for w in GRAPHQL_READS
     ),
     *(
-        Target("GraphQL p99 <= PostGraphile's, every round", w, "ours-pg", "postgraphile", "p99")
+        Target(f"GraphQL p99 <= {LABELS[pg]}'s, every round", w, "ours-pg", pg, "p99")
+        for pg in POSTGRAPHILES
         for w in GRAPHQL_READS
     ),
     *(
@@ -603,7 +694,8 @@ TARGETS = [
         ]
     ),
     *(
-        Target("writes >= 1.0x PostGraphile's mutation", w, "ours-pg", "postgraphile", "ratio", 1.0)
+        Target(f"writes >= 1.0x {LABELS[pg]}'s mutation", w, "ours-pg", pg, "ratio", 1.0)
+        for pg in POSTGRAPHILES
         for w in ["GraphQL createInteraction (write)", "GraphQL recordMetrics (write)"]
     ),
     Target(
@@ -668,7 +760,8 @@ def main() -> None:
         default=int(os.environ.get("BENCH_WARMUP", 5)),
         help="seconds of load per job before measuring",
     )
-    parser.add_argument("--no-postgraphile", action="store_true")
+    parser.add_argument("--no-postgraphile", action="store_true", help="without PostGraphile v4")
+    parser.add_argument("--no-postgraphile5", action="store_true", help="without PostGraphile v5")
     parser.add_argument(
         "--only",
         default=os.environ.get("BENCH_ONLY"),
@@ -678,14 +771,26 @@ def main() -> None:
     parser.add_argument(
         "--servers",
         default=os.environ.get("BENCH_SERVERS"),
-        help="comma-separated server names to start (default: all); a partial run",
+        help="comma-separated server names to start (default: all): ours-pg, "
+        "ours-pg-standard, ours-sqlite, baseline, postgraphile (v4), postgraphile5; "
+        "a partial run",
     )
     args = parser.parse_args()
     wanted = set(args.servers.split(",")) if args.servers else None
 
     WORK.mkdir(parents=True, exist_ok=True)
     wrk = ensure_wrk()
-    pg4 = None if args.no_postgraphile else ensure_postgraphile()
+    # A reference left out by --servers is not installed either.
+    pg4 = (
+        None
+        if args.no_postgraphile or (wanted is not None and "postgraphile" not in wanted)
+        else ensure_postgraphile()
+    )
+    pg5 = (
+        None
+        if args.no_postgraphile5 or (wanted is not None and "postgraphile5" not in wanted)
+        else ensure_postgraphile5()
+    )
 
     print("seeding PostgreSQL and SQLite through the service ...", flush=True)
     pg_url = asyncio.run(recreate_database())
@@ -763,6 +868,16 @@ def main() -> None:
                 {},
                 "/graphql",
             )
+        if pg5 is not None:
+            # Node 22 first on PATH: the CLI's `#!/usr/bin/env node` finds it.
+            path = f"{pg5.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+            servers.start(
+                "postgraphile5",
+                [str(pg5.binary), "-C", str(pg5_config(plain_pg)), "--port", "{port}"],
+                {"NODE_ENV": "production", "PATH": path},
+                "/graphql",
+                cwd=WORK / "postgraphile5",
+            )
 
         plan = workloads(seeded, tokens, seeded_sqlite)
         for per_server in plan.values():
@@ -814,7 +929,7 @@ def main() -> None:
                 [round(x["p99"], 1) for x in runs],
             )
         )
-    report(results, args)
+    report(results, args, pg5)
 
 
 def base_of(server: str) -> str:
@@ -834,17 +949,26 @@ def markdown(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     )
 
 
-def report(results: list[Result], args: argparse.Namespace) -> None:
+def ratios(r: Result, by: dict[tuple[str, str], Result]) -> str:
+    """The ratios of ``r``'s row: "2.03x postgraphile, 1.85x postgraphile5
+    (target >= 1.5)", one per reference that ran."""
+    specs = [
+        (other, goal)
+        for server, other, goal in RATIOS.get(r.workload, [])
+        if server == r.server and (r.workload, other) in by
+    ]
+    parts = [f"{paired_ratio(r, by[(r.workload, other)]):.2f}x {other}" for other, _ in specs]
+    goals = {goal for _, goal in specs}
+    if len(goals) == 1:  # one goal for all: said once
+        return ", ".join(parts) + f" (target >= {goals.pop():g})"
+    return ", ".join(f"{p} (target >= {g:g})" for p, (_, g) in zip(parts, specs, strict=True))
+
+
+def report(results: list[Result], args: argparse.Namespace, pg5: Pg5 | None) -> None:
     by = {(r.workload, r.server): r for r in results}
     rows = []
     for r in results:
-        ratio = ""
-        spec = RATIOS.get(r.workload)
-        if spec and r.server == spec[0] and (r.workload, spec[1]) in by:
-            other = by[(r.workload, spec[1])]
-            value = paired_ratio(r, other)
-            target = f" (target >= {spec[2]:g})" if spec[2] else ""
-            ratio = f"{value:.2f}x {spec[1]}{target}"
+        ratio = ratios(r, by)
         rows.append(
             (
                 r.workload,
@@ -871,6 +995,11 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         f"median of {args.rounds} rounds x {args.seconds}s, wrk -t1 -c{args.connections}; "
         f"PostGraphile v4 with {' '.join(PG4_FLAGS)}"
     )
+    if pg5 is not None:
+        machine += (
+            f"; PostGraphile v5 ({pg5.version}, Node {pg5.node_version}, NODE_ENV=production) "
+            f"with PostGraphileAmberPreset + {PG5_PRESET}"
+        )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print()
     print(table)

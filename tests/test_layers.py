@@ -31,6 +31,7 @@ LAYERS = {
     "app.logs": 2,
     "app.assets": 2,
     "app.idempotency": 2,
+    "app.internals": 2,
     "app.db": 3,
     "app.schema": 3,
     "app.rest": 4,

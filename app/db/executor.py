@@ -1,16 +1,15 @@
-"""Running SQLAlchemy Core statements on either kind of connection.
+"""Running SQLAlchemy Core statements on a connection: the executors.
 
-Writes, and everything on SQLite, go through SQLAlchemy's ``AsyncConnection``.
-Reads on PostgreSQL take a connection from a plain asyncpg pool and run the
-same Core statement compiled once to SQL text: no pool checkout through
-greenlets, no BEGIN/COMMIT round trips for a single statement, and asyncpg's
-prepared-statement cache does the rest. Both paths report each statement to
-the database's listeners (tests count them).
+Every PostgreSQL statement runs on a raw asyncpg connection
+(:class:`AsyncpgExecutor`, :class:`GuardedExecutor`), the Core statement
+compiled once to SQL text and prepared by asyncpg. SQLite's reads run on
+plain ``sqlite3`` connections (:class:`RawSqliteExecutor`), its writes on
+SQLAlchemy's aiosqlite connection (:class:`SQLAlchemyExecutor`). Each
+reports its statements to the database's listeners (tests count them).
 """
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -21,10 +20,9 @@ import msgspec
 from asyncpg.pgproto.pgproto import UUID as FastUUID
 from sqlalchemy import JSON, Select, TextClause, Uuid
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.types import TupleType
 
 from app.db.models import UTCDateTime
 
@@ -42,6 +40,8 @@ class Executor(Protocol):
 
 
 class SQLAlchemyExecutor:
+    """SQLite's writes, on SQLAlchemy's aiosqlite connection (app/db/sqlite.py)."""
+
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
@@ -52,32 +52,6 @@ class SQLAlchemyExecutor:
 
     async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
         await self.conn.execute(stmt, params or {})
-
-
-class InlineBusy(Exception):
-    """An inline SQLite read met a lock (busy timeout 0): run it on the
-    threaded path, which waits for the lock."""
-
-
-class InlineSQLAlchemyExecutor:
-    """A synchronous SQLAlchemy connection driven from the event loop's thread
-    (SQLite reads; see ``Database.read``)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.dialect = conn.dialect.name
-
-    async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
-        return self.conn.execute(stmt, params).mappings().all()
-
-    async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
-        self.conn.execute(stmt, params or {})
-
-
-def sqlite_locked(exc: OperationalError) -> bool:
-    """SQLITE_BUSY / SQLITE_LOCKED."""
-    text = str(exc.orig)
-    return "locked" in text or "busy" in text
 
 
 GENERIC_PLANS = "generic_plans"
@@ -162,7 +136,7 @@ def compiled_for_asyncpg(stmt: ClauseElement) -> CompiledStatement:
 
 class AsyncpgExecutor:
     """Runs compiled Core statements on a raw asyncpg connection: reads, and
-    the single-statement writes of ``Database.write_one`` (``writable``)."""
+    with ``writable``, a transaction's statements (app/db/transaction.py)."""
 
     dialect = "postgresql"
 
@@ -203,72 +177,59 @@ class NotGuardable(Exception):
     again as an ordinary transaction (nothing was written)."""
 
 
-class RowVersions:
-    """Rows that guarded writes read recently, with their versions (bounded,
-    each kept ``seconds``): a guarded write of a session it knows runs no read
-    at all, one statement. Never trusted: the statement writes only if the
-    row still has that version, and a write whose row changed, or whose
-    work refused on what it read here, is run again on a fresh read (see
-    ``Database._run_guarded``). Rows, not records: each use makes its own."""
-
-    def __init__(self, size: int = 10_000, seconds: float = 30.0) -> None:
-        self.size = size
-        self.seconds = seconds
-        self.rows: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-
-    def get(self, key: Any) -> Any:
-        entry = self.rows.get(key)
-        if entry is None:
-            return None
-        if time.monotonic() - entry[0] > self.seconds:
-            del self.rows[key]
-            return None
-        return entry[1]
-
-    def put(self, key: Any, row: Any) -> None:
-        self.rows[key] = (time.monotonic(), row)
-        self.rows.move_to_end(key)
-        if len(self.rows) > self.size:
-            self.rows.popitem(last=False)
-
-    def forget(self, key: Any) -> None:
-        self.rows.pop(key, None)
+# Marks the statements a guarded unit of work may read (``execution_options``).
+GUARDED_READ = "guarded_read"
 
 
-class GuardedExecutor(AsyncpgExecutor):
-    """The reads of a guarded unit of work (``Database.write(guarded=True)``)
-    on a raw asyncpg connection outside any transaction: plain SELECTs only,
-    no row locks. Its writes are collected by the unit of work (``Late``) into
-    one statement, run by :meth:`statement` in an implicit transaction of its
-    own, which writes only if the rows the reads named are unchanged."""
+class GuardedExecutor:
+    """The reads of a guarded unit of work (app/db/postgres.py) on a write
+    connection outside any transaction: plain SELECTs only, no row locks.
+    Its writes are collected by the unit of work (app/db/late.py) into one
+    statement, run by :meth:`statement` in an implicit transaction of its
+    own, which writes only if the rows the reads named are unchanged. Its
+    connection is taken at its first statement (a unit of work that is not
+    guardable is refused before it needs one) and given back by
+    :meth:`release`."""
 
+    dialect = "postgresql"
     guarded = True
 
     def __init__(
-        self,
-        conn: Any,
-        listeners: list[StatementListener],
-        versions: RowVersions | None = None,
-        *,
-        remembered: bool = True,
+        self, pool: Any, timeout: float, listeners: list[StatementListener], attempt: Any
     ) -> None:
-        super().__init__(conn, listeners, writable=True)
-        self.versions = versions
-        # Whether reads may be answered from ``versions`` (not on a retry).
-        self.remembered = remembered
-        self.used_remembered = False  # a read was answered from ``versions``
+        self.pool = pool
+        self.timeout = timeout
+        self.listeners = listeners
+        self.attempt = attempt
+        self.conn: Any = None
+
+    async def _executor(self) -> AsyncpgExecutor:
+        if self.conn is None:
+            self.attempt.queued = self.pool.would_wait()
+            self.conn = await self.pool.acquire(self.timeout)
+            self.attempt.connected = True
+        return AsyncpgExecutor(self.conn, self.listeners, writable=True)
 
     async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
-        if not isinstance(stmt, Select) or stmt._for_update_arg is not None:
-            raise NotGuardable(f"not a plain read: {type(stmt).__name__}")
-        return await super().rows(stmt, params)
+        # Only reads marked for it (a session with its version): any other
+        # statement, a lock or a write above all, runs in a transaction.
+        if not stmt.get_execution_options().get(GUARDED_READ, False):
+            raise NotGuardable(f"not a guarded read: {type(stmt).__name__}")
+        return await (await self._executor()).rows(stmt, params)
 
     async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
         raise NotGuardable("a write outside the guarded statement")
 
     async def statement(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
         """The unit of work's one writing statement."""
-        return await AsyncpgExecutor.rows(self, stmt, params)
+        return await (await self._executor()).rows(stmt, params)
+
+    async def release(self, *, broken: bool) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            if broken:
+                conn.terminate()
+            await self.pool.release(conn)
 
 
 # ---------------------------------------------------------------- SQLite reads, raw
@@ -342,15 +303,20 @@ class SqliteStatement:
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         self.defaults: dict[str, Any] = dict(compiled.params)
-        self.processors: dict[str, Any] = dict(compiled._bind_processors)
+        dialect = _SQLITE_DIALECT
+        self.processors: dict[str, Any] = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.processors[name] = process
         expanding = [b for b in compiled.binds.values() if b.expanding]
-        if any(b.type._is_tuple_type for b in expanding):
+        if any(isinstance(b.type, TupleType) for b in expanding):
             raise NotRaw("a tuple IN")
         self.expanding = frozenset(b.key for b in expanding)
         # The SQL for each count of values in the expanding (IN) parameters.
         self.expanded: dict[tuple[int, ...], str] = {}
-        columns = compiled._result_columns
-        self.keys: tuple[str, ...] = tuple(c.keyname for c in columns)
+        columns = list(stmt.selected_columns) if isinstance(stmt, Select) else []
+        self.keys: tuple[str, ...] = tuple(str(c.key) for c in columns)
         readers: list[Any] = []
         for column in columns:
             kind = column.type
@@ -361,7 +327,7 @@ class SqliteStatement:
             elif isinstance(kind, JSON) or isinstance(getattr(kind, "impl", None), JSON):
                 readers.append(None)
             else:
-                readers.append(kind._cached_result_processor(_SQLITE_DIALECT, None))
+                readers.append(kind.dialect_impl(dialect).result_processor(dialect, None))
         self.read = _row_reader(self.keys, readers) if self.keys else None
 
     def bound(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -425,7 +391,7 @@ def compiled_for_sqlite(stmt: ClauseElement) -> SqliteStatement:
 
 class RawSqliteExecutor:
     """SQLite reads on a plain ``sqlite3`` connection from the event loop's
-    thread (``Database.read``): the statements compiled once, run with
+    thread (app/db/sqlite.py): the statements compiled once, run with
     ``execute``, the rows read into mappings. What SQLAlchemy's connection,
     transaction and result objects cost per statement (two thirds of a list
     request) is left out; the answers are the same (tests/db/test_sqlite_raw.py)."""

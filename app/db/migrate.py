@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.db.engine import _sqlite_path
+from app.config import ConfigError
+from app.db.sqlite import database_path
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 4_711_2026
@@ -34,8 +35,12 @@ def alembic_config() -> Config:
 
 @contextlib.contextmanager
 def _file_lock(database_url: str) -> Iterator[None]:
-    path = _sqlite_path(database_url)
-    if path is None:
+    if not database_url.startswith("sqlite"):
+        yield
+        return
+    try:
+        path = database_path(database_url)
+    except ConfigError:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)

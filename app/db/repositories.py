@@ -34,11 +34,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import rollups
-from app.db.executor import Executor, NotGuardable
+from app.db.executor import GUARDED_READ, Executor, NotGuardable
 from app.db.late import Late
 from app.db.mapping import RowMap
 from app.db.models import SEARCH_SHORT_BYTES, UTCDateTime
@@ -402,20 +400,11 @@ class SessionRepository:
         if self.late.guarded and (lock or share):
             if lock:
                 raise NotGuardable("a guarded write locks no row for update")
-            # No lock now: the guarded statement locks it, if still this version
-            # (a version read recently will do: the statement checks it).
-            ex: Any = self.ex
-            versions = ex.versions
-            row = versions.get(session_id) if versions is not None and ex.remembered else None
-            if row is None:
-                rows = await ex.rows(_GET_SESSION_VERSION, {"id": session_id})
-                row = rows[0] if rows else None
-                if row is not None and versions is not None:
-                    versions.put(session_id, row)
-            else:
-                ex.used_remembered = True
-            if row is None:
+            # No lock now: the guarded statement locks it, if still this version.
+            rows = await self.ex.rows(_GET_SESSION_VERSION, {"id": session_id})
+            if not rows:
                 return None
+            row = rows[0]
             self.late.guard_session(session_id, row["row_version"])
             return SESSIONS.from_row(row)
         mode = "update" if lock else "share" if share else None
@@ -475,9 +464,11 @@ class SessionRepository:
 
 # The row's version for a guarded write: PostgreSQL's xmin (the transaction
 # that wrote this version of the row; any update or delete makes a new one).
-_GET_SESSION_VERSION = select(
-    *SESSIONS.columns, literal_column("xmin::text").label("row_version")
-).where(st.c.id == bindparam("id"))
+_GET_SESSION_VERSION = (
+    select(*SESSIONS.columns, literal_column("xmin::text").label("row_version"))
+    .where(st.c.id == bindparam("id"))
+    .execution_options(**{GUARDED_READ: True})
+)
 _TABLES = {t.name: t for t in (st, it, mt)}
 
 
@@ -808,14 +799,10 @@ class EventRepository:
     async def prune(self, before: datetime, limit: int) -> int:
         """A small batch, so a prune never holds writers back for long; on
         PostgreSQL rows another process is pruning are skipped, not waited for."""
-        oldest = select(et.c.id).where(et.c.at < bindparam("before", type_=UTCDateTime()))
-        oldest = oldest.order_by(et.c.id).limit(limit)
-        if self.ex.dialect == "postgresql":
-            oldest = oldest.with_for_update(skip_locked=True)
-        ids = [r["id"] for r in await self.ex.rows(oldest, {"before": before})]
-        if ids:
-            await self.ex.execute(delete(et).where(et.c.id.in_(ids)))
-        return len(ids)
+        rows = await self.ex.rows(
+            _prune(et.name, self.ex.dialect), {"before": before, "limit": limit}
+        )
+        return len(rows)
 
 
 class IdempotencyRepository:
@@ -830,75 +817,60 @@ class IdempotencyRepository:
             return None
         return KEYS.from_row(rows[0])  # JSON as text on the raw path too
 
-    @staticmethod
-    def claim_values(claim: KeyedAnswer, expired_before: datetime) -> dict[str, Any]:
-        """The key's row for a unit of work's last statements (``Late.run``)."""
-        return {**KEYS.to_row(claim), "expired_before": expired_before}
-
-    async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> bool:
-        if claimed:
-            await self.ex.execute(
-                _ANSWER_CLAIMED,
-                {
-                    "w_user_id": answer.user_id,
-                    "w_key": answer.key,
-                    "w_fingerprint": answer.fingerprint,
-                    "status": answer.status,
-                    "headers": answer.headers,
-                    "body": answer.body,
-                },
-            )
-            return True
-        inserted = await self.ex.rows(_insert_answer(self.ex.dialect), KEYS.to_row(answer))
-        return bool(inserted)
-
     async def prune(self, before: datetime, limit: int) -> int:
-        oldest = select(ik.c.user_id, ik.c.key).where(
-            ik.c.created_at < bindparam("before", type_=UTCDateTime())
+        """As :meth:`EventRepository.prune`, oldest keys first."""
+        rows = await self.ex.rows(
+            _prune(ik.name, self.ex.dialect), {"before": before, "limit": limit}
         )
-        oldest = oldest.order_by(ik.c.created_at).limit(limit)
-        if self.ex.dialect == "postgresql":
-            oldest = oldest.with_for_update(skip_locked=True)
-        keys = [(r["user_id"], r["key"]) for r in await self.ex.rows(oldest, {"before": before})]
-        if keys:
-            await self.ex.execute(delete(ik).where(tuple_(ik.c.user_id, ik.c.key).in_(keys)))
-        return len(keys)
-
-
-_FIND_KEY = select(ik).where(ik.c.user_id == bindparam("user_id"), ik.c.key == bindparam("key"))
-_ANSWER_CLAIMED = (
-    update(ik)
-    .where(
-        ik.c.user_id == bindparam("w_user_id"),
-        ik.c.key == bindparam("w_key"),
-        ik.c.fingerprint == bindparam("w_fingerprint"),
-    )
-    .values(status=bindparam("status"), headers=bindparam("headers"), body=bindparam("body"))
-)
-
-
-def _upsert_key(dialect: str) -> Any:
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(ik).values(
-        {c: bindparam(c, type_=ik.c[c].type) for c in KEYS.fields}
-    )
+        return len(rows)
 
 
 @functools.cache
-def _insert_answer(dialect: str) -> Any:
-    return (
-        _upsert_key(dialect)
-        .on_conflict_do_nothing(index_elements=["user_id", "key"])
-        .returning(ik.c.key)
+def _prune(name: str, dialect: str) -> Any:
+    """Delete up to ``limit`` rows older than ``before`` (one statement;
+    PostgreSQL skips rows another pruner holds), RETURNING one row each."""
+    table, when, keys = (
+        (et, et.c.at, (et.c.id,))
+        if name == et.name
+        else (ik, ik.c.created_at, (ik.c.user_id, ik.c.key))
     )
+    oldest = (
+        select(*keys)
+        .where(when < bindparam("before", type_=UTCDateTime()))
+        .order_by(when)
+        .limit(bindparam("limit"))
+    )
+    if dialect == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)
+    return delete(table).where(tuple_(*keys).in_(oldest)).returning(*keys)
+
+
+_FIND_KEY = select(ik).where(ik.c.user_id == bindparam("user_id"), ik.c.key == bindparam("key"))
+
+
+def key_row(key: KeyedAnswer, expired_before: datetime) -> dict[str, Any]:
+    """A key's row for a transaction's last statements (``Late.run``)."""
+    return {**KEYS.to_row(key), "expired_before": expired_before}
 
 
 class UnitOfWork:
     """The repositories of one unit of work (one transaction, or one read)."""
 
-    def __init__(self, ex: Executor) -> None:
+    def __init__(
+        self,
+        ex: Executor,
+        late: Late | None = None,
+        committed: list[Callable[[], None]] | None = None,
+    ) -> None:
+        """``late`` and ``committed``: a transaction's, shared by its units of
+        work (by default, this unit's own)."""
         self.ex = ex
-        self.committed: list[Callable[[], None]] = []
-        self.late = Late(ex.dialect, self.committed, guarded=getattr(ex, "guarded", False))
+        self.committed = committed if committed is not None else []
+        self.late = (
+            late
+            if late is not None
+            else Late(ex.dialect, self.committed, guarded=getattr(ex, "guarded", False))
+        )
         self.idempotency = IdempotencyRepository(ex)
         self.sessions = SessionRepository(ex, self.late)
         self.interactions = InteractionRepository(ex, self.late)

@@ -54,7 +54,7 @@ class InteractionService(ServiceBase):
             )
             return interaction
 
-        return await self.db.write(work, guarded=True)
+        return await self.db.write(work)
 
     async def list_for_session(
         self, user: Principal, session_id: str | uuid.UUID

@@ -29,7 +29,7 @@ class MetricService(ServiceBase):
             )
             return metric
 
-        return await self.db.write(work, guarded=True)
+        return await self.db.write(work)
 
     async def list_for_session(self, user: Principal, session_id: str | uuid.UUID) -> list[Metric]:
         sid = parse_uuid(session_id)

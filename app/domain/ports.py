@@ -162,11 +162,6 @@ class IdempotencyRepository(Protocol):
 
     async def find(self, user_id: str, key: str) -> KeyedAnswer | None: ...
 
-    async def answer(self, answer: KeyedAnswer, *, claimed: bool) -> bool:
-        """Store the answer: of the key this request claimed (``claimed``), or
-        else as a new row (an answer that changed nothing), unless the key has
-        a row already: then False, and nothing changes."""
-
     async def prune(self, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` keys created before ``before``; how many went."""
 
@@ -232,19 +227,28 @@ class Database(Protocol):
     async def read(self, work: Work[T], *, consistent: bool = False) -> T:
         """``consistent``: every read of ``work`` sees one snapshot."""
 
-    async def write(self, work: Work[T], *, guarded: bool = False) -> T:
-        """One transaction: committed when ``work`` returns, rolled back when it raises.
+    async def write(self, work: Work[T]) -> T:
+        """``work`` as one transaction: committed when it returns, rolled back
+        when it raises (inside a :class:`Transaction`: committed with it)."""
 
-        ``guarded``: ``work`` reads one session with ``share=True``, adds new
-        rows and records one event, nothing else. The storage may then run
-        its reads first and its writes as one statement that writes only if
-        that session's row is unchanged (on PostgreSQL: no transaction held
-        open across round trips); if the row changed, or ``work`` turns out
-        to do more, nothing was written and it is run again as a transaction.
-        The outcome is the transaction's either way."""
-
-    async def write_one(self, work: Work[T]) -> T:
-        """``work`` runs exactly one statement, atomic on its own (no transaction
-        around it, where the database allows)."""
+    def transaction(self) -> Transaction:
+        """A transaction for several units of work, held and closed by the
+        caller (a request with an ``Idempotency-Key``: app/idempotency.py)."""
 
     async def ping(self) -> bool: ...
+
+
+class Transaction(Database, Protocol):
+    """Units of work that commit together (``read`` and ``write`` run in it,
+    one at a time, each seeing what the ones before changed)."""
+
+    async def commit(
+        self, key: KeyedAnswer | None = None, *, expired_before: datetime | None = None
+    ) -> bool:
+        """Commit, with ``key`` (an ``Idempotency-Key`` and its answer) written
+        last, taking over a row of that key created before ``expired_before``.
+        False when the key is taken (another request committed it first):
+        nothing is committed. Raises when nothing could be committed."""
+
+    async def close(self) -> None:
+        """Roll back what was not committed; the transaction is over."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -62,6 +63,17 @@ class Service:
         for part in (service.sessions, service.interactions, service.metrics):
             part.bus = events
         return service
+
+    def within(self, db: Database) -> Service:
+        """The same service over another database: a request's own transaction
+        (app/idempotency.py), so its units of work commit together."""
+        parts = {
+            name: copy.copy(getattr(self, name))
+            for name in ("sessions", "interactions", "metrics", "analytics", "live")
+        }
+        for part in parts.values():
+            part.db = db
+        return Service(db=db, **parts)
 
     async def healthy(self) -> bool:
         return await self.db.ping()

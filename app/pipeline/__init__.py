@@ -36,10 +36,8 @@ from app.auth import Authenticator
 from app.context import (
     BodyTooLarge,
     ClientGone,
-    Outage,
     Scope,
     error_bytes,
-    outage_var,
     read_body,
     replay,
     request_id_var,
@@ -180,7 +178,6 @@ class Pipeline:
 
         out = compressing(add_headers, encoding, head=method == "HEAD")
         token = request_id_var.set(request_id)
-        outage_token = outage_var.set(Outage())
         try:
             if preflight:
                 assert req.origin is not None
@@ -205,7 +202,6 @@ class Pipeline:
             with contextlib.suppress(Exception):  # fails if the response had started
                 await _send_error(out, 500, INTERNAL_ERROR)
         finally:
-            outage_var.reset(outage_token)
             request_id_var.reset(token)
 
     async def _handle(

@@ -71,6 +71,7 @@ from strawberry.types.field import StrawberryField
 
 from app.domain.projection import Children, NotProjectable, Projection, child_kinds, kind_of
 from app.domain.projection import check as check_projection
+from app.internals import graphql_schema
 from app.resolvers.arguments import argument_converter
 from app.resolvers.context import Context
 from app.resolvers.schema import Schema
@@ -277,7 +278,11 @@ class Plan:
         if operation.directives:
             raise NotCompilable("directives on the operation")
         self.mutation = operation.operation is OperationType.MUTATION
-        root = schema._schema.mutation_type if self.mutation else schema._schema.query_type
+        root = (
+            graphql_schema(schema).mutation_type
+            if self.mutation
+            else graphql_schema(schema).query_type
+        )
         assert root is not None
         self.root_type = root.name
         self.roots = self._root_fields(root)

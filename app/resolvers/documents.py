@@ -27,6 +27,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.schema.schema import validate_document
 
+from app.internals import graphql_schema
 from app.resolvers.persisted import (
     NOT_ALLOWED,
     MemoryStore,
@@ -152,7 +153,7 @@ class Documents:
             error = GraphQLError(NOT_ALLOWED, extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"})
             raise Refused([error], "document")
         coerced = get_variable_values(
-            self.schema._schema, operation.variable_definitions or (), variables or {}
+            graphql_schema(self.schema), operation.variable_definitions or (), variables or {}
         )
         if isinstance(coerced, list):
             raise Refused(coerced, "document")
@@ -180,7 +181,7 @@ class Documents:
         problem = document_problem(document)
         if problem is not None:
             return Prepared(None, [bad_request(problem)])
-        errors = validate_document(self.schema._schema, document, self.rules)
+        errors = validate_document(graphql_schema(self.schema), document, self.rules)
         return Prepared(document, list(errors))
 
 

@@ -39,10 +39,12 @@ from app.context import (
     header,
     principal_of,
     read_body,
+    request_database,
     request_id_of,
 )
 from app.domain.service import Service
-from app.errors import DomainError
+from app.errors import DomainError, Unavailable
+from app.internals import graphql_schema
 from app.resolvers.compiled import CompiledQueries, Completion, Fallback, MutationFailed
 from app.resolvers.context import build_context
 from app.resolvers.documents import Documents, Refused
@@ -128,6 +130,12 @@ class GraphQLEndpoint:
         self.graphiql_html = graphiql_html
         self.suggestions = schema.introspection
         self.socket = socket
+
+    def service_for(self, scope: dict[str, Any]) -> Service:
+        """The service for this request: over its own transaction when it has
+        one (a keyed mutation, app/idempotency.py), else the shared one."""
+        database = request_database(scope)
+        return self.service if database is None else self.service.within(database)
 
     # ---------------------------------------------------------------- ASGI
 
@@ -222,7 +230,7 @@ class GraphQLEndpoint:
         if self.plans is not None and principal is not None:
             plan = self.plans.plan(query, admitted.document, operation)
         if plan is not None and plan.mutation:
-            context = build_context(self.service, principal, request_id)
+            context = build_context(self.service_for(scope), principal, request_id)
             try:
                 data = await plan.mutate(context, coerced)
             except MutationFailed as failed:
@@ -241,9 +249,16 @@ class GraphQLEndpoint:
                 return Answer(200, msgspec.json.encode({"data": data}), CONTENT_TYPES[media])
             plan = None
         if plan is not None:
-            context = build_context(self.service, principal, request_id)
+            context = build_context(self.service_for(scope), principal, request_id)
             try:
                 data = await plan.execute(context, coerced)
+            except Unavailable as exc:
+                # The database is away: answered now, not by running the
+                # request again on the standard executor (a second wait).
+                self.plans.answered += 1  # type: ignore[union-attr]
+                error = format_error(GraphQLError(str(exc.message), original_error=exc))
+                body = msgspec.json.encode({"data": None, "errors": [error.formatted]})
+                return Answer(200, body, CONTENT_TYPES[media])
             except (DomainError, Fallback):
                 pass  # an answer with errors: the standard executor writes it
             except Exception as exc:
@@ -261,7 +276,7 @@ class GraphQLEndpoint:
 
     async def standard(self, scope: dict[str, Any], params: Params, *, mutations: bool) -> bytes:
         """Strawberry's executor, with a fresh per-request context."""
-        context = build_context(self.service, principal_of(scope), request_id_of(scope))
+        context = build_context(self.service_for(scope), principal_of(scope), request_id_of(scope))
         allowed = {StrawberryOperationType.QUERY}
         if mutations:
             allowed.add(StrawberryOperationType.MUTATION)
@@ -287,9 +302,9 @@ class GraphQLEndpoint:
         def ran_already(next_: Any, root: Any, info: Any, **kwargs: Any) -> Any:
             return value if info.path.prev is None else next_(root, info, **kwargs)
 
-        context = build_context(self.service, principal_of(scope), request_id_of(scope))
+        context = build_context(self.service_for(scope), principal_of(scope), request_id_of(scope))
         result = execute(
-            self.schema._schema,
+            graphql_schema(self.schema),
             document,
             context_value=context,
             variable_values=params.variables,

@@ -14,7 +14,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.params import JSONBody, Parameter, SkipValidation
 
-from app.context import principal_of
+from app.context import principal_of, request_database
 from app.domain.paging import session_filter
 from app.domain.records import (
     MAX_LIST_LIMIT,
@@ -55,7 +55,10 @@ def caller(request: Request[Any, Any, Any]) -> Call:
     principal = principal_of(request.scope)  # type: ignore[arg-type]
     if principal is None:
         raise Unauthorized()
-    return Call(principal, request.app.state.service)
+    service: Service = request.app.state.service
+    # A keyed write runs in its own transaction (app/idempotency.py).
+    database = request_database(request.scope)  # type: ignore[arg-type]
+    return Call(principal, service if database is None else service.within(database))
 
 
 # The handlers' ``call`` parameter: injected by Litestar from ``caller``.

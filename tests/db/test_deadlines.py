@@ -7,7 +7,8 @@ import contextlib
 
 import pytest
 
-from app.db.engine import Database, classify_sqlalchemy
+from app.db.engine import Database
+from app.db.resilience import Breaker, classify_sqlalchemy
 from app.errors import Unavailable
 from tests.conftest import make_settings
 
@@ -20,12 +21,12 @@ async def test_a_stalled_unit_of_work_is_cancelled_and_answers_503(tmp_path):
             await asyncio.sleep(60)
 
         with pytest.raises(Unavailable):
-            await asyncio.wait_for(db._attempt(stalled, classify_sqlalchemy), timeout=5)
+            await asyncio.wait_for(db.resilience.attempt(stalled, classify_sqlalchemy), timeout=5)
         # One slow unit of work is load, not an outage: the breaker stays closed
         # (it opens after Breaker.SLOW_LIMIT of them, see the test below).
-        db.breaker.check()
-        assert db.breaker.slow == 1
-        assert db.deadlines.running == {}
+        db.resilience.breaker.check()
+        assert db.resilience.breaker.slow == 1
+        assert db.resilience.deadlines.running == {}
     finally:
         await db.dispose()
 
@@ -37,34 +38,33 @@ async def test_a_caller_cancelling_is_not_mistaken_for_a_deadline(tmp_path):
         async def slow(attempt):
             await asyncio.sleep(60)
 
-        task = asyncio.ensure_future(db._attempt(slow, classify_sqlalchemy))
+        task = asyncio.ensure_future(db.resilience.attempt(slow, classify_sqlalchemy))
         await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert db.deadlines.running == {}
-        db.breaker.check()  # not tripped
+        assert db.resilience.deadlines.running == {}
+        db.resilience.breaker.check()  # not tripped
     finally:
         await db.dispose()
 
 
 def test_the_breaker_opens_at_once_only_for_an_unreachable_database(monkeypatch):
-    from app.db import engine as eng
-    from app.errors import Unavailable
+    from app.db import resilience
 
     now = [100.0]
-    monkeypatch.setattr(eng.time, "monotonic", lambda: now[0])
-    b = eng.Breaker(window=1.0)
-    for _ in range(eng.Breaker.SLOW_LIMIT - 1):  # slow answers: a sign of load
+    monkeypatch.setattr(resilience.time, "monotonic", lambda: now[0])
+    b = Breaker(window=1.0)
+    for _ in range(Breaker.SLOW_LIMIT - 1):  # slow answers: a sign of load
         b.failed(unreachable=False)
         b.check()
     b.close()  # a success in between starts the count again
-    for _ in range(eng.Breaker.SLOW_LIMIT - 1):
+    for _ in range(Breaker.SLOW_LIMIT - 1):
         b.failed(unreachable=False)
     now[0] += 1.5  # older than the window: forgotten
     b.failed(unreachable=False)
     b.check()
-    for _ in range(eng.Breaker.SLOW_LIMIT - 1):
+    for _ in range(Breaker.SLOW_LIMIT - 1):
         b.failed(unreachable=False)
     with pytest.raises(Unavailable):  # five in a second with no success: open
         b.check()
@@ -75,34 +75,6 @@ def test_the_breaker_opens_at_once_only_for_an_unreachable_database(monkeypatch)
         b.check()
 
 
-async def test_a_request_that_met_an_outage_does_not_wait_for_it_again(tmp_path):
-    """Within one request (the pipeline sets the marker), a second unit of work
-    after a timeout fails at once, though the breaker is still closed: a
-    GraphQL plan's fallback to the standard executor does not wait twice."""
-    from app.context import Outage, outage_var
-
-    db = Database(make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", db_command_timeout=0.2))
-    calls = 0
-
-    async def stalled(attempt):
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(60)
-
-    async def request() -> None:
-        outage_var.set(Outage())
-        for _ in range(2):
-            with pytest.raises(Unavailable):
-                await db._attempt(stalled, classify_sqlalchemy)
-
-    try:
-        await asyncio.wait_for(asyncio.create_task(request()), timeout=5)
-        assert calls == 1
-        db.breaker.check()  # still closed: other requests go on trying
-    finally:
-        await db.dispose()
-
-
 async def test_a_read_left_in_a_transaction_does_not_poison_the_pool(pg_db_url):
     """PostgreSQL raw reads skip asyncpg's reset query; a connection given back
     inside a transaction (a read cancelled mid-BEGIN) is rolled back instead."""
@@ -110,7 +82,7 @@ async def test_a_read_left_in_a_transaction_does_not_poison_the_pool(pg_db_url):
 
     db = Database(make_settings(pg_db_url, db_pool_size=1))
     try:
-        pool = await db._raw_pool()
+        pool = db.reads
         conn = await pool.acquire(1)
         await conn.execute("BEGIN")
         await pool.release(conn)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.db.engine import FairPool
+from app.db.pool import FairPool
 
 
 class FakeConnection:

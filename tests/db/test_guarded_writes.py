@@ -1,4 +1,4 @@
-"""Guarded writes (``Database.write(work, guarded=True)``): on PostgreSQL the
+"""Guarded writes (``Database.write(work, )``): on PostgreSQL the
 unit of work's reads run first, its writes as one statement that commits on
 its own and writes only if the session row it read is unchanged; otherwise
 (and on SQLite) the same work runs as a transaction. Either way the outcome
@@ -58,7 +58,7 @@ async def _events(service: Any, user: str) -> list[Any]:
     return await service.db.read(work)
 
 
-async def test_a_guarded_write_is_two_statements_on_postgres(
+async def test_a_guarded_write_is_a_read_and_one_statement_on_postgres(
     service, new_user, count_statements, backend
 ):
     user = new_user()
@@ -69,12 +69,12 @@ async def test_a_guarded_write_is_two_statements_on_postgres(
         as_principal(user), RecordMetrics(session_id=str(sid), total_latency_ms=120)
     )
     if backend == "postgres":
-        # The first write: the session's read, then one statement (no
-        # BEGIN/COMMIT); the second knows the session's version already: one.
-        assert len(count_statements.statements) == 3, count_statements.statements
-        assert "xmin" in count_statements.statements[0]
-        assert "FOR SHARE" in count_statements.statements[1]
-        assert "FOR SHARE" in count_statements.statements[2]
+        # Each write: the session's read with its version, then one statement
+        # (no BEGIN/COMMIT).
+        statements = count_statements.statements
+        assert len(statements) == 4, statements
+        assert "xmin" in statements[0] and "xmin" in statements[2]
+        assert "FOR SHARE" in statements[1] and "FOR SHARE" in statements[3]
     stored = await service.interactions.list_for_session(as_principal(user), sid)
     assert [i.id for i in stored] == [created.id]
     assert [m.id for m in await service.metrics.list_for_session(as_principal(user), sid)] == [
@@ -125,7 +125,9 @@ async def test_a_session_changed_between_read_and_write_is_written_by_a_transact
         )
         return interaction
 
-    await db.write(work, guarded=True)
+    await db.write(
+        work,
+    )
     stored = await service.interactions.list_for_session(as_principal(user), sid)
     assert [i.id for i in stored] == [interaction_id]
     events = await _events(service, user)
@@ -151,7 +153,7 @@ async def test_a_session_completed_in_between_takes_no_interaction(service, new_
     real_write = db.write
     first = True
 
-    async def write(work: Any, *, guarded: bool = False) -> Any:
+    async def write(work: Any) -> Any:
         async def interfering(uow: Any) -> Any:
             nonlocal first
             if _guarded(uow) and first:  # after the service's read, before the write
@@ -170,7 +172,7 @@ async def test_a_session_completed_in_between_takes_no_interaction(service, new_
                 return await result
             return await work(uow)
 
-        return await real_write(interfering, guarded=guarded)
+        return await real_write(interfering)
 
     if backend == "sqlite":
         pytest.skip("SQLite's write transaction holds the database: nothing comes in between")
@@ -209,11 +211,15 @@ async def test_a_deleted_session_is_not_found_and_nothing_is_written(service, ne
         )
 
     if backend == "sqlite":
-        await db.write(work, guarded=True)  # no deletion in between: written
+        await db.write(
+            work,
+        )  # no deletion in between: written
         assert runs == 1
         return
     with pytest.raises(BadRequest, match="gone"):
-        await db.write(work, guarded=True)
+        await db.write(
+            work,
+        )
     assert runs == 2  # the guarded try wrote nothing; the transaction found no session
     events = await _events(service, user)
     assert [e.type for e in events][-1] is SessionEventType.SESSION_DELETED
@@ -229,7 +235,9 @@ async def test_work_a_guarded_statement_cannot_do_runs_as_a_transaction(service,
         kinds.append(_guarded(uow))
         await uow.sessions.get(sid, lock=True)
 
-    await service.db.write(work, guarded=True)
+    await service.db.write(
+        work,
+    )
     assert kinds == ([True, False] if backend == "postgres" else [False])
 
 
@@ -303,82 +311,3 @@ async def test_a_dropped_connection_before_the_statement_is_retried(service, new
     await service.interactions.create(as_principal(user), _interaction(sid))
     stored = await service.interactions.list_for_session(as_principal(user), sid)
     assert len(stored) == 2
-
-
-async def _change_elsewhere(service: Any, sql: str, sid: uuid.UUID) -> None:
-    """A change this process does not see (another process or host did it)."""
-    url = service.db.engine.url.set(drivername="postgresql")
-    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        await conn.execute(sql, sid)
-    finally:
-        await conn.close()
-
-
-async def test_a_remembered_session_changed_elsewhere_is_read_again(
-    service, new_user, count_statements, backend
-):
-    """The version remembered from the last write is stale: the statement
-    writes nothing, the write reads the row again and goes on with it."""
-    if backend != "postgres":
-        pytest.skip("remembered versions are the guarded statement's")
-    user = new_user()
-    sid = await _new_session(service, user)
-    await service.interactions.create(as_principal(user), _interaction(sid))
-    await _change_elsewhere(
-        service,
-        "UPDATE interview_sessions SET status = 'paused', "
-        "job_context = jsonb_set(job_context, '{title}', '\"Changed\"') WHERE id = $1",
-        sid,
-    )
-    count_statements.statements.clear()
-    created = await service.interactions.create(as_principal(user), _interaction(sid))
-    # The guarded statement on the remembered version, the read, the statement.
-    assert len(count_statements.statements) == 3, count_statements.statements
-    events = await _events(service, user)
-    assert events[-1].interaction == created
-    assert events[-1].session.status is SessionStatus.PAUSED
-    assert events[-1].session.job_context.title == "Changed"
-    assert len(await service.interactions.list_for_session(as_principal(user), sid)) == 2
-
-
-async def test_a_remembered_session_deleted_elsewhere_is_not_found(service, new_user, backend):
-    if backend != "postgres":
-        pytest.skip("remembered versions are the guarded statement's")
-    user = new_user()
-    sid = await _new_session(service, user)
-    await service.interactions.create(as_principal(user), _interaction(sid))
-    await _change_elsewhere(service, "DELETE FROM interview_sessions WHERE id = $1", sid)
-    from app.errors import NotFound
-
-    with pytest.raises(NotFound):
-        await service.metrics.record(as_principal(user), RecordMetrics(session_id=str(sid)))
-
-
-async def test_a_refusal_on_a_remembered_session_is_checked_on_a_fresh_read(
-    service, new_user, backend
-):
-    """Remembered as completed, deleted since: the answer is the fresh row's
-    (not found), not the remembered one's (a completed session)."""
-    if backend != "postgres":
-        pytest.skip("remembered versions are the guarded statement's")
-    user = new_user()
-    sid = await _new_session(service, user)
-    await service.sessions.set_status(as_principal(user), sid, SessionStatus.COMPLETED)
-    await service.metrics.record(as_principal(user), RecordMetrics(session_id=str(sid)))
-    await _change_elsewhere(service, "DELETE FROM interview_sessions WHERE id = $1", sid)
-    from app.errors import NotFound
-
-    with pytest.raises(NotFound):
-        await service.interactions.create(as_principal(user), _interaction(sid))
-
-
-async def test_another_users_remembered_session_is_still_forbidden(service, new_user, backend):
-    from app.errors import Forbidden
-
-    owner, other = new_user(), new_user()
-    sid = await _new_session(service, owner)
-    await service.interactions.create(as_principal(owner), _interaction(sid))
-    with pytest.raises(Forbidden):
-        await service.interactions.create(as_principal(other), _interaction(sid))
-    assert len(await service.interactions.list_for_session(as_principal(owner), sid)) == 1

@@ -1,6 +1,6 @@
-"""PostgreSQL's raw pools: reads up to DB_POOL_SIZE connections, guarded
-writes up to DB_WRITE_POOL_SIZE (few: concurrent writes to the same rows
-wait for each other inside PostgreSQL)."""
+"""PostgreSQL's pools: reads up to DB_POOL_SIZE connections, writes
+(transactions and guarded statements) up to DB_WRITE_POOL_SIZE (few:
+concurrent writes to the same rows wait for each other inside PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ def test_the_write_pool_size_is_configured_and_checked():
             load_settings({**env, "DB_WRITE_POOL_SIZE": bad})
 
 
-async def test_guarded_writes_never_hold_more_connections_than_their_pool(pg_db_url):
+async def test_writes_never_hold_more_connections_than_their_pool(pg_db_url):
     db = Database(make_settings(pg_db_url, db_pool_size=5, db_write_pool_size=2))
     try:
-        reads, writes = await db._pools("read"), await db._pools("write")
+        reads, writes = db.reads, db.writes
         assert (reads.size, writes.size) == (5, 2)
         held = [await writes.acquire(1) for _ in range(2)]
         assert writes.would_wait()

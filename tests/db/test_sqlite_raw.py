@@ -1,14 +1,22 @@
-"""SQLite reads on plain sqlite3 connections (RawSqliteExecutor, SQLITE_RAW_READS):
-every read the service makes answers exactly as on SQLAlchemy's connections."""
+"""SQLite's one read path (plain sqlite3 connections on the event loop's
+thread, app/db/sqlite.py): every read the service makes answers exactly as on
+SQLAlchemy's connections, the general path every statement is written for;
+a read that meets a lock waits off the loop and answers."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
 from app.db.engine import Database
+from app.db.executor import SQLAlchemyExecutor
+from app.db.repositories import UnitOfWork
 from app.domain.paging import Page, PageRequest, SessionFilter
 from app.domain.records import (
     CreateInteraction,
@@ -25,18 +33,32 @@ from app.domain.service import Service
 from tests.conftest import as_principal, make_settings
 
 
+class SQLAlchemyReads:
+    """The database with its reads on SQLAlchemy's connections: the reference."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    async def read(self, work: Any, *, consistent: bool = False) -> Any:
+        async with self.db.engine.connect() as conn:
+            return await work(UnitOfWork(SQLAlchemyExecutor(conn)))
+
+    async def write(self, work: Any) -> Any:
+        return await self.db.write(work)
+
+    def transaction(self) -> Any:
+        return self.db.transaction()
+
+
 @pytest.fixture
 async def both(sqlite_template, tmp_path):
     path = tmp_path / "raw.db"
     path.write_bytes(sqlite_template.read_bytes())
-    url = f"sqlite+aiosqlite:///{path}"
-    raw, plain = Database(make_settings(url)), Database(make_settings(url, sqlite_raw_reads=False))
+    db = Database(make_settings(f"sqlite+aiosqlite:///{path}"))
     try:
-        assert raw._raw_sqlite_path is not None and plain._raw_sqlite_path is None
-        yield raw, plain
+        yield db, SQLAlchemyReads(db)
     finally:
-        await raw.dispose()
-        await plain.dispose()
+        await db.dispose()
 
 
 async def test_every_read_agrees_with_sqlalchemys(both):
@@ -109,3 +131,43 @@ async def test_every_read_agrees_with_sqlalchemys(both):
     assert found.created_at <= datetime.now(UTC)
     details = await service.sessions.details(user, sids[0])
     assert details.interactions[0].generated_responses == [response]
+
+
+async def test_a_read_that_meets_a_lock_waits_off_the_loop(sqlite_template, tmp_path):
+    """A reader never waits for a lock on the event loop (busy timeout 0): it
+    tries again after a pause, off the loop, and answers once the lock goes
+    (not a 503); the loop keeps serving meanwhile."""
+    path = tmp_path / "locked.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    db = Database(make_settings(f"sqlite+aiosqlite:///{path}"))
+    held, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        # An exclusive transaction in rollback-journal mode: no reader may start.
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("BEGIN EXCLUSIVE")
+        held.set()
+        release.wait(10)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    async def count(uow: Any) -> int:
+        return len(await uow.events.after("nobody", 0, None, 10))
+
+    locker = threading.Thread(target=hold_lock)
+    locker.start()
+    try:
+        assert held.wait(10)
+        threading.Timer(0.5, release.set).start()
+        reading = asyncio.ensure_future(db.read(count))
+        ticks = 0
+        while not reading.done():  # the loop is free while the read waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert await reading == 0
+        assert ticks >= 20
+    finally:
+        release.set()
+        locker.join()
+        await db.dispose()

@@ -308,10 +308,10 @@ class FakeDatabase:
         self.reads += 1
         return await work(FakeUnitOfWork(self.store))
 
-    async def write_one(self, work: Work[T]) -> T:
-        return await self.write(work)
+    def transaction(self) -> FakeTransaction:
+        return FakeTransaction(self)
 
-    async def write(self, work: Work[T], *, guarded: bool = False) -> T:
+    async def write(self, work: Work[T]) -> T:
         self.writes += 1
         draft = copy.deepcopy(self.store)
         uow = FakeUnitOfWork(draft)
@@ -323,6 +323,36 @@ class FakeDatabase:
 
     async def ping(self) -> bool:
         return True
+
+
+class FakeTransaction:
+    """Units of work on a draft of the store, kept by ``commit``."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+        self.draft = copy.deepcopy(db.store)
+        self.committed: list[Any] = []
+
+    async def read(self, work: Work[T], *, consistent: bool = False) -> T:
+        return await self.write(work)
+
+    async def write(self, work: Work[T]) -> T:
+        uow = FakeUnitOfWork(self.draft)
+        result = await work(uow)
+        self.committed += uow.committed
+        return result
+
+    def transaction(self) -> FakeTransaction:
+        return self
+
+    async def commit(self, key: Any = None, *, expired_before: Any = None) -> bool:
+        self.db.store = self.draft
+        for callback in self.committed:
+            callback()
+        return True
+
+    async def close(self) -> None:
+        return None
 
 
 def _owned(store: Store, session_id: uuid.UUID, user_id: str) -> bool:

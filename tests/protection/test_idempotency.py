@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,10 +20,8 @@ import msgspec
 import pytest
 from sqlalchemy import func, select
 
-from app.context import Claim, claim_var
 from app.db.models import events_table, idempotency_table, sessions_table
 from app.domain.records import CreateSession, JobContext, KeyedAnswer, Principal
-from app.errors import Conflict
 from tests.api import JOB, Api
 from tests.conftest import StatementCounter, bearer, make_token
 from tests.server import running_server
@@ -203,12 +202,11 @@ async def test_several_mutations_in_one_request_are_one_unit(api, app):
     assert await count(app, sessions_table, api.user) == 2
 
 
-async def test_the_key_and_its_answer_commit_in_the_change_s_own_transaction(api, app, backend):
-    """One statement on the key, in the change's transaction, carrying the answer:
-    no second write after the change (on PostgreSQL a part of the change's last
-    statement, with its event). A request that uses the database again after
-    its write (two mutations) commits the key with the first change and stores
-    the answer after the second."""
+async def test_a_keyed_request_is_one_transaction_with_its_key_and_answer(api, app, backend):
+    """Every change of a keyed request and its key with the answer are one
+    transaction: one INSERT of the key, carrying the answer, as its last
+    statement (on PostgreSQL a part of the last statement, after the event),
+    then one COMMIT; two mutations of one request, the same."""
     seen = StatementCounter()
     app.database.add_statement_listener(seen)
     try:
@@ -216,8 +214,7 @@ async def test_the_key_and_its_answer_commit_in_the_change_s_own_transaction(api
         r = await api.request(
             "POST", "/interview-sessions", json={"jobContext": JOB}, headers=keyed(key)
         )
-        single = _on_keys(seen)
-        combined = [q for q in seen.statements if "idempotency_keys" in q and "session_events" in q]
+        single = list(seen.statements)
         seen.statements.clear()
         two = (
             'mutation { a: createSession(input: {jobContext: {title: "A", company: "C"}}) { id } '
@@ -226,12 +223,20 @@ async def test_the_key_and_its_answer_commit_in_the_change_s_own_transaction(api
         both = await api.request(
             "POST", "/graphql", json={"query": two}, headers=keyed(f"two-{key}")
         )
-        double = _on_keys(seen)
+        double = list(seen.statements)
     finally:
         app.database.remove_statement_listener(seen)
-    assert r.status_code == 201 and single == ["INSERT"]
-    assert len(combined) == (1 if backend == "postgres" else 0)
-    assert both.status_code == 200 and double == ["INSERT", "UPDATE"]
+    for statements in (single, double):
+        verbs = [q.split(None, 1)[0].upper().rstrip(";") for q in statements]
+        assert verbs.count("BEGIN") == 1, verbs  # one transaction for the whole request
+        on_keys = [q for q in statements if "idempotency_keys" in q]
+        assert len(on_keys) == 1 and "INSERT INTO idempotency_keys" in on_keys[0], on_keys
+        # The key is the last write (only the COMMIT, where reported, comes after).
+        after = statements[statements.index(on_keys[0]) + 1 :]
+        assert all(v == "COMMIT" for v in verbs[len(statements) - len(after) :]), after
+    if backend == "postgres":
+        assert "session_events" in next(q for q in single if "idempotency_keys" in q)
+    assert r.status_code == 201 and both.status_code == 200
     async with app.database.engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -248,72 +253,47 @@ async def test_the_key_and_its_answer_commit_in_the_change_s_own_transaction(api
     ]
 
 
-def _on_keys(seen: StatementCounter) -> list[str]:
-    """What each statement does to the keys (on PostgreSQL the key's insert is
-    a part of the write's last statement, with its event)."""
-    verbs = []
-    for s in seen.statements:
-        if "INSERT INTO idempotency_keys" in s:
-            verbs.append("INSERT")
-        elif "UPDATE idempotency_keys" in s:
-            verbs.append("UPDATE")
-        elif "idempotency_keys" in s and not s.lstrip().upper().startswith("SELECT"):
-            verbs.append(s.split(None, 1)[0].upper())
-    return verbs
-
-
-async def test_a_change_whose_key_another_request_committed_is_rolled_back(app, new_user):
-    """The key is the change's last statement: a change that finds the key
-    taken when it commits (another process won the race) is rolled back, and
-    the request learns so at its next use of the database (409) or when its
-    answer is stored (app/idempotency.py replays the winner's answer)."""
+async def test_a_transaction_whose_key_another_request_committed_is_rolled_back(app, new_user):
+    """The key is the transaction's last row: a request that finds its key
+    taken when it commits (another process won the race) commits nothing;
+    one that never commits (it died, or closed) leaves nothing either."""
     service, user = app.service, Principal(new_user())
     now = datetime.now(UTC)
-
-    def claim() -> Claim:
-        keyed = KeyedAnswer(
-            user_id=user.user_id,
-            key="race",
-            method="POST",
-            path="/interview-sessions",
-            fingerprint="f",
-            created_at=now,
-        )
-        return Claim(keyed, now - timedelta(hours=1))
-
-    winner, loser = claim(), claim()
-    token = claim_var.set(winner)
+    record = KeyedAnswer(
+        user_id=user.user_id,
+        key="race",
+        method="POST",
+        path="/interview-sessions",
+        fingerprint="f",
+        created_at=now,
+        status=201,
+        headers=[],
+        body=b"won",
+    )
+    expired_before = now - timedelta(hours=1)
+    winner, loser, abandoned = (app.database.transaction() for _ in range(3))
     try:
-        await service.sessions.create(
+        await service.within(winner).sessions.create(
             user, CreateSession(job_context=JobContext(title="W", company="C"))
         )
-        assert winner.pending is not None and not winner.held
-        won = msgspec.structs.replace(winner.answer, status=201, headers=[], body=b"won")
-        await winner.pending.settle(won)
-        assert winner.held and winner.pending is None
-        claim_var.set(loser)
-        await service.sessions.create(
+        assert await winner.commit(record, expired_before=expired_before)
+        # The loser ran the same request meanwhile (another process): its key is taken.
+        await service.within(loser).sessions.create(
             user, CreateSession(job_context=JobContext(title="L", company="C"))
         )
-        assert loser.pending is not None
-        with pytest.raises(Conflict):  # its next unit of work commits first: the key is taken
-            await service.sessions.list_sessions(user, limit=10)
-        assert loser.taken and not loser.held and loser.pending is None
-        abandoned = claim()
-        claim_var.set(abandoned)
-        await service.sessions.create(
+        lost = msgspec.structs.replace(record, body=b"lost")
+        assert not await loser.commit(lost, expired_before=expired_before)
+        await service.within(abandoned).sessions.create(
             user, CreateSession(job_context=JobContext(title="A", company="C"))
         )
-        assert abandoned.pending is not None
-        await abandoned.pending.abandon()  # the request died before its answer
-        assert abandoned.pending is None and not abandoned.held
     finally:
-        claim_var.reset(token)
+        for tx in (winner, loser, abandoned):
+            await tx.close()  # the abandoned one: rolled back
     titles = [s.job_context.title for s in await service.sessions.list_sessions(user, limit=10)]
     assert titles == ["W"]
     async with app.database.engine.connect() as conn:
         stored = (await conn.execute(select(idempotency_table.c.body))).scalars().all()
-    assert [bytes(b) for b in stored if bytes(b) == b"won"] == [b"won"]
+    assert [bytes(b) for b in stored if bytes(b) in (b"won", b"lost")] == [b"won"]
 
 
 async def test_graphql_queries_with_a_key_are_not_stored(api, app):
@@ -394,3 +374,76 @@ def test_a_replay_survives_a_restart_and_two_processes_share_keys(db_url, tmp_pa
         assert len({r.content for r in created}) == 1
         listed = httpx.get(f"{a}/interview-sessions", headers=bearer(token), timeout=10).json()
         assert len(listed) == 2  # "restart" once, "both" once
+
+
+def test_a_server_killed_mid_request_leaves_each_key_all_or_nothing(db_url, tmp_path):
+    """SIGKILL at random moments while keyed GraphQL requests of two mutations
+    run: afterwards each request's two sessions exist both or neither, and
+    the retry of every key either replays the stored answer (both exist) or
+    runs afresh (neither existed): never a half-applied request, never a 409."""
+    import random
+    import signal
+
+    env = {
+        "DATABASE_URL": db_url,
+        "RATE_LIMITS": "1000000/second",
+        "MAX_ACTIVE_SESSIONS": "1000000",
+    }
+    user = f"kill-{uuid.uuid4()}"
+    token = make_token(user)
+    rng = random.Random(20261207)
+    sent: list[str] = []
+
+    def body(key: str) -> dict[str, Any]:
+        return {
+            "query": "mutation($a: String!, $b: String!) { "
+            'a: createSession(input: {jobContext: {title: $a, company: "C"}}) { id } '
+            'b: createSession(input: {jobContext: {title: $b, company: "C"}}) { id } }',
+            "variables": {"a": f"A {key}", "b": f"B {key}"},
+        }
+
+    async def fire(base: str, keys: list[str]) -> None:
+        async with httpx.AsyncClient(base_url=base, headers=bearer(token), timeout=10) as c:
+
+            async def one(key: str) -> None:
+                with contextlib.suppress(httpx.HTTPError):
+                    await c.post("/graphql", json=body(key), headers=keyed(key))
+
+            await asyncio.gather(*(one(k) for k in keys))
+
+    def titles(base: str) -> list[str]:
+        r = httpx.get(f"{base}/interview-sessions", headers=bearer(token), timeout=10)
+        return [s["jobContext"]["title"] for s in r.json()]
+
+    for round_ in range(6):
+        keys = [f"k{round_}-{n}" for n in range(12)]
+        sent += keys
+        with running_server(env, log=tmp_path / f"kill{round_}.log") as base:
+            loop = asyncio.new_event_loop()
+            try:
+                task = loop.create_task(fire(base, keys))
+                loop.run_until_complete(asyncio.sleep(rng.uniform(0.0, 0.15)))
+                base.proc.send_signal(signal.SIGKILL)
+                base.proc.wait(10)
+                loop.run_until_complete(task)
+            finally:
+                loop.close()
+    with running_server(env, log=tmp_path / "after.log") as base:
+        stored = titles(base)
+        for key in sent:
+            a, b = stored.count(f"A {key}"), stored.count(f"B {key}")
+            assert (a, b) in ((0, 0), (1, 1)), (key, a, b)  # all or nothing
+        answered = 0
+        for key in sent:
+            before = stored.count(f"A {key}")
+            r = httpx.post(
+                f"{base}/graphql", json=body(key), headers={**bearer(token), **keyed(key)}
+            )
+            assert r.status_code == 200 and "errors" not in r.json(), r.text  # never a 409
+            assert (r.headers.get("idempotent-replayed") == "true") == (before == 1), key
+            answered += before
+        after = titles(base)
+        for key in sent:
+            assert (after.count(f"A {key}"), after.count(f"B {key}")) == (1, 1), key
+    # The kills fell at different moments: some requests had committed, some not.
+    assert 0 < answered < len(sent), answered

@@ -42,7 +42,7 @@ def test_every_hook_is_there_with_its_parameters():
             assert params == EXPECTED[name], (cls.__name__, name, params)
 
 
-def test_the_attributes_the_guards_use_are_there(monkeypatch):
+async def test_the_attributes_the_guards_use_are_there(monkeypatch):
     from tests.conftest import TEST_SECRET
 
     monkeypatch.setenv("JWT_SECRET", TEST_SECRET)  # the guards read the settings
