@@ -43,8 +43,8 @@ from typing import Any
 
 import msgspec
 
-from app.context import REQUEST_DATABASE, error_bytes
-from app.domain.ports import Database, UnitOfWork
+from app.context import REQUEST_DATABASE, error_bytes, replay
+from app.domain.ports import Database, Retry, UnitOfWork
 from app.domain.records import KeyedAnswer
 from app.errors import KEY_IN_PROGRESS, DomainError
 
@@ -92,8 +92,8 @@ class Idempotency:
         key: str,
         graphql: bool,
     ) -> None:
-        """Answer the request once per key: ``body`` was read already, ``receive``
-        hands it to the application again."""
+        """Answer the request once per key: ``body`` was read already (from
+        ``receive``, which is handed on for what comes after it)."""
         method, path = scope["method"], scope["path"]
         now = self.clock()
         record = KeyedAnswer(
@@ -110,7 +110,7 @@ class Idempotency:
             return
         self.running.add(mine)
         try:
-            answer = await self._run(app, scope, receive, record, graphql)
+            answer = await self._run(app, scope, receive, body, record, graphql)
         except DomainError as exc:  # the database failed: nothing was committed
             answer = _failed(exc, graphql)
         finally:
@@ -120,34 +120,52 @@ class Idempotency:
         await _send(send, answer.status, answer.body, answer.headers)
 
     async def _run(
-        self, app: App, scope: dict[str, Any], receive: Receive, record: KeyedAnswer, graphql: bool
+        self,
+        app: App,
+        scope: dict[str, Any],
+        receive: Receive,
+        body: bytes,
+        record: KeyedAnswer,
+        graphql: bool,
     ) -> Captured | None:
         """The request in its transaction; its answer, or None when the key
-        turned out to be taken (nothing was committed)."""
-        tx = self.database.transaction()
-        try:
-            captured = Captured()
-            scope.setdefault("state", {})[REQUEST_DATABASE] = tx
-            await app(scope, receive, captured.send)
-            if not self._worth_storing(captured, graphql, scope):
-                # Rolled back (closing the transaction): the retry runs afresh.
-                # A key stored before is still answered as such.
-                found = await self._find(record)
-                return captured if found is None else None
-            stored = msgspec.structs.replace(
-                record,
-                status=captured.status,
-                headers=[
-                    [k.decode("latin-1"), v.decode("latin-1")]
-                    for k, v in captured.headers
-                    if k.lower() in KEPT_HEADERS
-                ],
-                body=captured.body,
-            )
-            committed = await tx.commit(stored, expired_before=record.created_at - self.ttl)
-            return captured if committed else None
-        finally:
-            await tx.close()
+        turned out to be taken (nothing was committed). An optimistic
+        transaction that cannot commit what the request did (``Retry``) runs
+        it once more in one that is not."""
+        before = dict(scope.get("state") or {})
+        for optimistic in (True, False):
+            tx = self.database.transaction(optimistic=optimistic)
+            try:
+                state = {**before, REQUEST_DATABASE: tx}
+                captured = Captured()
+                await app({**scope, "state": state}, replay(body, receive), captured.send)
+                scope.setdefault("state", {}).update(state)  # what the faces noted (the log)
+                if tx.retry:
+                    continue
+                if not self._worth_storing(captured, graphql, state):
+                    # Rolled back (closing the transaction): the retry runs afresh.
+                    # A key stored before is still answered as such.
+                    found = await self._find(record)
+                    return captured if found is None else None
+                stored = msgspec.structs.replace(
+                    record,
+                    status=captured.status,
+                    headers=[
+                        [k.decode("latin-1"), v.decode("latin-1")]
+                        for k, v in captured.headers
+                        if k.lower() in KEPT_HEADERS
+                    ],
+                    body=captured.body,
+                )
+                expired_before = record.created_at - self.ttl
+                committed = await tx.commit(stored, expired_before=expired_before)
+                return captured if committed else None
+            except Retry:
+                if not optimistic:
+                    raise
+            finally:
+                await tx.close()
+        raise Retry()  # (a transaction that is not optimistic never asks for another)
 
     async def _again(self, record: KeyedAnswer, graphql: bool) -> Captured:
         """The answer to a key another request holds."""
@@ -179,13 +197,13 @@ class Idempotency:
             return None
         return found
 
-    def _worth_storing(self, answer: Captured, graphql: bool, scope: dict[str, Any]) -> bool:
+    def _worth_storing(self, answer: Captured, graphql: bool, state: dict[str, Any]) -> bool:
         """Whether an answer is kept: not when the client may retry it."""
         if answer.status == 429 or answer.status >= 500:
             return False
         if not graphql:
             return True
-        if (scope.get("state") or {}).get("graphql_operation") != "mutation":
+        if state.get("graphql_operation") != "mutation":
             return False  # a query (or a document that never ran): nothing to guard
         try:
             errors = msgspec.json.decode(answer.body).get("errors") or []

@@ -10,6 +10,7 @@ reports its statements to the database's listeners (tests count them).
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -181,33 +182,82 @@ class NotGuardable(Exception):
 GUARDED_READ = "guarded_read"
 
 
+class RowVersions:
+    """Session rows that guarded writes read lately, with their versions
+    (bounded, each kept ``seconds``): a guarded write of a session written
+    lately runs no read at all, one statement. Never trusted: the statement
+    writes only if the row still has that version; a changed row is forgotten
+    and the write runs as a transaction. (What a write refuses on, the
+    session's owner and its completion, never changes back: a refusal on a
+    remembered row is the refusal a fresh read gives.)"""
+
+    def __init__(self, size: int = 10_000, seconds: float = 30.0) -> None:
+        self.size = size
+        self.seconds = seconds
+        self.rows: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        entry = self.rows.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] > self.seconds:
+            del self.rows[key]
+            return None
+        return entry[1]
+
+    def put(self, key: Any, row: Any) -> None:
+        self.rows[key] = (time.monotonic(), row)
+        self.rows.move_to_end(key)
+        if len(self.rows) > self.size:
+            self.rows.popitem(last=False)
+
+    def forget(self, key: Any) -> None:
+        self.rows.pop(key, None)
+
+
 class GuardedExecutor:
     """The reads of a guarded unit of work (app/db/postgres.py) on a write
-    connection outside any transaction: plain SELECTs only, no row locks.
-    Its writes are collected by the unit of work (app/db/late.py) into one
-    statement, run by :meth:`statement` in an implicit transaction of its
-    own, which writes only if the rows the reads named are unchanged. Its
-    connection is taken at its first statement (a unit of work that is not
-    guardable is refused before it needs one) and given back by
-    :meth:`release`."""
+    connection outside any transaction: only the reads marked for it (a
+    session with its version), no row lock. Its writes are collected by the
+    unit of work (app/db/late.py) into one statement, run by
+    :meth:`statement` in an implicit transaction of its own, which writes
+    only if the rows the reads named are unchanged. Its connection is taken
+    at its first statement (a unit of work that is not guardable is refused
+    before it needs one) and given back by :meth:`release`."""
 
     dialect = "postgresql"
     guarded = True
 
     def __init__(
-        self, pool: Any, timeout: float, listeners: list[StatementListener], attempt: Any
+        self,
+        pool: Any,
+        timeout: float,
+        listeners: list[StatementListener],
+        versions: RowVersions,
     ) -> None:
         self.pool = pool
         self.timeout = timeout
         self.listeners = listeners
-        self.attempt = attempt
+        self.versions = versions
+        self.attempt: Any = None  # the try it runs in (app/db/resilience.py)
         self.conn: Any = None
+        self.used_remembered: list[Any] = []  # sessions read from ``versions``
+        self.fresh = False  # read every row (a refusal on a remembered one is checked)
+
+    def remembered(self, key: Any) -> Any:
+        """A session read lately (its row, with its version), or None."""
+        row = None if self.fresh else self.versions.get(key)
+        if row is not None:
+            self.used_remembered.append(key)
+        return row
 
     async def _executor(self) -> AsyncpgExecutor:
         if self.conn is None:
-            self.attempt.queued = self.pool.would_wait()
+            if self.attempt is not None:
+                self.attempt.queued = self.pool.would_wait()
             self.conn = await self.pool.acquire(self.timeout)
-            self.attempt.connected = True
+            if self.attempt is not None:
+                self.attempt.connected = True
         return AsyncpgExecutor(self.conn, self.listeners, writable=True)
 
     async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
@@ -221,8 +271,13 @@ class GuardedExecutor:
         raise NotGuardable("a write outside the guarded statement")
 
     async def statement(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
-        """The unit of work's one writing statement."""
+        """The one writing statement."""
         return await (await self._executor()).rows(stmt, params)
+
+    def take(self) -> Any:
+        """Its connection, handed on (a transaction begins on it), or None."""
+        conn, self.conn = self.conn, None
+        return conn
 
     async def release(self, *, broken: bool) -> None:
         conn, self.conn = self.conn, None

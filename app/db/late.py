@@ -51,7 +51,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from app.db import rollups
-from app.db.executor import Executor, NotGuardable
+from app.db.executor import Executor
 from app.db.models import UTCDateTime
 from app.db.models import event_seq_table as seq_t
 from app.db.models import events_table as et
@@ -66,16 +66,33 @@ Part = tuple[str, dict[str, Any]]  # (kind, values)
 
 
 class GuardFailed(Exception):
-    """A row a guarded unit of work read changed (or went) before its
-    statement ran: nothing was written; it is run again as a transaction."""
+    """A session a guarded unit of work read changed (or went) before its
+    statement ran: nothing was written."""
+
+
+Mark = tuple[int, int, int, int, int]
 
 
 class Late:
-    """The last statements of one unit of work (see the module): collected
-    while it runs, written by :meth:`run` (a transaction) or
-    :meth:`run_guarded` (a guarded write)."""
+    """The last statements of a transaction's units of work (see the module):
+    collected while they run, written by :meth:`run` (in a transaction) or
+    :meth:`run_guarded` (one statement: the *guarded* form, app/db/postgres.py).
 
-    __slots__ = ("committed", "dialect", "events", "guard", "guarded", "inserts", "last", "upserts")
+    While ``guarded``, a unit of work's new rows are collected too (written by
+    the one statement), and each session it reads share-locked is a guard
+    (``guard_session``): written only if that session's row still has the
+    version read."""
+
+    __slots__ = (
+        "committed",
+        "dialect",
+        "events",
+        "guarded",
+        "guards",
+        "inserts",
+        "last",
+        "upserts",
+    )
 
     def __init__(self, dialect: str, committed: list[Callable[[], None]], *, guarded: bool) -> None:
         self.dialect = dialect
@@ -83,10 +100,8 @@ class Late:
         self.upserts: list[Part] = []  # (rollup kind, values), in lock order
         self.events: list[tuple[dict[str, Any], Callable[[int], None] | None]] = []
         self.last: list[tuple[Any, dict[str, Any]]] = []
-        # A guarded unit of work: its new rows wait for the one statement too,
-        # written only if ``guard`` (the session it read, and its version) holds.
         self.guarded = guarded
-        self.guard: tuple[uuid.UUID, str] | None = None
+        self.guards: list[tuple[uuid.UUID, str]] = []
         self.inserts: list[Part] = []  # (table name, row)
 
     # ---------------------------------------------------------------- collecting
@@ -96,7 +111,7 @@ class Late:
         self.upserts.append((kind, values))
 
     def insert(self, table: str, row: dict[str, Any]) -> None:
-        """(guarded) A new row, written by the guarded statement."""
+        """(guarded) A new row, written with the others."""
         self.inserts.append((table, row))
 
     def then(self, statement: Any, params: dict[str, Any]) -> None:
@@ -108,16 +123,48 @@ class Late:
 
     def guard_session(self, session_id: uuid.UUID, version: str) -> None:
         """(guarded) Write only if this session's row is still ``version``."""
-        if self.guard is not None and self.guard != (session_id, version):
-            raise NotGuardable("a guarded write reads one row")
-        self.guard = (session_id, version)
+        if (session_id, version) not in self.guards:
+            self.guards.append((session_id, version))
+
+    def mark(self) -> Mark:
+        """What is collected so far (to drop what a unit of work added: ``undo``)."""
+        return (
+            len(self.upserts),
+            len(self.events),
+            len(self.last),
+            len(self.guards),
+            len(self.inserts),
+        )
+
+    def undo(self, mark: Mark) -> None:
+        del self.upserts[mark[0] :]
+        del self.events[mark[1] :]
+        del self.last[mark[2] :]
+        del self.guards[mark[3] :]
+        del self.inserts[mark[4] :]
+
+    def empty(self) -> bool:
+        return self.mark() == (0, 0, 0, 0, 0)
+
+    def one_statement(self) -> bool:
+        """(guarded) Whether what was collected is one guarded statement: one
+        session read, one event, nothing to run after."""
+        return len(self.guards) == 1 and len(self.events) == 1 and not self.last
 
     # ---------------------------------------------------------------- writing
 
     async def run(self, ex: Executor, key: dict[str, Any] | None = None) -> bool:
-        """Write them in the unit of work's transaction; with ``key`` (an
-        ``Idempotency-Key``'s row) last. False, and the caller rolls back,
-        when that key turns out to be taken."""
+        """Write them in the transaction; with ``key`` (an ``Idempotency-Key``'s
+        row) last. False, and the caller rolls back, when that key turns out
+        to be taken. What was collected while guarded is written first, each
+        guard checked (:class:`GuardFailed` when a session changed)."""
+        guards, self.guards = self.guards, []
+        for session_id, version in guards:
+            if not await ex.rows(_GUARD, {"g_id": session_id, "g_version": version}):
+                raise GuardFailed()
+        inserts, self.inserts = self.inserts, []
+        for table, row in inserts:
+            await ex.execute(insert(rollups.WRITTEN_TABLES[table]).values(row))
         upserts, self.upserts = self.upserts, []
         events, self.events = self.events, []
         if self.dialect == "postgresql" and len(events) == 1:
@@ -144,22 +191,28 @@ class Late:
             await ex.execute(statement, values)
         return True
 
-    async def run_guarded(self, ex: Any) -> None:
-        """The guarded unit of work's one statement, outside any transaction
-        (PostgreSQL commits it on its own): :class:`GuardFailed`, and nothing
-        written, when the session's row changed or went."""
-        if self.guard is None or len(self.events) != 1 or not self.inserts or self.last:
-            raise NotGuardable("a guarded write reads one row, adds rows and records one event")
+    async def run_guarded(self, ex: Any, key: dict[str, Any] | None = None) -> bool:
+        """(PostgreSQL, ``one_statement``) Everything as one statement outside
+        any transaction (it commits on its own), with ``key`` last: False when
+        the key is taken; :class:`GuardFailed`, and nothing written, when the
+        session's row changed or went."""
         statement = guarded_statement(
-            tuple(table for table, _ in self.inserts), tuple(kind for kind, _ in self.upserts)
+            tuple(table for table, _ in self.inserts),
+            tuple(kind for kind, _ in self.upserts),
+            key is not None,
         )
         params = {**_prefixed(self.inserts, "w"), **_prefixed(self.upserts, "l")}
-        params["g_id"], params["g_version"] = self.guard
+        [(params["g_id"], params["g_version"])] = self.guards
+        if key is not None:
+            params.update({f"k_{name}": value for name, value in key.items()})
         values, committed = self.events[0]
         row = (await ex.statement(statement, {**params, **values}))[0]
         if not row["guarded"]:
             raise GuardFailed()
+        if key is not None and not row["claimed"]:
+            return False
         self._committed(committed, int(row["seq"]))
+        return True
 
     def _committed(self, committed: Callable[[int], None] | None, seq: int) -> None:
         if committed is not None:
@@ -271,7 +324,7 @@ def late_statement(kinds: tuple[str, ...], keyed: bool) -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def guarded_statement(tables: tuple[str, ...], kinds: tuple[str, ...]) -> Any:
+def guarded_statement(tables: tuple[str, ...], kinds: tuple[str, ...], keyed: bool) -> Any:
     """(PostgreSQL) A guarded unit of work as one statement (see ``Late.run_guarded``).
 
     ``g`` locks the session row FOR SHARE if its version (``xmin``) is still
@@ -280,8 +333,9 @@ def guarded_statement(tables: tuple[str, ...], kinds: tuple[str, ...]) -> Any:
     new row ``w{i}`` (of ``tables``) and rollup ``l{i}`` (of ``kinds``) is
     written only through the gate; the sequence row is taken after all of
     them (the order every write takes its locks in), and the event after it.
+    With ``keyed``, the key's row after the event (see :func:`late_statement`).
     Columns ``guarded`` (0 when the row changed: nothing was written),
-    ``seq`` and ``notified``."""
+    ``seq``, ``notified`` and, keyed, ``claimed``."""
     g = (
         select(_ONE)
         .select_from(st)
@@ -302,11 +356,27 @@ def guarded_statement(tables: tuple[str, ...], kinds: tuple[str, ...]) -> Any:
         for i, kind in enumerate(kinds)
     ]
     _counter, stored = _event_ctes(parts, gate)
-    return select(
+    columns = [
         select(func.count()).select_from(g).scalar_subquery().label("guarded"),
         select(stored.c.seq).scalar_subquery().label("seq"),
         select(_notify(stored.c.seq)).select_from(stored).scalar_subquery().label("notified"),
+    ]
+    if keyed:
+        k = claim_key("postgresql", prefix="k_", after=stored).cte("k")
+        columns.append(select(func.count()).select_from(k).scalar_subquery().label("claimed"))
+    return select(*columns)
+
+
+# A guard checked in a transaction: the session still has the version read.
+_GUARD = (
+    select(_ONE)
+    .select_from(st)
+    .where(
+        st.c.id == bindparam("g_id", type_=Uuid()),
+        cast(literal_column("xmin"), Text) == bindparam("g_version", type_=String()),
     )
+    .with_for_update(read=True)
+)
 
 
 def _gated_insert(name: str, prefix: str, gate: FromClause) -> Any:

@@ -16,21 +16,29 @@ Two pools, handed out first come, first served (app/db/pool.py):
   only add that waiting), which keep PostgreSQL's generic plans: every write
   reaches its rows by a key.
 
-A write is one of two paths (``write``):
+A write is one of two paths (``write``), both a :class:`PgTransaction`:
 
-1. **guarded**, one statement: a unit of work that reads one session
-   share-locked, adds rows and records one event (a new interaction or
-   metric) has its reads run on a write connection outside any
-   transaction, then its writes as one statement that writes only if that
-   session's row still has the version read, committing on its own
-   (app/db/late.py). No row lock is held across a round trip. If the row
-   changed, or the work does anything else, nothing was written and it runs
-   as 2.;
-2. **a transaction** (app/db/transaction.py): BEGIN, the unit of work, its
-   last rows, COMMIT.
+1. **guarded**, one statement: a transaction is *optimistic* at first. Its
+   units of work run their reads on a write connection outside any
+   transaction (only reads of a session with its version are allowed;
+   versions read lately are remembered, :class:`app.db.executor.RowVersions`)
+   and their writes are collected; at the commit, a unit of work that read
+   one session share-locked, added rows and recorded one event (a new
+   interaction or metric) is written as one statement that writes only if
+   that session's row still has the version read, and commits on its own
+   (app/db/late.py), with a keyed request's key and answer in it. No row
+   lock is held across a round trip.
+2. **a transaction** (app/db/transaction.py): BEGIN, the units of work,
+   their last rows, COMMIT. A unit of work that does anything the guarded
+   form cannot hold back (a row locked for update, an update, a delete)
+   turns its transaction into this at once (only the first unit can: a
+   later one makes the commit ask for a new try, ``Retry``), and a guard
+   that no longer holds at the commit makes ``write`` run the work again
+   this way (a keyed request: ``Retry``, app/idempotency.py runs it again
+   with a transaction that is not optimistic).
 
-Equivalence: tests/db/test_guarded_writes.py runs every guarded write both
-ways on the same rows and compares what is stored.
+Equivalence: tests/db/test_guarded_writes.py runs guarded writes both ways on
+the same rows (and races them) and compares what is stored.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -51,14 +60,17 @@ from app.db.executor import (
     GuardedExecutor,
     NotGuardable,
     ReadConnection,
+    RowVersions,
     use_plans,
 )
-from app.db.late import GuardFailed
+from app.db.late import GuardFailed, claim_key
 from app.db.pool import FairPool
-from app.db.repositories import UnitOfWork
+from app.db.repositories import UnitOfWork, key_row
 from app.db.resilience import Attempt, Failure, Resilience, classify_asyncpg
-from app.db.transaction import Transaction, after_commit, in_transaction
-from app.domain.ports import Work
+from app.db.transaction import Handle, Transaction, after_commit, in_transaction
+from app.domain.ports import Retry, Work
+from app.domain.records import KeyedAnswer
+from app.errors import DomainError, Unavailable
 
 T = TypeVar("T")
 
@@ -190,6 +202,7 @@ class PostgresDatabase:
         self.reads = pool("reads", settings.db_pool_size, READ_SETTINGS)
         self.writes = pool("writes", settings.db_write_pool_size, WRITE_SETTINGS)
         self._connector = _Connector(self)
+        self.versions = RowVersions()  # sessions guarded writes read lately
 
     # ---------------------------------------------------------------- statement listeners
 
@@ -229,36 +242,20 @@ class PostgresDatabase:
     async def write(self, work: Work[T]) -> T:
         """One of the two paths of the module's docstring; the outcome is a
         transaction's either way."""
+        tx = PgTransaction(self, optimistic=True)
         try:
-            return await self._guarded(work)
-        except (GuardFailed, NotGuardable):
+            result = await tx.run(work)
+            await tx.commit()
+            return result
+        except Retry:
             pass  # nothing was written: the same work, as a transaction
+        finally:
+            await tx.close()
         return await in_transaction(self._connector, self.resilience, work)
 
-    def transaction(self) -> Transaction:
+    def transaction(self, *, optimistic: bool = True) -> Transaction:
         """A transaction the caller holds (and closes): see app/db/transaction.py."""
-        return Transaction(self._connector, self.resilience)
-
-    async def _guarded(self, work: Work[T]) -> T:
-        async def once(attempt: Attempt) -> T:
-            pool = self.writes
-            ex = GuardedExecutor(pool, self.settings.db_pool_timeout, self.listeners, attempt)
-            broken = False
-            try:
-                uow = UnitOfWork(ex)
-                result = await work(uow)
-                # The statement may have committed when the connection dies: no retry.
-                attempt.committing = True
-                await uow.late.run_guarded(ex)
-            except BaseException as exc:
-                broken = ex.conn is not None and _dead(exc)
-                raise
-            finally:
-                await ex.release(broken=broken)
-            after_commit(uow.committed)
-            return result
-
-        return await self.resilience.attempt(once, classify_asyncpg)
+        return PgTransaction(self, optimistic=optimistic)
 
     async def ping(self) -> bool:
         async def select_one(uow: Any) -> None:
@@ -275,3 +272,128 @@ class PostgresDatabase:
         await self.reads.close()
         await self.writes.close()
         await self.engine.dispose()
+
+
+class PgTransaction(Transaction):
+    """A transaction that is optimistic until it cannot be (the module's path 1)."""
+
+    def __init__(self, db: PostgresDatabase, *, optimistic: bool) -> None:
+        super().__init__(db._connector, db.resilience)
+        self.db = db
+        self.late.guarded = optimistic
+        self.reader = GuardedExecutor(
+            db.writes, db.settings.db_pool_timeout, db.listeners, db.versions
+        )
+
+    async def run(self, work: Work[T]) -> T:
+        if not self.late.guarded:
+            return await super().run(work)
+        async with self._lock:
+            if self._failed is not None or self._done:
+                raise Unavailable()
+            mark = self.late.mark()
+            reader = self.reader
+
+            async def once(attempt: Attempt) -> T:
+                reader.attempt = attempt
+                reader.used_remembered.clear()
+                try:
+                    return await work(UnitOfWork(reader, self.late, self.committed))
+                except DomainError:
+                    self.late.undo(mark)
+                    if not reader.used_remembered:
+                        raise
+                    # Refused on a row read lately: checked on a fresh read.
+                    for session_id in reader.used_remembered:
+                        self.db.versions.forget(session_id)
+                    reader.fresh = True
+                    try:
+                        return await work(UnitOfWork(reader, self.late, self.committed))
+                    except BaseException:
+                        self.late.undo(mark)
+                        raise
+                    finally:
+                        reader.fresh = False
+                except BaseException as exc:
+                    self.late.undo(mark)
+                    if _dead(exc):
+                        await reader.release(broken=True)
+                    raise
+
+            try:
+                return await self.resilience.attempt(once, classify_asyncpg)
+            except NotGuardable:
+                if mark != _NOTHING:  # an earlier unit's writes were held back
+                    self._failed = Retry()
+                    raise self._failed from None
+                self.late.guarded = False  # an ordinary transaction from here on
+        return await super().run(work)
+
+    async def _begin(self, attempt: Attempt) -> Handle:
+        conn = self.reader.take()  # the reads' connection, when there is one
+        if conn is None:
+            return await self.connector.begin(attempt)
+        try:
+            for listener in self.db.listeners:
+                listener("BEGIN")
+            await conn.execute("BEGIN")
+        except BaseException:
+            conn.terminate()
+            await self.db.writes.release(conn)
+            raise
+        return _Handle(
+            self.db.writes, conn, AsyncpgExecutor(conn, self.db.listeners, writable=True)
+        )
+
+    async def commit(
+        self, key: KeyedAnswer | None = None, *, expired_before: datetime | None = None
+    ) -> bool:
+        if not self.late.guarded:
+            return await super().commit(key, expired_before=expired_before)
+        async with self._lock:
+            if self._failed is not None:
+                raise Retry() if self.retry else Unavailable()
+            late, reader = self.late, self.reader
+            row = None if key is None else key_row(key, expired_before or key.created_at)
+            ours = False
+
+            async def once(attempt: Attempt) -> bool:
+                nonlocal ours
+                reader.attempt = attempt
+                attempt.committing = True  # one statement that commits on its own
+                try:
+                    if late.one_statement():
+                        ours = await late.run_guarded(reader, key=row)
+                    elif late.empty():  # nothing changed: the key alone, if any
+                        claim = claim_key("postgresql")
+                        ours = row is None or bool(await reader.statement(claim, row))
+                    else:
+                        raise Retry()  # more than one statement holds: in a transaction
+                except BaseException as exc:
+                    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+                        # The driver refused it before sending it (a connection
+                        # it knows is broken): nothing can have committed.
+                        attempt.committing = False
+                    if _dead(exc):
+                        await reader.release(broken=True)
+                    raise
+                return ours
+
+            try:
+                return await self.resilience.attempt(once, classify_asyncpg)
+            except GuardFailed:
+                for session_id, _version in late.guards:
+                    self.db.versions.forget(session_id)
+                raise Retry() from None
+            finally:
+                self._done = True
+                await reader.release(broken=False)
+                if ours:
+                    after_commit(self.committed)
+
+    async def close(self) -> None:
+        await super().close()
+        await self.reader.release(broken=False)
+
+
+_NOTHING = (0, 0, 0, 0, 0)

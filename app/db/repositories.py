@@ -400,11 +400,16 @@ class SessionRepository:
         if self.late.guarded and (lock or share):
             if lock:
                 raise NotGuardable("a guarded write locks no row for update")
-            # No lock now: the guarded statement locks it, if still this version.
-            rows = await self.ex.rows(_GET_SESSION_VERSION, {"id": session_id})
-            if not rows:
-                return None
-            row = rows[0]
+            # No lock now: it is locked when the writes are, if still this
+            # version (a version read lately will do: that is checked too).
+            ex: Any = self.ex
+            row = ex.remembered(session_id)
+            if row is None:
+                rows = await ex.rows(_GET_SESSION_VERSION, {"id": session_id})
+                if not rows:
+                    return None
+                row = rows[0]
+                ex.versions.put(session_id, row)
             self.late.guard_session(session_id, row["row_version"])
             return SESSIONS.from_row(row)
         mode = "update" if lock else "share" if share else None

@@ -224,8 +224,9 @@ class SqliteDatabase:
     async def write(self, work: Work[T]) -> T:
         return await in_transaction(self._connector, self.resilience, work)
 
-    def transaction(self) -> Transaction:
-        """A transaction the caller holds (and closes): see app/db/transaction.py."""
+    def transaction(self, *, optimistic: bool = True) -> Transaction:
+        """A transaction the caller holds (and closes): see app/db/transaction.py.
+        (SQLite's are never optimistic: one writer at a time, nothing to gain.)"""
         return Transaction(self._connector, self.resilience)
 
     async def ping(self) -> bool:

@@ -28,7 +28,7 @@ from app.db.executor import Executor
 from app.db.late import Late
 from app.db.repositories import UnitOfWork, key_row
 from app.db.resilience import Attempt, Failure, Resilience
-from app.domain.ports import Work
+from app.domain.ports import Retry, Work
 from app.domain.records import KeyedAnswer
 from app.errors import DomainError, Unavailable
 
@@ -89,8 +89,12 @@ class Transaction:
     async def ping(self) -> bool:
         return True
 
-    def transaction(self) -> Transaction:
+    def transaction(self, *, optimistic: bool = True) -> Transaction:
         return self  # already in one
+
+    @property
+    def retry(self) -> bool:
+        return isinstance(self._failed, Retry)
 
     # ---------------------------------------------------------------- running
 
@@ -104,7 +108,7 @@ class Transaction:
 
             async def once(attempt: Attempt) -> T:
                 if self._handle is None:
-                    self._handle = await self.connector.begin(attempt)
+                    self._handle = await self._begin(attempt)
                 attempt.connected = True
                 # Units after the first cannot start over on another connection.
                 attempt.committing = not first
@@ -135,6 +139,8 @@ class Transaction:
         unknown: 503 either way)."""
         async with self._lock:
             if self._failed is not None:
+                if isinstance(self._failed, Retry):
+                    raise Retry()
                 raise Unavailable() from self._failed
             ours = False
             row = None if key is None else key_row(key, expired_before or key.created_at)
@@ -142,7 +148,7 @@ class Transaction:
             async def once(attempt: Attempt) -> bool:
                 nonlocal ours
                 if self._handle is None:  # nothing ran: the key alone
-                    self._handle = await self.connector.begin(attempt)
+                    self._handle = await self._begin(attempt)
                 attempt.connected = True
                 handle = self._handle
                 if not await self.late.run(handle.executor, key=row):
@@ -160,6 +166,9 @@ class Transaction:
                 await self._release()
                 if ours:
                     after_commit(self.committed)
+
+    async def _begin(self, attempt: Attempt) -> Handle:
+        return await self.connector.begin(attempt)
 
     async def close(self) -> None:
         """Roll back what did not commit, and give the connection back."""

@@ -23,6 +23,7 @@ from app.domain.records import (
     SessionEvent,
     SessionStatus,
 )
+from app.errors import MODIFIED_CONCURRENTLY, Conflict
 
 T = TypeVar("T")
 
@@ -231,11 +232,25 @@ class Database(Protocol):
         """``work`` as one transaction: committed when it returns, rolled back
         when it raises (inside a :class:`Transaction`: committed with it)."""
 
-    def transaction(self) -> Transaction:
+    def transaction(self, *, optimistic: bool = True) -> Transaction:
         """A transaction for several units of work, held and closed by the
-        caller (a request with an ``Idempotency-Key``: app/idempotency.py)."""
+        caller (a request with an ``Idempotency-Key``: app/idempotency.py).
+        ``optimistic``: the storage may run its units' reads first and write
+        everything at the commit, checked against what they read; if that no
+        longer holds, the commit raises :class:`Retry`, and the caller runs
+        them again in a transaction that is not optimistic."""
 
     async def ping(self) -> bool: ...
+
+
+class Retry(Conflict):
+    """An optimistic transaction cannot commit what its units of work did (what
+    they read changed meanwhile, or they did what it cannot hold back): nothing
+    was written. Run them again with ``transaction(optimistic=False)``. (A
+    conflict, should it reach a client: 409.)"""
+
+    def __init__(self) -> None:
+        super().__init__(MODIFIED_CONCURRENTLY)
 
 
 class Transaction(Database, Protocol):
@@ -252,3 +267,7 @@ class Transaction(Database, Protocol):
 
     async def close(self) -> None:
         """Roll back what was not committed; the transaction is over."""
+
+    @property
+    def retry(self) -> bool:
+        """A unit of work raised :class:`Retry`: it cannot commit."""

@@ -279,7 +279,7 @@ class Pipeline:
         await self.idempotency.handle(
             app,
             scope,
-            replay(body, receive),
+            receive,
             body,
             send,
             user_id=principal.user_id,

@@ -58,7 +58,7 @@ async def _events(service: Any, user: str) -> list[Any]:
     return await service.db.read(work)
 
 
-async def test_a_guarded_write_is_a_read_and_one_statement_on_postgres(
+async def test_a_guarded_write_is_two_statements_on_postgres(
     service, new_user, count_statements, backend
 ):
     user = new_user()
@@ -69,12 +69,12 @@ async def test_a_guarded_write_is_a_read_and_one_statement_on_postgres(
         as_principal(user), RecordMetrics(session_id=str(sid), total_latency_ms=120)
     )
     if backend == "postgres":
-        # Each write: the session's read with its version, then one statement
-        # (no BEGIN/COMMIT).
+        # The first write: the session's read, then one statement (no
+        # BEGIN/COMMIT); the second knows the session's version already: one.
         statements = count_statements.statements
-        assert len(statements) == 4, statements
-        assert "xmin" in statements[0] and "xmin" in statements[2]
-        assert "FOR SHARE" in statements[1] and "FOR SHARE" in statements[3]
+        assert len(statements) == 3, statements
+        assert "xmin" in statements[0]
+        assert "FOR SHARE" in statements[1] and "FOR SHARE" in statements[2]
     stored = await service.interactions.list_for_session(as_principal(user), sid)
     assert [i.id for i in stored] == [created.id]
     assert [m.id for m in await service.metrics.list_for_session(as_principal(user), sid)] == [
@@ -311,3 +311,83 @@ async def test_a_dropped_connection_before_the_statement_is_retried(service, new
     await service.interactions.create(as_principal(user), _interaction(sid))
     stored = await service.interactions.list_for_session(as_principal(user), sid)
     assert len(stored) == 2
+
+
+async def _change_elsewhere(service: Any, sql: str, sid: uuid.UUID) -> None:
+    """A change this process does not see (another process or host did it)."""
+    url = service.db.engine.url.set(drivername="postgresql")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        await conn.execute(sql, sid)
+    finally:
+        await conn.close()
+
+
+async def test_a_remembered_session_changed_elsewhere_is_read_again(
+    service, new_user, count_statements, backend
+):
+    """The version remembered from the last write is stale: the statement
+    writes nothing, and the write runs as a transaction on the row as it is."""
+    if backend != "postgres":
+        pytest.skip("remembered versions are the guarded statement's")
+    user = new_user()
+    sid = await _new_session(service, user)
+    await service.interactions.create(as_principal(user), _interaction(sid))
+    await _change_elsewhere(
+        service,
+        "UPDATE interview_sessions SET status = 'paused', "
+        "job_context = jsonb_set(job_context, '{title}', '\"Changed\"') WHERE id = $1",
+        sid,
+    )
+    count_statements.statements.clear()
+    created = await service.interactions.create(as_principal(user), _interaction(sid))
+    # The guarded statement on the remembered version, then the transaction.
+    assert "FOR SHARE" in count_statements.statements[0], count_statements.statements
+    assert count_statements.statements[1] == "BEGIN", count_statements.statements
+    events = await _events(service, user)
+    assert events[-1].interaction == created
+    assert events[-1].session.status is SessionStatus.PAUSED
+    assert events[-1].session.job_context.title == "Changed"
+    assert len(await service.interactions.list_for_session(as_principal(user), sid)) == 2
+
+
+async def test_a_remembered_session_deleted_elsewhere_is_not_found(service, new_user, backend):
+    if backend != "postgres":
+        pytest.skip("remembered versions are the guarded statement's")
+    user = new_user()
+    sid = await _new_session(service, user)
+    await service.interactions.create(as_principal(user), _interaction(sid))
+    await _change_elsewhere(service, "DELETE FROM interview_sessions WHERE id = $1", sid)
+    from app.errors import NotFound
+
+    with pytest.raises(NotFound):
+        await service.metrics.record(as_principal(user), RecordMetrics(session_id=str(sid)))
+
+
+async def test_a_refusal_on_a_remembered_session_is_checked_on_a_fresh_read(
+    service, new_user, backend
+):
+    """Remembered as completed, deleted since: the answer is the fresh row's
+    (not found), not the remembered one's (a completed session)."""
+    if backend != "postgres":
+        pytest.skip("remembered versions are the guarded statement's")
+    user = new_user()
+    sid = await _new_session(service, user)
+    await service.sessions.set_status(as_principal(user), sid, SessionStatus.COMPLETED)
+    await service.metrics.record(as_principal(user), RecordMetrics(session_id=str(sid)))
+    await _change_elsewhere(service, "DELETE FROM interview_sessions WHERE id = $1", sid)
+    from app.errors import NotFound
+
+    with pytest.raises(NotFound):
+        await service.interactions.create(as_principal(user), _interaction(sid))
+
+
+async def test_another_users_remembered_session_is_still_forbidden(service, new_user, backend):
+    from app.errors import Forbidden
+
+    owner, other = new_user(), new_user()
+    sid = await _new_session(service, owner)
+    await service.interactions.create(as_principal(owner), _interaction(sid))
+    with pytest.raises(Forbidden):
+        await service.interactions.create(as_principal(other), _interaction(sid))
+    assert len(await service.interactions.list_for_session(as_principal(owner), sid)) == 1
