@@ -81,7 +81,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _env_secret() -> bool:
-    import os
 
     return bool(os.environ.get("JWT_SECRET"))
 
@@ -125,9 +124,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
     if isinstance(operation, str):
         print(f"invalid: {operation}")
         raise SystemExit(1)
-    # As the server would run it on the configured database (DATABASE_URL).
-    on_postgres = os.environ.get("DATABASE_URL", "").startswith("postgresql")
-    plans = CompiledQueries(schema, storage_writes_json=on_postgres)
+    plans = CompiledQueries(schema)
     print(plans.explain(prepared.document, operation))
 
 

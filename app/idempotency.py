@@ -203,7 +203,7 @@ class Idempotency:
             return False
         if not graphql:
             return True
-        if state.get("graphql_operation") != "mutation":
+        if state.get("operation_type") != "mutation":
             return False  # a query (or a document that never ran): nothing to guard
         try:
             errors = msgspec.json.decode(answer.body).get("errors") or []

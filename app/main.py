@@ -234,15 +234,7 @@ def create_app(settings: Settings, database: AnyDatabase | None = None) -> App:
     schema = build_schema(settings)
     assets = Assets()
     assets.warn_if_remote()
-    # Lists and answers written as JSON by the storage: PostgreSQL builds it in
-    # the query (app.db.projection); on SQLite the records read are written by
-    # compiled Python writers (app.domain.projection), faster than SQLite's
-    # JSON functions.
-    plans = (
-        CompiledQueries(schema, storage_writes_json=db.dialect in ("postgresql", "sqlite"))
-        if settings.graphql_compiled
-        else None
-    )
+    plans = CompiledQueries(schema) if settings.graphql_compiled else None
     graphql = GraphQLEndpoint(
         schema,
         service,

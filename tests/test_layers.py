@@ -34,6 +34,7 @@ LAYERS = {
     "app.internals": 2,
     "app.db": 3,
     "app.schema": 3,
+    "app.queries": 3.5,
     "app.rest": 4,
     "app.resolvers": 4,
     "app.pipeline": 5,

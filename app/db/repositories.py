@@ -45,9 +45,7 @@ from app.db.models import idempotency_table as ik
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
-from app.db.projection import children_statement, session_statement, sessions_statement
 from app.domain.paging import PageRequest, Position, SessionFilter
-from app.domain.projection import Children, Projection
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -62,7 +60,6 @@ from app.domain.records import (
     SessionStatus,
     TrendMetrics,
 )
-from app.domain.written import WrittenInPython
 
 
 def _interview_type(s: Session) -> str | None:
@@ -129,7 +126,8 @@ def _get_session(lock: str | None) -> Select[Any]:
     if lock is not None:
         # PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already serialises writers.
         stmt = stmt.with_for_update(read=lock == "share")
-    return stmt
+    # One row by its key, whoever asks: a generic plan is the custom one.
+    return stmt.execution_options(generic_plans=True)
 
 
 @functools.cache
@@ -571,66 +569,6 @@ class MetricRepository:
         return _grouped((METRICS.from_row(r) for r in rows), session_ids)
 
 
-class WrittenRepository:
-    """Answers written as JSON by the storage (see :mod:`app.domain.projection`):
-    on PostgreSQL one statement builds the whole answer (children included);
-    on SQLite the records are read as usual and written in Python."""
-
-    def __init__(
-        self,
-        ex: Executor,
-        sessions: SessionRepository,
-        interactions: InteractionRepository,
-        metrics: MetricRepository,
-    ) -> None:
-        self.ex = ex
-        self.python = WrittenInPython(sessions, interactions, metrics)
-
-    async def children(
-        self,
-        session_ids: Sequence[uuid.UUID],
-        user_id: str,
-        parts: tuple[Children, ...],
-    ) -> dict[uuid.UUID, tuple[str, ...]]:
-        if self.ex.dialect != "postgresql":
-            return await self.python.children(session_ids, user_id, parts)
-        rows = await self.ex.rows(
-            children_statement(parts), {"ids": list(session_ids), "user_id": user_id}
-        )
-        found = {
-            r["session_id"]: tuple(_compact(r[f"j{n}"]) for n in range(len(parts))) for r in rows
-        }
-        empty = tuple("[]" for _ in parts)
-        return {k: found.get(k, empty) for k in session_ids}
-
-    async def session(
-        self, session_id: uuid.UUID, user_id: str, projection: Projection
-    ) -> str | None:
-        if self.ex.dialect != "postgresql":
-            return await self.python.session(session_id, user_id, projection)
-        rows = await self.ex.rows(
-            session_statement(projection), {"id": session_id, "user_id": user_id}
-        )
-        return _compact(rows[0]["j"]) if rows else None
-
-    async def sessions_of(
-        self, user_id: str, projection: Projection, *, limit: int, status: SessionStatus | None
-    ) -> str:
-        if self.ex.dialect != "postgresql":
-            return await self.python.sessions_of(user_id, projection, limit=limit, status=status)
-        params: dict[str, Any] = {"user_id": user_id, "limit": limit}
-        if status is not None:
-            params["status"] = status.value
-        rows = await self.ex.rows(sessions_statement(projection, status is not None), params)
-        return _compact(rows[0]["j"])
-
-
-def _compact(text: str) -> str:
-    """JSON PostgreSQL wrote, without its whitespace (as the rest of the answer)."""
-    result: str = msgspec.json.format(text, indent=-1)
-    return result
-
-
 # ---------------------------------------------------------------- analytics
 
 
@@ -880,7 +818,6 @@ class UnitOfWork:
         self.sessions = SessionRepository(ex, self.late)
         self.interactions = InteractionRepository(ex, self.late)
         self.metrics = MetricRepository(ex, self.late)
-        self.written = WrittenRepository(ex, self.sessions, self.interactions, self.metrics)
         self.analytics = AnalyticsRepository(ex)
         self.events = EventRepository(ex, self.late)
 

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from app.domain.paging import PageRequest, SessionFilter
-from app.domain.projection import Children, Projection
 from app.domain.records import (
     Analytics,
     Interaction,
@@ -100,28 +99,6 @@ class MetricRepository(Protocol):
     ) -> dict[uuid.UUID, list[Metric]]: ...
 
 
-class WrittenRepository(Protocol):
-    """Answers written as JSON by the storage (see :mod:`app.domain.projection`),
-    only ever the user's own sessions."""
-
-    async def children(
-        self, session_ids: Sequence[uuid.UUID], user_id: str, parts: tuple[Children, ...]
-    ) -> dict[uuid.UUID, tuple[str, ...]]:
-        """Per session (every key present), per part: the session's list as
-        ``list_for_sessions`` orders it, one JSON array ("[]" for a session
-        missing or someone else's)."""
-
-    async def session(
-        self, session_id: uuid.UUID, user_id: str, projection: Projection
-    ) -> str | None:
-        """The session as one JSON object; None if missing or someone else's."""
-
-    async def sessions_of(
-        self, user_id: str, projection: Projection, *, limit: int, status: SessionStatus | None
-    ) -> str:
-        """``SessionRepository.list_for_user`` as one JSON array."""
-
-
 class AnalyticsRepository(Protocol):
     async def compute(
         self, user_id: str, start: datetime | None, end: datetime | None
@@ -187,9 +164,6 @@ class UnitOfWork(Protocol):
 
     @property
     def metrics(self) -> MetricRepository: ...
-
-    @property
-    def written(self) -> WrittenRepository: ...
 
     @property
     def analytics(self) -> AnalyticsRepository: ...

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 # ---------------------------------------------------------------- enumerations
+
+
+def write_datetime(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, as the API writes every timestamp."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class SessionStatus(enum.Enum):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -21,7 +20,6 @@ from app.domain.paging import (
     page_request,
 )
 from app.domain.ports import Database, UnitOfWork
-from app.domain.projection import Children, Projection
 from app.domain.records import (
     MAX_LIST_LIMIT,
     CreateSession,
@@ -104,48 +102,6 @@ class SessionService(ServiceBase):
 
         async def work(uow: UnitOfWork) -> Session:
             return owned(user, await uow.sessions.get(sid))
-
-        return await self.db.read(work)
-
-    # Written answers, for the compiled GraphQL plans (see app.domain.projection):
-    # the same rules as get / list_sessions / the loaders, the JSON written by
-    # the storage in one statement.
-
-    async def children_json(
-        self, user: Principal, session_ids: Sequence[uuid.UUID], parts: tuple[Children, ...]
-    ) -> dict[uuid.UUID, tuple[str, ...]]:
-        """Each of the user's sessions' lists (interactions, metrics) as JSON arrays."""
-
-        async def work(uow: UnitOfWork) -> dict[uuid.UUID, tuple[str, ...]]:
-            return await uow.written.children(session_ids, user.user_id, parts)
-
-        return await self.db.read(work)
-
-    async def get_json(
-        self, user: Principal, session_id: str | uuid.UUID, projection: Projection
-    ) -> str | None:
-        """``get`` as one JSON object; None when ``get`` would raise (missing or
-        someone else's: the caller asks ``get`` for the error)."""
-        sid = parse_uuid(session_id)
-
-        async def work(uow: UnitOfWork) -> str | None:
-            return await uow.written.session(sid, user.user_id, projection)
-
-        return await self.db.read(work)
-
-    async def list_json(
-        self,
-        user: Principal,
-        projection: Projection,
-        *,
-        limit: int | None = None,
-        status: SessionStatus | None = None,
-    ) -> str:
-        """``list_sessions`` as one JSON array."""
-        n = check_limit(limit)
-
-        async def work(uow: UnitOfWork) -> str:
-            return await uow.written.sessions_of(user.user_id, projection, limit=n, status=status)
 
         return await self.db.read(work)
 

@@ -69,9 +69,10 @@ from msgspec import Raw
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
 from strawberry.types.field import StrawberryField
 
-from app.domain.projection import Children, NotProjectable, Projection, child_kinds, kind_of
-from app.domain.projection import check as check_projection
 from app.internals import graphql_schema
+from app.queries.projection import Children, NotProjectable, Projection, child_kinds, kind_of
+from app.queries.projection import check as check_projection
+from app.queries.reads import Reads
 from app.resolvers.arguments import argument_converter
 from app.resolvers.context import Context
 from app.resolvers.schema import Schema
@@ -129,7 +130,7 @@ KNOWN_LEAVES: dict[Callable[..., Any], str] = {
 }
 # Schema extensions whose effect plans reproduce: the document checks (run by
 # the endpoint for both strategies). Any other extension turns plans off.
-# Leaves the storage writes as these serializers would (app.domain.projection):
+# Leaves the storage writes as these serializers would (app.queries.projection):
 # the record field's Python types each may hold.
 WRITTEN_LEAVES: dict[Callable[..., Any], tuple[type, ...]] = {
     graphql_scalars.serialize_string: (str,),
@@ -224,20 +225,14 @@ class _Info:
 class Run:
     """One execution: the resolvers' info, field resolvers still running,
     batched fields waiting for their DataLoader, and batched fields waiting for
-    the storage to write them (``Context.written``)."""
+    the storage to write them (``Reads.written``)."""
 
-    __slots__ = ("info", "loads", "pending", "writes")
+    __slots__ = ("info", "pending", "writes")
 
     def __init__(self, info: _Info) -> None:
         self.info = info
         self.pending: list[tuple[dict[str, Any], str, asyncio.Future[Any], Completer]] = []
-        self.loads: dict[tuple[str, Completer], list[tuple[dict[str, Any], str, Any]]] = {}
         self.writes: dict[Children, list[tuple[dict[str, Any], str, Any]]] = {}
-
-    def load(
-        self, loader: str, key: Any, out: dict[str, Any], field: str, complete: Completer
-    ) -> None:
-        self.loads.setdefault((loader, complete), []).append((out, field, key))
 
     def written(self, part: Children, key: Any, out: dict[str, Any], field: str) -> None:
         self.writes.setdefault(part, []).append((out, field, key))
@@ -265,12 +260,9 @@ class Plan:
         schema: Schema,
         document: DocumentNode,
         operation: OperationDefinitionNode,
-        *,
-        written: bool = False,
     ) -> None:
         self.schema = schema
         self.operation = operation
-        self.written = written
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -458,16 +450,13 @@ class Plan:
                 _resolver_of(field, name, arguments=False)  # the same checks as any resolver
                 record = field.metadata.get(RECORD)
                 projection = self._projection(definition.type, group, record)
-                if projection is not None and record is not None:
-                    # Only stored fields of the records: the storage writes the
-                    # JSON of every parent's list at once.
-                    env[f"P{n}"] = Children(loader, record, projection)
-                    entries.append(f"{k}: None")
-                    later.append(f"run.written(P{n}, obj.id, out, {k})")
-                    continue
-                # A DataLoader field: its keys are gathered and loaded together.
+                if projection is None or record is None:
+                    raise NotCompilable(f"{t.name}.{name}: a list the storage cannot write")
+                # Only stored fields of the records: the storage writes the
+                # JSON of every parent's list at once.
+                env[f"P{n}"] = Children(loader, record, projection)
                 entries.append(f"{k}: None")
-                later.append(f"run.load({loader!r}, obj.id, out, {k}, F{n})")
+                later.append(f"run.written(P{n}, obj.id, out, {k})")
                 continue
             if field.base_resolver is not None:
                 env[f"R{n}"] = _resolver_of(field, name, arguments=False)
@@ -511,29 +500,28 @@ class Plan:
     def _written_root(
         self, field: StrawberryField, t: GraphQLOutputType, nodes: Sequence[FieldNode]
     ) -> tuple[Callable[..., Any], Completer] | None:
-        """A root field whose answer the storage can write whole (metadata
-        ``WRITTEN``: the context method; ``RECORD``: the record it shows): the
-        call, and a completer embedding the JSON (None from the method: the
-        standard executor answers, with its error)."""
+        """A root field with lists whose answer the storage can write whole
+        (metadata ``WRITTEN``: the batched read, ``Reads``; ``RECORD``: the
+        record it shows): the call, and a completer embedding the JSON (None
+        from the read: the standard executor answers, with its error).
+        Without lists the plan's builders write the rows (no JSON to gain)."""
         metadata: Mapping[str, Any] = field.metadata or {}
         method, record = metadata.get(WRITTEN), metadata.get(RECORD)
-        if not self.written or method is None or record is None or not hasattr(Context, method):
+        if method is None or record is None or not hasattr(Reads, method):
             return None
         item = _unwrap(t)
         if isinstance(item, GraphQLList):
             item = _unwrap(item.of_type)
         projection = self._checked(item, nodes, record, children=True)
         if projection is None or not child_kinds(projection):
-            # Without lists the plan's own builders write the rows faster than
-            # the database builds JSON (measured: bench/README.md).
             return None
 
         self.sources[f"{field.python_name} (written whole by the storage)"] = (
-            f"context.{method}(projection, **arguments)\nprojection = {projection!r}\n"
+            f"context.reads.{method}(projection, **arguments)\nprojection = {projection!r}\n"
         )
 
         async def call(_root: Any, info: _Info, **kwargs: Any) -> Any:
-            return await getattr(info.context, method)(projection, **kwargs)
+            return await getattr(info.context.reads, method)(projection, **kwargs)
 
         return call, _embed
 
@@ -544,7 +532,7 @@ class Plan:
         stored fields, each written exactly as the standard executor writes it;
         None when anything selected is more (the DataLoader answers then)."""
         named = _unwrap(t)
-        if not self.written or record is None or not isinstance(named, GraphQLList):
+        if record is None or not isinstance(named, GraphQLList):
             return None
         return self._checked(_unwrap(named.of_type), nodes, record, children=False)
 
@@ -700,35 +688,24 @@ class Plan:
         for key, complete, value in roots:
             data[key] = complete(value, run)
         context = run.info.context
-        while run.pending or run.loads or run.writes:
+        while run.pending or run.writes:
             batch, run.pending = run.pending, []
-            loads, run.loads = run.loads, {}
             writes, run.writes = run.writes, {}
-            # Everything of a round starts before anything is awaited, so each
-            # DataLoader answers its keys with one statement.
+            # Everything of a round starts before anything is awaited.
             waits: list[asyncio.Future[Any]] = [f for _o, _k, f, _c in batch]
-            waits += [
-                asyncio.ensure_future(getattr(context, loader).load_many([e[2] for e in entries]))
-                for (loader, _c), entries in loads.items()
-            ]
             # Lists the storage writes: every part over the same parents in one call.
             parts: dict[tuple[Any, ...], list[Children]] = {}
             for part, entries in writes.items():
                 parts.setdefault(tuple(e[2] for e in entries), []).append(part)
             waits += [
-                asyncio.ensure_future(context.written(list(ids), tuple(wanted)))
+                asyncio.ensure_future(context.reads.written(list(ids), tuple(wanted)))
                 for ids, wanted in parts.items()
             ]
             started.extend(waits)
             results = await asyncio.gather(*waits)
             for (out, key, _f, complete), value in zip(batch, results, strict=False):
                 out[key] = complete(value, run)
-            done = len(batch) + len(loads)
-            for ((_loader, complete), entries), values in zip(
-                loads.items(), results[len(batch) : done], strict=True
-            ):
-                for (out, key, _id), value in zip(entries, values, strict=True):
-                    out[key] = complete(value, run)
+            done = len(batch)
             for (_ids, wanted), texts in zip(parts.items(), results[done:], strict=True):
                 for n, part in enumerate(wanted):
                     for (out, key, _id), per_parent in zip(writes[part], texts, strict=True):
@@ -784,17 +761,14 @@ def _constant(value: Any) -> Completer:
 class CompiledQueries:
     """Plans per (document, operation), and the reasons plans may be off."""
 
-    def __init__(
-        self, schema: Schema, cache_size: int = 256, *, storage_writes_json: bool = False
-    ) -> None:
+    def __init__(self, schema: Schema, cache_size: int = 256) -> None:
         self.schema = schema
         self.cache_size = cache_size
-        # Whether plans have the storage write lists (and whole answers with
-        # lists) as JSON: where the database builds it (app.domain.projection).
-        self.storage_writes_json = storage_writes_json
-        self.plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        # A plan, or why there is none.
+        self.plans: OrderedDict[tuple[str, str | None], Plan | str] = OrderedDict()
         self.answered = 0  # requests the plans answered (tests and operators read these)
         self.passed_on = 0  # requests left to the standard executor
+        self.refused = 0  # of those, queries and mutations no plan models (see ``plan``)
         self.failed = 0  # plans that failed at run time (then the standard executor answered)
         self._last_failure_log = -1e9
         self.enabled = True
@@ -808,27 +782,30 @@ class CompiledQueries:
 
     def plan(
         self, query: str, document: DocumentNode, operation: OperationDefinitionNode
-    ) -> Plan | None:
-        """The plan of a valid query operation, or None (standard executor)."""
-        if not self.enabled or operation.operation is OperationType.SUBSCRIPTION:
-            return None
+    ) -> Plan | str:
+        """The plan of a valid query or mutation, or why there is none (the
+        standard executor answers; the reason goes to the access log)."""
+        if not self.enabled:
+            return "plans are off for this schema"
+        if operation.operation is OperationType.SUBSCRIPTION:
+            return "a subscription"
         name = operation.name.value if operation.name else None
         key = (query, name)
         plans = self.plans
-        if key in plans:
+        found = plans.get(key)
+        if found is not None:
             plans.move_to_end(key)
-            return plans[key]
-        try:
-            plan: Plan | None = Plan(
-                self.schema, document, operation, written=self.storage_writes_json
-            )
-        except NotCompilable as reason:
-            log.debug("not compiled: %s", reason)
-            plan = None
-        plans[key] = plan
-        if len(plans) > self.cache_size:
-            plans.popitem(last=False)
-        return plan
+        else:
+            try:
+                found = Plan(self.schema, document, operation)
+            except NotCompilable as reason:
+                found = str(reason)
+            plans[key] = found
+            if len(plans) > self.cache_size:
+                plans.popitem(last=False)
+        if isinstance(found, str):
+            self.refused += 1
+        return found
 
     def explain(self, document: DocumentNode, operation: OperationDefinitionNode) -> str:
         """The generated source of the operation's plan, or why there is none."""
@@ -837,7 +814,7 @@ class CompiledQueries:
         if operation.operation is OperationType.SUBSCRIPTION:
             return "not compiled: a subscription (plans answer queries and mutations)"
         try:
-            plan = Plan(self.schema, document, operation, written=self.storage_writes_json)
+            plan = Plan(self.schema, document, operation)
         except NotCompilable as reason:
             return f"not compiled: {reason}"
         return "\n".join(f"# {label}\n{source}" for label, source in plan.sources.items())

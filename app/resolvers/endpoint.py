@@ -45,9 +45,9 @@ from app.context import (
 from app.domain.service import Service
 from app.errors import DomainError, Unavailable
 from app.internals import graphql_schema
-from app.resolvers.compiled import CompiledQueries, Completion, Fallback, MutationFailed
+from app.resolvers.compiled import CompiledQueries, Completion, Fallback, MutationFailed, Plan
 from app.resolvers.context import build_context
-from app.resolvers.documents import Documents, Refused
+from app.resolvers.documents import Admitted, Documents, Refused
 from app.resolvers.over_http import (
     CONTENT_TYPES,
     GRAPHQL_RESPONSE_JSON,
@@ -207,12 +207,14 @@ class GraphQLEndpoint:
                 # 200 whatever the media type: Apollo's link then resends with the query.
                 return Answer(200, self._errors_body(refused.errors), CONTENT_TYPES[media])
             return self._document_errors(refused.errors, media)
-        query, operation, coerced = admitted.query, admitted.operation, admitted.variables
+        query, operation = admitted.query, admitted.operation
         if query is not params.query:
             params = Params(query, params.variables, params.operation_name, params.extensions)
         kind = operation.operation
-        # What an Idempotency-Key guards (app/idempotency.py): mutations only.
-        scope.setdefault("state", {})["graphql_operation"] = kind.value
+        # What an Idempotency-Key guards (app/idempotency.py: mutations only)
+        # and the access log shows.
+        state = scope.setdefault("state", {})
+        state["operation_type"] = kind.value
         if get and kind is not OperationType.QUERY:
             raise RequestError(
                 405,
@@ -224,55 +226,76 @@ class GraphQLEndpoint:
                 400, "Subscriptions run over the WebSocket protocol graphql-transport-ws"
             )
 
+        if params.operation_name is not None:
+            state["operation_name"] = params.operation_name[:64]
         principal = principal_of(scope)
-        request_id = request_id_of(scope)
-        plan = None
         if self.plans is not None and principal is not None:
             plan = self.plans.plan(query, admitted.document, operation)
-        if plan is not None and plan.mutation:
-            context = build_context(self.service_for(scope), principal, request_id)
-            try:
-                data = await plan.mutate(context, coerced)
-            except MutationFailed as failed:
-                self.plans.answered += 1  # type: ignore[union-attr]
-                error = format_error(failed.error, suggestions=self.suggestions)
-                body = msgspec.json.encode({"data": failed.data, "errors": [error.formatted]})
-                return Answer(200, body, CONTENT_TYPES[media])
-            except Completion as done:
-                self.plans.passed_on += 1  # type: ignore[union-attr]
-                body = await self.complete(scope, params, admitted.document, done.value)
-                return Answer(200, body, CONTENT_TYPES[media])
-            except Exception as exc:  # before the mutation ran: the standard executor runs it
-                self.plans.failure(exc, request_id)  # type: ignore[union-attr]
+            if isinstance(plan, str):
+                state["fallback"] = plan  # the standard executor answers: say why
             else:
-                self.plans.answered += 1  # type: ignore[union-attr]
-                return Answer(200, msgspec.json.encode({"data": data}), CONTENT_TYPES[media])
-            plan = None
-        if plan is not None:
-            context = build_context(self.service_for(scope), principal, request_id)
-            try:
-                data = await plan.execute(context, coerced)
-            except Unavailable as exc:
-                # The database is away: answered now, not by running the
-                # request again on the standard executor (a second wait).
-                self.plans.answered += 1  # type: ignore[union-attr]
-                error = format_error(GraphQLError(str(exc.message), original_error=exc))
-                body = msgspec.json.encode({"data": None, "errors": [error.formatted]})
-                return Answer(200, body, CONTENT_TYPES[media])
-            except (DomainError, Fallback):
-                pass  # an answer with errors: the standard executor writes it
-            except Exception as exc:
-                self.plans.failure(exc, request_id)  # type: ignore[union-attr]
-            else:
-                self.plans.answered += 1  # type: ignore[union-attr]
-                body = msgspec.json.encode({"data": data})
-                if self.verify_plans:
-                    await self._verify(scope, params, query, body)
-                return Answer(200, body, CONTENT_TYPES[media])
-            if self.plans is not None:
-                self.plans.passed_on += 1
+                answer = await self._compiled(scope, params, admitted, plan, media)
+                if answer is not None:
+                    return answer
+        state.setdefault("strategy", "standard")
         body = await self.standard(scope, params, mutations=not get)
         return Answer(200, body, CONTENT_TYPES[media])
+
+    async def _compiled(
+        self, scope: dict[str, Any], params: Params, admitted: Admitted, plan: Plan, media: str
+    ) -> Answer | None:
+        """The compiled plan's answer, or None: the standard executor answers
+        (an answer with errors it writes; a plan that failed, counted and logged)."""
+        assert self.plans is not None
+        state = scope["state"]
+        request_id = request_id_of(scope)
+        context = build_context(self.service_for(scope), principal_of(scope), request_id)
+        content_type = CONTENT_TYPES[media]
+        state["strategy"] = "compiled"
+        if plan.mutation:
+            try:
+                data = await plan.mutate(context, admitted.variables)
+            except MutationFailed as failed:
+                self.plans.answered += 1
+                error = format_error(failed.error, suggestions=self.suggestions)
+                body = msgspec.json.encode({"data": failed.data, "errors": [error.formatted]})
+                return Answer(200, body, content_type)
+            except Completion as done:  # it ran: the standard executor writes its answer
+                self.plans.passed_on += 1
+                state["strategy"] = "compiled+standard"
+                body = await self.complete(scope, params, admitted.document, done.value)
+                return Answer(200, body, content_type)
+            except Exception as exc:  # before the mutation ran: the standard executor runs it
+                self.plans.failure(exc, request_id)
+                state["strategy"], state["fallback"] = "standard", "the plan failed"
+                return None
+            self.plans.answered += 1
+            return Answer(200, msgspec.json.encode({"data": data}), content_type)
+        try:
+            data = await plan.execute(context, admitted.variables)
+        except Unavailable as exc:
+            # The database is away: answered now, not by running the request
+            # again on the standard executor (a second wait).
+            self.plans.answered += 1
+            error = format_error(GraphQLError(str(exc.message), original_error=exc))
+            body = msgspec.json.encode({"data": None, "errors": [error.formatted]})
+            return Answer(200, body, content_type)
+        except (DomainError, Fallback) as exc:
+            # An answer with errors (or a value the plan does not write): the
+            # standard executor writes it.
+            reason = "an answer with errors" if isinstance(exc, DomainError) else str(exc)
+            state["strategy"], state["fallback"] = "standard", reason
+        except Exception as exc:
+            self.plans.failure(exc, request_id)
+            state["strategy"], state["fallback"] = "standard", "the plan failed"
+        else:
+            self.plans.answered += 1
+            body = msgspec.json.encode({"data": data})
+            if self.verify_plans:
+                await self._verify(scope, params, admitted.query, body)
+            return Answer(200, body, content_type)
+        self.plans.passed_on += 1
+        return None
 
     async def standard(self, scope: dict[str, Any], params: Params, *, mutations: bool) -> bytes:
         """Strawberry's executor, with a fresh per-request context."""

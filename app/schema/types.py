@@ -18,13 +18,13 @@ from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
 from app.domain import records
-from app.domain.projection import write_datetime
 from app.domain.records import (
     Difficulty,
     QuestionType,
     ResponseStructure,
     SessionEventType,
     SessionStatus,
+    write_datetime,
 )
 
 
@@ -205,22 +205,22 @@ class SessionMetric:
     created_at: datetime = strawberry.field(description="When it was recorded (UTC)")
 
 
-LOADER = "loader"  # field metadata: the context attribute holding the field's DataLoader
+LOADER = "loader"  # field metadata: the batched read of the field (app/queries/reads.py)
 RECORD = "record"  # field metadata: the domain record each item of the list shows
-# Root field metadata: the context method the compiled plans call to have the
-# storage write the field's whole answer (see app.domain.projection).
+# Root field metadata: the batched read (``Reads``) a compiled plan calls to
+# have the storage write the field's whole answer (app/queries/written.py).
 WRITTEN = "written"
 
 
 def batched(loader: str, description: str, record: type[Any]) -> Any:
-    """A field resolved by the request's DataLoader ``info.context.<loader>``,
+    """A field resolved by the execution's batched read ``info.context.reads.<loader>``,
     keyed by the parent's id. The metadata says so to the compiled query plans,
-    which then load all parents' values with one ``load_many`` or, when the
-    selection only copies stored fields of ``record``, have them written as
-    JSON by the storage (``Context.written``)."""
+    which, when the selection only copies stored fields of ``record``, have
+    every parent's list written as JSON by the storage at once
+    (``Reads.written``)."""
 
     async def resolve(root: Any, info: strawberry.Info) -> list[Any]:
-        result: list[Any] = await getattr(info.context, loader).load(root.id)
+        result: list[Any] = await getattr(info.context.reads, loader)(root.id)
         return result
 
     return strawberry.field(
@@ -259,11 +259,11 @@ class InterviewSession:
             str | None, strawberry.argument(description="The cursor of the row before the page")
         ] = None,
     ) -> InteractionConnection:
-        page = await info.context.interaction_page(self, first, after)
+        page = await info.context.reads.interaction_page(self.id, first, after)
         return InteractionConnection(
             edges=lazy_edges(page),
             page_info=page_info(page),
-            count=lambda: info.context.interaction_count(self),
+            count=lambda: info.context.reads.interaction_count(self.id),
         )
 
 

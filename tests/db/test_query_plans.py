@@ -258,17 +258,19 @@ async def test_only_statements_read_by_key_keep_generic_plans(pg_db_url):
     from sqlalchemy import text
 
     from app.db.engine import Database
-    from app.db.projection import session_statement, sessions_statement
-    from app.db.repositories import _list_sessions, _sessions_page
-    from app.domain.projection import Projection
+    from app.db.repositories import _get_session, _list_sessions, _sessions_page
+    from app.domain.records import Interaction
+    from app.queries.projection import Children, Projection
+    from app.queries.sql import children_statement
     from tests.conftest import make_settings
 
     def generic(stmt) -> bool:
         return stmt.get_execution_options().get("generic_plans", False)
 
+    # A session by its id, and the lists of sessions by their ids (details).
     one = Projection((("id", "id", None),))
-    assert generic(session_statement(one))
-    assert generic(sessions_statement(one, False)) and generic(sessions_statement(one, True))
+    assert generic(_get_session(None))
+    assert generic(children_statement((Children("interactions", Interaction, one),)))
     # A user's newest sessions (of one status), from a cursor or not: one
     # index walk for any user. Other filters (statuses, dates, a search, a
     # type): planned per call.

@@ -33,7 +33,6 @@ from app.domain.records import (
     SessionStatus,
     TrendMetrics,
 )
-from app.domain.written import WrittenInPython
 
 T = TypeVar("T")
 
@@ -287,7 +286,6 @@ class FakeUnitOfWork:
         self.sessions = FakeSessions(store)
         self.interactions = FakeInteractions(store)
         self.metrics = FakeMetrics(store)
-        self.written = WrittenInPython(self.sessions, self.interactions, self.metrics)
         self.analytics = FakeAnalytics(store)
         self.committed: list[Any] = []
         self.events = FakeEvents(store, self.committed)

@@ -1,4 +1,4 @@
-"""DataLoaders: a constant number of SQL statements, however many sessions."""
+"""Batched reads: a constant number of SQL statements, however many sessions."""
 
 from __future__ import annotations
 

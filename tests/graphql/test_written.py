@@ -1,9 +1,9 @@
-"""Lists the storage writes as JSON (app.domain.projection, app.db.projection).
+"""Lists the storage writes as JSON (app/queries: projection.py, sql.py, written.py).
 
 A compiled plan whose ``interactions``/``metrics`` selection only copies
 stored fields has the storage write each session's list: PostgreSQL builds it
 in the query, SQLite (and the in-memory fakes) write it from the records with
-the compiled Python writers of app.domain.projection. Either way
+the compiled Python writers of app.queries.projection. Either way
 the answer must be byte for byte the standard executor's, on awkward values
 too: whole and long floats, timestamps on a whole second, nulls, quotes and
 non-ASCII text, enums, stored documents missing a key (the field's default),
@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
-from app.domain.projection import Children, Projection
 from app.domain.records import (
     CreateInteraction,
     CreateSession,
@@ -29,6 +28,8 @@ from app.domain.records import (
     JobContext,
     Metric,
 )
+from app.queries.projection import Children, Projection
+from app.queries.written import written_lists
 from app.resolvers.endpoint import same_json
 from tests.api import Api
 from tests.conftest import as_principal, bearer, make_token
@@ -123,9 +124,7 @@ async def same_answers(two_apps, user: str, query: str, variables: dict | None) 
 async def test_written_lists_are_byte_for_byte_the_standard_answer(
     two_apps, db_url, new_user, query
 ):
-    (fast_app, fast), _ = two_apps
-    # Both storages write it (PostgreSQL in SQL, SQLite in Python).
-    assert fast_app.graphql.plans.storage_writes_json
+    (_fast_app, fast), _ = two_apps
     user = new_user()
     sid, rest = await seed(fast, user)
     await damage(db_url, rest.split("|")[1])
@@ -158,9 +157,6 @@ async def test_a_tiny_float_is_the_same_number(two_apps, new_user):
 async def test_the_plan_has_the_storage_write_only_plain_selections(two_apps, backend):
     (fast_app, _), _ = two_apps
     plans = fast_app.graphql.plans
-    # Both databases build the JSON themselves.
-    assert plans.storage_writes_json
-    plans.storage_writes_json = True
     from graphql import parse
 
     def source(query: str) -> str:
@@ -168,23 +164,19 @@ async def test_the_plan_has_the_storage_write_only_plain_selections(two_apps, ba
         return plans.explain(doc, doc.definitions[0])
 
     # Under a root the storage cannot write whole (active sessions), each list
-    # is written; __typename (or any field with a resolver) inside: the
-    # DataLoader answers.
-    active = "{ activeSessions { " + LISTS + " } }"
-    assert "run.written(P" in source(active) and "run.load(" not in source(active)
-    typename = "{ activeSessions { interactions { id __typename } } }"
-    assert "run.written" not in source(typename)
-    assert "run.load('interactions'" in source(typename)
-    # sessions and session: the whole answer, lists included.
+    # is written when the selection only copies stored fields ...
+    assert "run.written(P" in source("{ activeSessions { " + LISTS + " } }")
+    # ... sessions and session: the whole answer, lists included; not
+    # without lists (the plan's builders write the rows), nor with a field
+    # the storage does not hold.
     for root in ("{ sessions { id " + LISTS + " } }", '{ session(id: "x") { id metrics { id } } }'):
         assert "written whole by the storage" in source(root)
         assert "Children(kind='metrics'" in source(root)
-    # Not without lists (the plan's builders are faster), nor with a field the
-    # storage does not hold.
     assert "written whole" not in source("{ sessions { id status jobContext { title } } }")
-    assert "written whole" not in source(
-        "{ sessions { id interactionsConnection { totalCount } } }"
-    )
+    # ... and a list they cannot write (a field with a resolver inside, such as
+    # __typename) is not compiled: the standard executor answers it.
+    typename = "{ activeSessions { interactions { id __typename } } }"
+    assert source(typename).startswith("not compiled")
 
 
 async def test_written_answers_hold_only_the_callers_sessions(service, new_user):
@@ -201,19 +193,14 @@ async def test_written_answers_hold_only_the_callers_sessions(service, new_user)
     parts = (Children("interactions", Interaction, questions), Children("metrics", Metric, ids))
     missing = uuid.uuid4()
 
-    as_alice = await service.sessions.children_json(as_principal(alice), [mine.id, missing], parts)
+    db = service.db
+
+    async def lists_of(user: str) -> dict:
+        return await written_lists(db, db.dialect, user, [mine.id, missing], parts)
+
+    as_alice = await lists_of(alice)
     written = json.loads(as_alice[mine.id][0])
     assert [i["question"] for i in written] == ["Q"] and list(written[0]) == ["id", "question"]
     assert as_alice[mine.id][1] == "[]" and as_alice[missing] == ("[]", "[]")
-    as_bob = await service.sessions.children_json(as_principal(bob), [mine.id, missing], parts)
+    as_bob = await lists_of(bob)
     assert as_bob == {mine.id: ("[]", "[]"), missing: ("[]", "[]")}
-
-    whole = Projection((("id", "id", None), ("interactions", "interactions", parts[0])))
-    one = await service.sessions.get_json(as_principal(alice), mine.id, whole)
-    assert one is not None and json.loads(one)["interactions"][0]["question"] == "Q"
-    assert await service.sessions.get_json(as_principal(bob), mine.id, whole) is None
-    assert await service.sessions.get_json(as_principal(alice), missing, whole) is None
-    assert json.loads(await service.sessions.list_json(as_principal(alice), whole)) == [
-        json.loads(one)
-    ]
-    assert await service.sessions.list_json(as_principal(bob), whole) == "[]"

@@ -7,7 +7,7 @@ the record field it shows, with a nested projection for a value object (or a
 list of them) and :class:`Children` for a session's list. The storage writes
 the JSON in the order the ordinary read returns the rows, and the answer
 embeds it as it is: no per-field completion by the executor. PostgreSQL
-builds it in the query (:mod:`app.db.projection`); elsewhere :func:`write`
+builds it in the query (:mod:`app.queries.sql`); elsewhere :func:`write`
 writes it from the records read as usual (SQLite, and the in-memory fakes),
 with one Python function per record type and projection, generated once
 (about twice as fast as SQLite's own JSON functions building the same text,
@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
+from app.domain.records import write_datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +143,6 @@ def check(record: type[msgspec.Struct], projection: Projection, *, nested: bool 
 
 
 # ---------------------------------------------------------------- written in Python
-
-
-def write_datetime(value: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``, as the API writes every timestamp."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 Lists = dict[str, dict[uuid.UUID, list[Any]]]
