@@ -109,8 +109,8 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> None:
     """Print the compiled plan of a query (its generated source), or why it has none."""
-    from app.resolvers.compiled import CompiledQueries
     from app.resolvers.documents import Documents
+    from app.resolvers.plans import CompiledQueries
     from app.resolvers.schema import build_schema
 
     schema = build_schema()  # the default limits: the plans do not depend on the rest

@@ -90,12 +90,6 @@ INTERNALS: tuple[Internal, ...] = (
         "compiled plans convert arguments as Strawberry does",
     ),
     Internal(
-        "strawberry-graphql",
-        "strawberry.types.fields.resolver:StrawberryResolver.wrapped_func",
-        "app.resolvers.compiled",
-        "compiled plans call a field's resolver as Strawberry would",
-    ),
-    Internal(
         "litestar",
         "litestar.app:Litestar.asgi_router",
         "app.main.keyed_routes",

@@ -30,10 +30,10 @@ from app.logs import configure_logging
 from app.pipeline import Pipeline
 from app.pipeline.cors import Cors
 from app.ratelimit import RateLimiter
-from app.resolvers.compiled import CompiledQueries
 from app.resolvers.endpoint import GRAPHQL_PATH, GraphQLEndpoint, graphql_route
 from app.resolvers.graphiql import graphiql_html
 from app.resolvers.persisted import MemoryStore, PersistedQueries, RedisStore, Store, load_manifest
+from app.resolvers.plans import CompiledQueries
 from app.resolvers.schema import build_schema
 from app.resolvers.socket import GraphQLSocket, SocketSettings
 from app.rest.controllers import InterviewSessionController

@@ -30,6 +30,25 @@ def test_every_listed_internal_is_there():
             )
 
 
+def test_every_listed_internal_is_used_where_it_says():
+    for internal in INTERNALS:
+        name = internal.target.rpartition(":")[2].rpartition(".")[2]
+        # used_by names a module (maybe followed by a class or a note): the
+        # longest dotted prefix that is a module or package is searched.
+        parts = internal.used_by.split()[0].split(".")
+        while parts:
+            path = ROOT.joinpath(*parts)
+            if path.with_suffix(".py").is_file():
+                sources = [path.with_suffix(".py").read_text()]
+                break
+            if path.is_dir():
+                sources = [f.read_text() for f in path.rglob("*.py")]
+                break
+            parts.pop()
+        assert parts, internal.used_by
+        assert any(name in source for source in sources), (internal.target, internal.used_by)
+
+
 def test_libraries_with_internals_are_pinned_below_their_next_minor():
     text = (ROOT / "pyproject.toml").read_text()
     for library in {i.library for i in INTERNALS}:

@@ -26,14 +26,9 @@ kept on the plan (``Plan.sources``; ``interview-api plan`` prints it).
 from __future__ import annotations
 
 import asyncio
-import enum
-import inspect
 import logging
 import re
-import time
-import typing
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -45,28 +40,21 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLEnumType,
-    GraphQLError,
     GraphQLField,
-    GraphQLInputObjectType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
     InlineFragmentNode,
-    ListValueNode,
-    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    VariableNode,
     located_error,
 )
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path
-from graphql.type import scalars as graphql_scalars
 from msgspec import Raw
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
 from strawberry.types.field import StrawberryField
 
 from app.internals import graphql_schema
@@ -75,142 +63,30 @@ from app.queries.projection import check as check_projection
 from app.queries.reads import Reads
 from app.resolvers.arguments import argument_converter
 from app.resolvers.context import Context
+from app.resolvers.plan_rules import (
+    WRITTEN_LEAVES,
+    Completion,
+    Fallback,
+    MutationFailed,
+    NotCompilable,
+    _arguments,
+    _check_enum,
+    _check_field,
+    _constant,
+    _has_input_object,
+    _is_list,
+    _leaf_test,
+    _resolver_of,
+    _returns_list,
+    _unwrap,
+    _uses_variables,
+)
 from app.resolvers.schema import Schema
-from app.schema import types as schema_types
-from app.schema.guard import GuardedValidationCache, QueryLength
 from app.schema.types import LOADER, RECORD, WRITTEN
 
 log = logging.getLogger("app.graphql.plans")
 
 Completer = Callable[[Any, "Run"], Any]
-
-
-class Fallback(Exception):
-    """At run time: let the standard executor answer this request."""
-
-
-class NotCompilable(Exception):
-    """At compile time: this document is not something plans model."""
-
-
-class MutationFailed(Exception):
-    """A mutation plan's root resolver raised: the answer is that field's
-    error (``error``, located as graphql-core locates it), with ``data`` null
-    (the mutation fields are non-null) or the field null."""
-
-    def __init__(self, error: GraphQLError, data: dict[str, Any] | None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.data = data
-
-
-class Completion(Exception):
-    """A mutation plan's root resolver returned ``value`` (the mutation ran)
-    but the plan cannot write the answer exactly: the standard executor
-    completes that value (never running the mutation again)."""
-
-    def __init__(self, value: Any) -> None:
-        super().__init__("completed by the standard executor")
-        self.value = value
-
-
-# ---------------------------------------------------------------- what plans know
-
-# Serializers whose output msgspec writes identically when the value passes the
-# inline test; keyed by the function itself, so a scalar with another
-# serializer (whatever its name) is refused.
-KNOWN_LEAVES: dict[Callable[..., Any], str] = {
-    graphql_scalars.serialize_string: "type(v) is str",
-    graphql_scalars.serialize_boolean: "type(v) is bool",
-    graphql_scalars.serialize_int: "type(v) is int and -2147483648 <= v <= 2147483647",
-    graphql_scalars.serialize_float: "type(v) is float and v - v == 0.0",
-    graphql_scalars.serialize_id: "type(v) is str or isinstance(v, UUID)",
-    schema_types.serialize_datetime: "type(v) is datetime and v.tzinfo is UTC",
-    schema_types.serialize_date: "type(v) is date",
-}
-# Schema extensions whose effect plans reproduce: the document checks (run by
-# the endpoint for both strategies). Any other extension turns plans off.
-# Leaves the storage writes as these serializers would (app.queries.projection):
-# the record field's Python types each may hold.
-WRITTEN_LEAVES: dict[Callable[..., Any], tuple[type, ...]] = {
-    graphql_scalars.serialize_string: (str,),
-    graphql_scalars.serialize_boolean: (bool,),
-    graphql_scalars.serialize_int: (int,),
-    graphql_scalars.serialize_float: (float,),
-    graphql_scalars.serialize_id: (str, uuid.UUID),
-    schema_types.serialize_datetime: (datetime,),
-}
-KNOWN_EXTENSIONS: tuple[type, ...] = (
-    QueryLength,
-    ParserCache,
-    MaxTokensLimiter,
-    AddValidationRules,
-    GuardedValidationCache,
-)
-_RESERVED = ("self", "root", "parent")
-
-
-def _unwrap(t: Any) -> Any:
-    return t.of_type if isinstance(t, GraphQLNonNull) else t
-
-
-def _leaf_test(t: GraphQLScalarType) -> str:
-    test = KNOWN_LEAVES.get(t.serialize)
-    if test is None:
-        raise NotCompilable(f"scalar {t.name} has a serializer plans do not know")
-    return test
-
-
-def _check_enum(t: GraphQLEnumType) -> type[enum.Enum]:
-    """The Python enum, when Strawberry writes each member as its own name."""
-    members = getattr(t, "wrapped_cls", None)
-    if members is None or len(t.values) != len(members):
-        raise NotCompilable(f"enum {t.name}")
-    for m in members:
-        value = t.values.get(m.name)
-        if value is None or value.value != m.value:
-            raise NotCompilable(f"enum {t.name}: a value is named differently from its member")
-    return typing.cast(type[enum.Enum], members)
-
-
-def _check_field(field: StrawberryField, name: str) -> None:
-    if field.permission_classes:
-        raise NotCompilable(f"{name}: permission classes")
-    if field.extensions:
-        raise NotCompilable(f"{name}: field extensions")
-
-
-def _resolver_of(field: StrawberryField, name: str, arguments: bool) -> Callable[..., Any]:
-    """The field's resolver, when the plan can call it as Strawberry would:
-    ``async def resolver(root, info, **arguments)``."""
-    resolver = field.base_resolver
-    assert resolver is not None
-    func = resolver.wrapped_func
-    if not inspect.iscoroutinefunction(func):
-        raise NotCompilable(f"{name}: the resolver is not async")
-    params = list(inspect.signature(func).parameters.values())
-    expected = {a.python_name for a in field.arguments} if arguments else set()
-    if (
-        len(params) < 2
-        or params[0].name not in _RESERVED
-        or params[1].name != "info"
-        or {p.name for p in params[2:]} != expected
-        or any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
-    ):
-        raise NotCompilable(f"{name}: a resolver signature plans do not call")
-    return func
-
-
-def _returns_list(field: StrawberryField) -> bool:
-    """Whether a resolver's own annotation promises a list."""
-    func = field.base_resolver.wrapped_func if field.base_resolver else None
-    if func is None:
-        return True
-    try:
-        hint = typing.get_type_hints(func).get("return")
-    except Exception:
-        return False
-    return typing.get_origin(hint) is list or hint is list
 
 
 class _Info:
@@ -711,144 +587,3 @@ class Plan:
                     for (out, key, _id), per_parent in zip(writes[part], texts, strict=True):
                         out[key] = Raw(per_parent[n])  # JSON the storage wrote, embedded as is
         return data
-
-
-def _arguments(
-    definition: GraphQLField,
-    node: FieldNode,
-    variables: VariableValues,
-    convert: Callable[[dict[str, Any]], dict[str, Any]],
-    fixed: dict[str, Any] | None,
-    literal: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """A root field's arguments for its resolver: converted once at compile
-    time (literal scalars), converted from values coerced at compile time
-    (literal input objects), or coerced and converted now (variables)."""
-    if fixed is not None:
-        return fixed
-    if literal is not None:
-        return convert(literal)
-    return convert(get_argument_values(definition, node, variables))
-
-
-def _has_input_object(t: Any) -> bool:
-    while isinstance(t, GraphQLNonNull | GraphQLList):
-        t = t.of_type
-    return isinstance(t, GraphQLInputObjectType)
-
-
-def _is_list(t: Any) -> bool:
-    return isinstance(_unwrap(t), GraphQLList)
-
-
-def _uses_variables(value: Any) -> bool:
-    if isinstance(value, VariableNode):
-        return True
-    if isinstance(value, ListValueNode):
-        return any(_uses_variables(v) for v in value.values)
-    if isinstance(value, ObjectValueNode):
-        return any(_uses_variables(f.value) for f in value.fields)
-    return False
-
-
-def _constant(value: Any) -> Completer:
-    return lambda _v, _r: value
-
-
-# ---------------------------------------------------------------- the strategy
-
-
-class CompiledQueries:
-    """Plans per (document, operation), and the reasons plans may be off."""
-
-    def __init__(self, schema: Schema, cache_size: int = 256) -> None:
-        self.schema = schema
-        self.cache_size = cache_size
-        # A plan, or why there is none.
-        self.plans: OrderedDict[tuple[str, str | None], Plan | str] = OrderedDict()
-        self.answered = 0  # requests the plans answered (tests and operators read these)
-        self.passed_on = 0  # requests left to the standard executor
-        self.refused = 0  # of those, queries and mutations no plan models (see ``plan``)
-        self.failed = 0  # plans that failed at run time (then the standard executor answered)
-        self._last_failure_log = -1e9
-        self.enabled = True
-        unknown = unknown_extensions(schema)
-        if unknown:
-            self.enabled = False
-            log.warning(
-                "compiled GraphQL plans are off: the schema has extensions they do not model (%s)",
-                ", ".join(sorted(unknown)),
-            )
-
-    def plan(
-        self, query: str, document: DocumentNode, operation: OperationDefinitionNode
-    ) -> Plan | str:
-        """The plan of a valid query or mutation, or why there is none (the
-        standard executor answers; the reason goes to the access log)."""
-        if not self.enabled:
-            return "plans are off for this schema"
-        if operation.operation is OperationType.SUBSCRIPTION:
-            return "a subscription"
-        name = operation.name.value if operation.name else None
-        key = (query, name)
-        plans = self.plans
-        found = plans.get(key)
-        if found is not None:
-            plans.move_to_end(key)
-        else:
-            try:
-                found = Plan(self.schema, document, operation)
-            except NotCompilable as reason:
-                found = str(reason)
-            plans[key] = found
-            if len(plans) > self.cache_size:
-                plans.popitem(last=False)
-        if isinstance(found, str):
-            self.refused += 1
-        return found
-
-    def explain(self, document: DocumentNode, operation: OperationDefinitionNode) -> str:
-        """The generated source of the operation's plan, or why there is none."""
-        if not self.enabled:
-            return "plans are off for this schema"
-        if operation.operation is OperationType.SUBSCRIPTION:
-            return "not compiled: a subscription (plans answer queries and mutations)"
-        try:
-            plan = Plan(self.schema, document, operation)
-        except NotCompilable as reason:
-            return f"not compiled: {reason}"
-        return "\n".join(f"# {label}\n{source}" for label, source in plan.sources.items())
-
-    def refuse_middleware(self, names: Sequence[str]) -> None:
-        """Called at start with the middleware around the GraphQL route: plans
-        run inside the route, so they see what it sees, but one they do not know
-        might expect graphql-core's executor (per-field hooks): plans turn off."""
-        if names:
-            self.enabled = False
-            log.warning(
-                "compiled GraphQL plans are off: middleware they do not model (%s)",
-                ", ".join(names),
-            )
-
-    def failure(self, exc: BaseException, request_id: str) -> None:
-        """A plan failed at run time: counted, and logged at most once a second
-        (a bug in a plan must be seen, but must not flood the log)."""
-        self.failed += 1
-        now = time.monotonic()
-        if now - self._last_failure_log >= 1.0:
-            self._last_failure_log = now
-            log.warning(
-                "a compiled plan failed (request %s); the standard executor answered: %r",
-                request_id,
-                exc,
-                exc_info=exc,
-            )
-
-
-def unknown_extensions(schema: Schema) -> set[str]:
-    names = set()
-    for factory in schema.extensions:
-        ext = factory() if callable(factory) else factory
-        if not isinstance(ext, KNOWN_EXTENSIONS):
-            names.add(type(ext).__name__)
-    return names

@@ -45,7 +45,7 @@ from app.context import (
 from app.domain.service import Service
 from app.errors import DomainError, Unavailable
 from app.internals import graphql_schema
-from app.resolvers.compiled import CompiledQueries, Completion, Fallback, MutationFailed, Plan
+from app.resolvers.compiled import Plan
 from app.resolvers.context import build_context
 from app.resolvers.documents import Admitted, Documents, Refused
 from app.resolvers.over_http import (
@@ -61,6 +61,8 @@ from app.resolvers.over_http import (
     params_from_query_string,
 )
 from app.resolvers.persisted import MemoryStore, PersistedQueries
+from app.resolvers.plan_rules import Completion, Fallback, MutationFailed
+from app.resolvers.plans import CompiledQueries
 from app.resolvers.schema import ExecutionContext, Schema
 from app.resolvers.socket import GraphQLSocket
 from app.schema.errors import format_error

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from app.db import repositories as r
+from app.db import statements as r
 from app.db.executor import compiled_for_asyncpg
 from app.domain.paging import PageRequest, Position, SessionFilter
 from app.domain.records import SessionStatus
@@ -74,8 +74,8 @@ async def test_a_deep_page_walks_the_keyset_index(pg):
         ),
     ):
         req = deep(at)
-        stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req), "postgresql")
-        params = {**r._filter_params("user-7", f), **r._keyset_params(req)}
+        stmt = r.sessions_page(r.filter_shape(f), r.page_shape(req), "postgresql")
+        params = {**r.filter_params("user-7", f), **r.keyset_params(req)}
         text = await plan(pg, stmt, params)
         assert index in text, text
         assert "Seq Scan" not in text and "Sort" not in text, text
@@ -100,8 +100,8 @@ async def test_a_search_page_reads_the_covering_index_alone(pg):
         SessionFilter(search="engineer 1", status=(SessionStatus.PAUSED, SessionStatus.ACTIVE)),
     ):
         for req in (PageRequest(20), deep(datetime(2099, 1, 1, tzinfo=UTC))):
-            stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req), "postgresql")
-            params = {**r._filter_params("user-7", f), **r._keyset_params(req)}
+            stmt = r.sessions_page(r.filter_shape(f), r.page_shape(req), "postgresql")
+            params = {**r.filter_params("user-7", f), **r.keyset_params(req)}
             text = await plan(pg, stmt, params)
             assert "Index Only Scan" in text, text
             assert "ix_interview_sessions_user_created_covering" in text, text
@@ -141,8 +141,8 @@ async def test_a_search_for_a_rare_term_reads_its_trigrams(pg):
     for term, found in (("analyst 29999", 4), ("zebrafish", 0)):
         f = SessionFilter(search=term)
         for req in (PageRequest(20), deep(datetime(2099, 1, 1, tzinfo=UTC))):
-            stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req), "postgresql")
-            params = {**r._filter_params("heavy", f), **r._keyset_params(req)}
+            stmt = r.sessions_page(r.filter_shape(f), r.page_shape(req), "postgresql")
+            params = {**r.filter_params("heavy", f), **r.keyset_params(req)}
             text = await plan(pg, stmt, params)
             assert "ix_interview_sessions_search_short_trgm" in text, text
             assert "ix_interview_sessions_user_created_long" in text, text
@@ -156,8 +156,8 @@ async def test_a_search_for_a_rare_term_reads_its_trigrams(pg):
             )
             assert [row["id"] for row in rows] == [row["id"] for row in want]
             assert len(rows) == found  # "analyst 29999" itself, and the three long ones
-        count = compiled_for_asyncpg(r._sessions_count(r._filter_shape(f), "postgresql"))
-        assert await pg.fetchval(count.sql, *count.args(r._filter_params("heavy", f))) == found
+        count = compiled_for_asyncpg(r.sessions_count(r.filter_shape(f), "postgresql"))
+        assert await pg.fetchval(count.sql, *count.args(r.filter_params("heavy", f))) == found
 
 
 async def test_a_long_session_s_interactions_page_walks_its_index(pg):
@@ -165,8 +165,8 @@ async def test_a_long_session_s_interactions_page_walks_its_index(pg):
         "SELECT session_id FROM interactions GROUP BY session_id ORDER BY count(*) DESC LIMIT 1"
     )
     req = PageRequest(20, after=Position(datetime(2020, 1, 1, tzinfo=UTC), uuid.UUID(int=0)))
-    stmt = r._interactions_page(r._page_shape(req))
-    text = await plan(pg, stmt, {"session_id": sid, **r._keyset_params(req)})
+    stmt = r.interactions_page(r.page_shape(req))
+    text = await plan(pg, stmt, {"session_id": sid, **r.keyset_params(req)})
     assert "ix_interactions_session_timestamp_id" in text, text
     assert "Seq Scan" not in text and "Sort" not in text, text
 
@@ -183,9 +183,9 @@ def test_a_sqlite_search_page_reads_only_the_covering_index(sqlite_template, tmp
     shutil.copyfile(sqlite_template, path)
     f = SessionFilter(search="quokka")
     req = deep(datetime(2020, 1, 1, tzinfo=UTC))
-    stmt = r._sessions_page(r._filter_shape(f), r._page_shape(req), "sqlite")
+    stmt = r.sessions_page(r.filter_shape(f), r.page_shape(req), "sqlite")
     compiled = stmt.compile(dialect=sqlite_dialect.dialect())
-    params = {**r._filter_params("user-7", f), **r._keyset_params(req)}
+    params = {**r.filter_params("user-7", f), **r.keyset_params(req)}
     args = {
         k: (v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v)
         for k, v in params.items()
@@ -258,7 +258,7 @@ async def test_only_statements_read_by_key_keep_generic_plans(pg_db_url):
     from sqlalchemy import text
 
     from app.db.engine import Database
-    from app.db.repositories import _get_session, _list_sessions, _sessions_page
+    from app.db.statements import get_session, list_sessions, sessions_page
     from app.domain.records import Interaction
     from app.queries.projection import Children, Projection
     from app.queries.sql import children_statement
@@ -269,15 +269,15 @@ async def test_only_statements_read_by_key_keep_generic_plans(pg_db_url):
 
     # A session by its id, and the lists of sessions by their ids (details).
     one = Projection((("id", "id", None),))
-    assert generic(_get_session(None))
+    assert generic(get_session(None))
     assert generic(children_statement((Children("interactions", Interaction, one),)))
     # A user's newest sessions (of one status), from a cursor or not: one
     # index walk for any user. Other filters (statuses, dates, a search, a
     # type): planned per call.
-    assert generic(_list_sessions(False)) and generic(_list_sessions(True))
+    assert generic(list_sessions(False)) and generic(list_sessions(True))
     for page in ((False, False, False), (True, False, False), (False, True, True)):
         for shape in ((0, False, False, False, False), (1, False, False, False, False)):
-            assert generic(_sessions_page(shape, page, "postgresql"))
+            assert generic(sessions_page(shape, page, "postgresql"))
     for shape in (
         (2, False, False, False, False),
         (1, True, False, False, False),
@@ -285,7 +285,7 @@ async def test_only_statements_read_by_key_keep_generic_plans(pg_db_url):
         (0, False, False, True, False),
         (1, False, False, False, True),
     ):
-        assert not generic(_sessions_page(shape, (False, False, False), "postgresql"))
+        assert not generic(sessions_page(shape, (False, False, False), "postgresql"))
     mode = "SELECT current_setting('plan_cache_mode') AS m"
     keyed, other = text(mode).execution_options(generic_plans=True), text(mode)
     db = Database(make_settings(pg_db_url, db_pool_size=1))  # one connection throughout

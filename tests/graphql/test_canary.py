@@ -22,10 +22,11 @@ from strawberry.permission import BasePermission
 from strawberry.types.scalar import ScalarDefinition
 
 from app.domain.records import Principal
-from app.resolvers.compiled import CompiledQueries, Fallback
 from app.resolvers.context import build_context
 from app.resolvers.documents import Documents
 from app.resolvers.endpoint import GraphQLEndpoint
+from app.resolvers.plan_rules import Fallback
+from app.resolvers.plans import CompiledQueries
 from app.resolvers.schema import Schema
 
 WHEN = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)

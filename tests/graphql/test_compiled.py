@@ -361,7 +361,8 @@ async def test_a_mutation_plan_answers_as_the_standard_executor(
 async def test_a_mutation_the_plan_cannot_write_runs_once(two_apps, new_user, monkeypatch):
     """When the plan cannot write what the mutation returned, the standard
     executor completes that value: the mutation never runs a second time."""
-    from app.resolvers.compiled import Fallback, Plan
+    from app.resolvers.compiled import Plan
+    from app.resolvers.plan_rules import Fallback
 
     async def cannot(self: Plan, *args: Any) -> Any:
         raise Fallback("as a completion that meets something it does not model")
