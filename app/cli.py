@@ -44,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     except ValueError as exc:
         print(f"interview-api: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     upgrade_sync(settings.database_url)
     log = logging.getLogger("app")
     log.info(

@@ -74,6 +74,8 @@ class Settings:
     db_connect_timeout: float = 5.0
     db_breaker_seconds: float = 1.0
     log_level: str = "INFO"
+    log_format: str = "text"
+    access_log: bool = True
     # None: CORS_ORIGINS unset (no CORS in production, local pages in development).
     cors_origins: tuple[str, ...] | None = None
     event_retention: timedelta = timedelta(days=7)
@@ -216,6 +218,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"GRAPHQL_TRUSTED_DOCUMENTS: no such file {s.graphql_trusted_documents}")
     if s.log_level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(sorted(LOG_LEVELS))}")
+    if s.log_format not in ("text", "json"):
+        raise ConfigError("LOG_FORMAT must be 'text' or 'json'")
 
 
 def _resolve_secret(env: Mapping[str, str], secret_file: str, app_env: str) -> str | None:
@@ -328,6 +332,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "DB_BREAKER_SECONDS", env.get("DB_BREAKER_SECONDS", str(d.db_breaker_seconds))
         ),
         log_level=env.get("LOG_LEVEL", d.log_level).strip().upper(),
+        log_format=env.get("LOG_FORMAT", d.log_format).strip().lower(),
+        access_log=_bool("ACCESS_LOG", env.get("ACCESS_LOG", "true")),
         cors_origins=_origins(env.get("CORS_ORIGINS")),
         event_retention=_duration("EVENT_RETENTION", env.get("EVENT_RETENTION", "7d")),
         idempotency_ttl=_duration("IDEMPOTENCY_TTL", env.get("IDEMPOTENCY_TTL", "24h")),

@@ -255,6 +255,7 @@ def create_app(settings: Settings, database: AnyDatabase | None = None) -> App:
             init_timeout=settings.ws_init_timeout,
             send_timeout=settings.ws_send_timeout,
         ),
+        access_log=settings.access_log,
     )
     live = Live(
         bus,
@@ -288,6 +289,7 @@ def create_app(settings: Settings, database: AnyDatabase | None = None) -> App:
         keyed_routes=keyed_routes(litestar, InterviewSessionController.path),
         direct={GRAPHQL_PATH: graphql},
         fast=FastReads(service, litestar).route if settings.rest_fast_reads else None,
+        access_log=settings.access_log,
     )
     app.litestar, app.service, app.database, app.graphql = litestar, service, db, graphql
     app.live = live
@@ -326,5 +328,5 @@ def create_app_from_env() -> App:
     """Factory for uvicorn workers: settings from the environment. Workers are
     fresh processes, so logging is set up here too."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

@@ -4,7 +4,7 @@ Layers, bottom to top:
 
 0. ``app.errors``, ``app.config``: no project imports but each other
 1. ``app.domain``: records, rules, ports; no framework, driver or database
-2. ``app.context``, ``app.auth``, ``app.ratelimit``, ``app.logs``, ``app.assets``: plumbing
+2. ``app.context``, ``app.auth``, ``app.ratelimit``, ``app.logs``, ``app.access``, ``app.assets``: plumbing
 3. ``app.db`` (implements the domain's ports) and ``app.schema`` (GraphQL types)
 4. the faces: ``app.rest`` and ``app.resolvers``; neither imports the other
 5. ``app.pipeline``: the one pipeline in front of both faces
@@ -29,6 +29,7 @@ LAYERS = {
     "app.auth": 2,
     "app.ratelimit": 2,
     "app.logs": 2,
+    "app.access": 2,
     "app.assets": 2,
     "app.idempotency": 2,
     "app.internals": 2,

@@ -32,6 +32,7 @@ from typing import Any
 
 import msgspec
 
+from app import access
 from app.auth import Authenticator
 from app.context import (
     BodyTooLarge,
@@ -125,8 +126,10 @@ class Pipeline:
         keyed_routes: Callable[[str, str], bool] | None = None,
         direct: dict[str, ASGIApp] | None = None,
         fast: Callable[[str, str], ASGIApp | None] | None = None,
+        access_log: bool = True,
     ) -> None:
         self.app = app
+        self.access_log = access_log
         # HTTP paths answered by an ASGI app of their own (the GraphQL
         # endpoint), without Litestar's routing around it; the rest of this
         # pipeline is the same for them.
@@ -156,11 +159,13 @@ class Pipeline:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
         req = Request(scope)
         request_id = req.request_id or next_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["principal"] = None
+        status = 0  # what the access record says if no answer started
         extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
         method = scope["method"]
         preflight = method == "OPTIONS" and req.origin is not None and req.preflight_method
@@ -171,6 +176,8 @@ class Pipeline:
 
         async def add_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
+                nonlocal status
+                status = message["status"]
                 if fix is not None:
                     fix(message, scope)
                 message["headers"] = [*message.get("headers", []), *extra_headers]
@@ -202,6 +209,8 @@ class Pipeline:
             with contextlib.suppress(Exception):  # fails if the response had started
                 await _send_error(out, 500, INTERNAL_ERROR)
         finally:
+            if self.access_log:
+                access.write(scope, method, status, time.perf_counter() - started, state=state)
             request_id_var.reset(token)
 
     async def _handle(
@@ -244,7 +253,9 @@ class Pipeline:
             await self._keyed(scope, receive, send, principal, req, path)
             return
         handler = self.fast(method, scope["path"]) if self.fast is not None else None
-        await (handler or self.direct.get(path) or self.app)(scope, receive, send)
+        if handler is None and (handler := self.direct.get(path)) is not None:
+            scope["state"]["route"] = path
+        await (handler or self.app)(scope, receive, send)
 
     async def _keyed(
         self,
@@ -260,6 +271,8 @@ class Pipeline:
         graphql = path == self.graphql_path
         key = req.idempotency_key
         app: ASGIApp = self.direct.get(path) or self.app
+        if graphql:
+            scope["state"]["route"] = path
         if key is None and not graphql:
             await app(scope, receive, send)
             return

@@ -228,8 +228,9 @@ class GraphQLEndpoint:
                 400, "Subscriptions run over the WebSocket protocol graphql-transport-ws"
             )
 
-        if params.operation_name is not None:
-            state["operation_name"] = params.operation_name[:64]
+        name = params.operation_name or (operation.name.value if operation.name else None)
+        if name is not None:
+            state["operation_name"] = name[:64]
         principal = principal_of(scope)
         if self.plans is not None and principal is not None:
             plan = self.plans.plan(query, admitted.document, operation)

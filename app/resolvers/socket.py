@@ -45,6 +45,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from app import access
 from app.context import principal_of, request_id_of
 from app.domain.records import Principal
 from app.errors import DomainError
@@ -154,9 +155,10 @@ class _Operation(Operation[Any, Any]):
 
 
 class _Handler(BaseGraphQLTransportWSHandler[Any, Any]):
-    def __init__(self, socket: GraphQLSocket, **kwargs: Any) -> None:
+    def __init__(self, socket: GraphQLSocket, scope: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.socket = socket
+        self.socket_scope = scope
         self.suggestions = socket.schema.introspection
 
     async def handle_subscribe(self, message: Any) -> None:
@@ -171,9 +173,11 @@ class _Handler(BaseGraphQLTransportWSHandler[Any, Any]):
         if op_id in self.operations:
             await self.websocket.close(code=4409, reason=f"Subscriber for {op_id} already exists")
             return
+        started = time.perf_counter()
         admitted = await self.socket.admit(self.context, payload, len(self.operations))
         if isinstance(admitted, list):
             errors = [format_error(e, suggestions=self.suggestions).formatted for e in admitted]
+            self._access(started, "refused", payload.get("operationName"), None)
             await self.send_message({"id": op_id, "type": "error", "payload": errors})
             return
         operation = _Operation(
@@ -181,7 +185,32 @@ class _Handler(BaseGraphQLTransportWSHandler[Any, Any]):
         )
         operation.task = asyncio.create_task(self.run_operation(operation))
         operation.task.add_done_callback(self._task_done)
+        name = payload.get("operationName") or (
+            admitted.operation.name.value if admitted.operation.name else None
+        )
+        kind = admitted.operation.operation.value
+
+        def ended(task: asyncio.Task[Any]) -> None:
+            failed = not task.cancelled() and task.exception() is not None
+            self._access(started, "error" if failed else "complete", name, kind)
+
+        operation.task.add_done_callback(ended)
         self.operations[op_id] = operation
+
+    def _access(self, started: float, status: str, name: Any, kind: str | None) -> None:
+        """The access record of one operation (app/access.py): method ``WS``."""
+        if not (self.socket.access_log and access.enabled()):
+            return
+        scope = self.socket_scope
+        state = {
+            "request_id": request_id_of(scope),
+            "principal": getattr(self.context, "principal", None),
+            "operation_name": name[:64] if isinstance(name, str) else None,
+            "operation_type": kind,
+        }
+        access.write(
+            scope, "WS", status, time.perf_counter() - started, route=scope["path"], state=state
+        )
 
     def forget_id(self, id: str) -> None:
         # An operation that ends as the client completes it (or the socket
@@ -209,6 +238,7 @@ class GraphQLSocket:
         documents: Documents,
         authenticate: Authenticate,
         limits: SocketSettings,
+        access_log: bool = True,
     ) -> None:
         self.schema = schema
         self.service = service
@@ -217,6 +247,7 @@ class GraphQLSocket:
         self.limits = limits
         self.open: set[WebSocket[Any, Any, Any]] = set()
         self.closing = False
+        self.access_log = access_log
 
     # ---------------------------------------------------------------- connection
 
@@ -236,6 +267,7 @@ class GraphQLSocket:
         context.connection = connection
         handler = _Handler(
             self,
+            scope,
             view=_View(self),
             websocket=_Adapter(_View(self), ws, self.limits),
             context=context,

@@ -37,6 +37,7 @@ PREFIX = InterviewSessionController.path
 _DETAILS = re.compile(
     rf"^{re.escape(PREFIX)}/([0-9a-fA-F]{{8}}-(?:[0-9a-fA-F]{{4}}-){{3}}[0-9a-fA-F]{{12}})/details$"
 )
+DETAILS_ROUTE = f"{PREFIX}/{{id}}/details"
 _LIMIT = re.compile(r"^[1-9][0-9]{0,3}$")  # what Litestar reads as that int, no other spelling
 _encode = msgspec.json.Encoder().encode
 _JSON = (b"content-type", b"application/json")
@@ -64,9 +65,11 @@ class FastReads:
         return None
 
     async def sessions(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["path_template"] = PREFIX
         await self._answer(scope, receive, send, self._sessions)
 
     async def details(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["path_template"] = DETAILS_ROUTE
         await self._answer(scope, receive, send, self._details)
 
     async def _answer(
@@ -81,11 +84,15 @@ class FastReads:
             if principal is None:
                 raise Passed()  # Litestar's 401
             body, link = await handler(Call(principal, self.service), scope)
-        except (Passed, DomainError):
+        except (Passed, DomainError) as exc:
             self.passed_on += 1
+            state = scope.setdefault("state", {})
+            state["strategy"] = "standard"
+            state["fallback"] = "an error answer" if isinstance(exc, DomainError) else "the query"
             await self.litestar(scope, receive, send)
             return
         self.answered += 1
+        scope.setdefault("state", {})["strategy"] = "fast"
         headers = [_JSON, (b"content-length", b"%d" % len(body))]
         if link is not None:
             headers.insert(0, (b"link", link))
