@@ -43,8 +43,9 @@ FILES = {
 
 
 class Assets:
-    def __init__(self, root: Path = ROOT) -> None:
+    def __init__(self, root: Path = ROOT, root_path: str = "") -> None:
         self.root = root
+        self.root_path = root_path  # ROOT_PATH: the prefix a proxy serves us under
         manifest = json.loads((root / "package.json").read_text())
         self.versions: dict[str, str] = manifest["dependencies"]
         self.local = all(self._installed(a) is not None for a in FILES.values())
@@ -70,7 +71,7 @@ class Assets:
     def url(self, name: str) -> str:
         asset = FILES[name]
         if self.local:
-            return f"/static/{self._local_path(asset)}"
+            return f"{self.root_path}/static/{self._local_path(asset)}"
         return f"{CDN}/{asset.package}@{self.versions[asset.package]}/{asset.file}"
 
     def file(self, path: str) -> tuple[Path, str] | None:

@@ -1,10 +1,11 @@
-"""interview-api serve | migrate | token | export-schema | plan"""
+"""interview-api serve | migrate | token | export-schema | plan | backup"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from app.auth import Authenticator
-    from app.db.migrate import upgrade_sync
+    from app.operations import migrate_when_ready
 
     settings = _settings()
     try:
@@ -45,7 +46,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print(f"interview-api: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.log_level, settings.log_format)
-    upgrade_sync(settings.database_url)
+    migrate_when_ready(settings)  # waits DB_STARTUP_TIMEOUT for the database
+    if args.workers > 1 and not settings.metrics_dir:
+        # Each worker writes its metrics here; a scrape of any sums them all.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="interview-api-metrics-")
     log = logging.getLogger("app")
     log.info(
         "serving on http://%s:%s (GraphQL at /graphql, OpenAPI at /schema)", args.host, args.port
@@ -56,6 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
             settings.jwt_secret_file,
         )
     from app.serving import GuardedHttpToolsProtocol, GuardedWebSocketProtocol
+
+    # uvicorn raises the signal that stopped it again once it has shut down,
+    # with the handler that was in place before it ran: a drained, orderly
+    # stop on SIGTERM then exits 0 (operations.md), not "killed by SIGTERM".
+    signal.signal(signal.SIGTERM, _stopped)
 
     uvicorn.run(
         "app.main:create_app_from_env",
@@ -68,16 +79,23 @@ def cmd_serve(args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        access_log=False,  # ours (app/access.py) names routes, users and strategies
         log_config=None,  # uvicorn's own lines go through our one-line formatter too
-        proxy_headers=False,
+        # X-Forwarded-For/-Proto believed only from FORWARDED_ALLOW_IPS (default: nobody).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         # A WebSocket frame over MAX_BODY_BYTES closes the socket (1009).
         ws_max_size=settings.max_body_bytes,
         # No permessage-deflate: events are small, and a compressor per socket
         # costs ~40 KiB of memory per idle subscriber (bench.live).
         ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
+        # After the drain (app/operations.py): requests in flight get this long.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
     )
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _env_secret() -> bool:
@@ -128,6 +146,42 @@ def cmd_plan(args: argparse.Namespace) -> None:
     print(plans.explain(prepared.document, operation))
 
 
+def cmd_backup(args: argparse.Namespace) -> None:
+    """An online, consistent copy of the SQLite database (SQLite's backup API),
+    safe while the server runs. PostgreSQL: use pg_dump (README, "Backups")."""
+    import sqlite3
+
+    from app.db.sqlite import database_path
+
+    settings = _settings()
+    if not settings.is_sqlite:
+        print(
+            "interview-api: backup copies SQLite databases; for PostgreSQL use pg_dump "
+            "(README, Backups)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    source_path = database_path(settings.database_url)
+    if not source_path.is_file():
+        print(f"interview-api: no database at {source_path}", file=sys.stderr)
+        raise SystemExit(1)
+    target = Path(args.path)
+    if target.exists():
+        print(f"interview-api: {target} exists; choose a new file", file=sys.stderr)
+        raise SystemExit(1)
+    source = sqlite3.connect(source_path, timeout=30)
+    copy = sqlite3.connect(target)
+    try:
+        # Pages copied in steps; a writer in between makes it start over, so
+        # what is written is one consistent snapshot.
+        source.backup(copy, pages=1024)
+        copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+    finally:
+        copy.close()
+        source.close()
+    print(f"backed up {source_path} to {target}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interview-api", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("query", help="the query document")
     plan.add_argument("--operation-name", default=None)
     plan.set_defaults(func=cmd_plan)
+
+    backup = sub.add_parser("backup", help="copy the SQLite database while the server runs")
+    backup.add_argument("path", help="the new file to write")
+    backup.set_defaults(func=cmd_backup)
 
     export = sub.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", default=None, help="write to this file instead of stdout")

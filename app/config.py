@@ -93,6 +93,20 @@ class Settings:
     # A request's head: its bytes (request line and headers) and its headers.
     max_header_bytes: int = 32 * 1024
     max_headers: int = 100
+    # Operations (operations.md).
+    shutdown_drain_seconds: float = 0.0
+    shutdown_timeout: float = 30.0
+    db_startup_timeout: float = 30.0
+    metrics_token: str | None = field(default=None, repr=False)
+    # Proxies whose X-Forwarded-For/-Proto are believed: "" none, "*" any.
+    forwarded_allow_ips: str = ""
+    root_path: str = ""
+    # Traces are exported when an OTLP endpoint is configured (OTEL_* variables).
+    tracing: bool = False
+    tracing_protocol: str = "http/protobuf"
+    otel_service_name: str | None = None
+    # prometheus-client's multiprocess directory (set by `serve --workers N`).
+    metrics_dir: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -143,6 +157,16 @@ def _float(name: str, raw: str) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+def _non_negative(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name} must be zero or more, got {raw!r}")
     return value
 
 
@@ -218,8 +242,32 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"GRAPHQL_TRUSTED_DOCUMENTS: no such file {s.graphql_trusted_documents}")
     if s.log_level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(sorted(LOG_LEVELS))}")
+    if s.root_path and (not s.root_path.startswith("/") or "//" in s.root_path):
+        raise ConfigError("ROOT_PATH must be a path like /api (or empty)")
+    for name, value in (
+        ("SHUTDOWN_DRAIN_SECONDS", s.shutdown_drain_seconds),
+        ("SHUTDOWN_TIMEOUT", s.shutdown_timeout),
+        ("DB_STARTUP_TIMEOUT", s.db_startup_timeout),
+    ):
+        if value < 0:
+            raise ConfigError(f"{name} must not be negative")
+    if s.metrics_token is not None and len(s.metrics_token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters")
+    if s.tracing and s.tracing_protocol not in ("http/protobuf", "grpc"):
+        raise ConfigError("OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or grpc")
     if s.log_format not in ("text", "json"):
         raise ConfigError("LOG_FORMAT must be 'text' or 'json'")
+
+
+def _tracing(env: Mapping[str, str]) -> bool:
+    """Whether the OTEL_* variables ask for traces (the SDK reads the rest)."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() in ("none", ""):
+        return False
+    return bool(
+        env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
 
 def _resolve_secret(env: Mapping[str, str], secret_file: str, app_env: str) -> str | None:
@@ -289,6 +337,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "MAX_HEADER_BYTES", env.get("MAX_HEADER_BYTES", str(d.max_header_bytes))
         ),
         max_headers=_int("MAX_HEADERS", env.get("MAX_HEADERS", str(d.max_headers))),
+        shutdown_drain_seconds=_non_negative(
+            "SHUTDOWN_DRAIN_SECONDS",
+            env.get("SHUTDOWN_DRAIN_SECONDS", str(d.shutdown_drain_seconds)),
+        ),
+        shutdown_timeout=_float(
+            "SHUTDOWN_TIMEOUT", env.get("SHUTDOWN_TIMEOUT", str(d.shutdown_timeout))
+        ),
+        db_startup_timeout=_float(
+            "DB_STARTUP_TIMEOUT", env.get("DB_STARTUP_TIMEOUT", str(d.db_startup_timeout))
+        ),
+        metrics_token=env.get("METRICS_TOKEN") or None,
+        forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "").strip(),
+        root_path=env.get("ROOT_PATH", "").strip().rstrip("/"),
+        tracing=_tracing(env),
+        tracing_protocol=(
+            env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "http/protobuf"
+        ).strip(),
+        otel_service_name=env.get("OTEL_SERVICE_NAME") or None,
+        metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         max_active_sessions=_int(
             "MAX_ACTIVE_SESSIONS", env.get("MAX_ACTIVE_SESSIONS", str(d.max_active_sessions))
         ),

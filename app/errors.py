@@ -54,7 +54,7 @@ class Conflict(DomainError):
 
 class TooManyRequests(DomainError):
     status_code = 429
-    code = "TOO_MANY_REQUESTS"
+    code = "RATE_LIMITED"
     reason = "Too Many Requests"
 
     def __init__(self, message: str = "Too many requests", retry_after: int = 1) -> None:

@@ -47,6 +47,7 @@ from app.context import REQUEST_DATABASE, error_bytes, replay
 from app.domain.ports import Database, Retry, UnitOfWork
 from app.domain.records import KeyedAnswer
 from app.errors import KEY_IN_PROGRESS, DomainError
+from app.metrics import IDEMPOTENT_REPLAYS
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ MISMATCH = (
 # rate limits, CORS) to every answer, replays included.
 KEPT_HEADERS = frozenset({b"content-type", b"location", b"allow"})
 # GraphQL answers are 200 even when the request failed for a reason worth a retry.
-RETRYABLE_CODES = frozenset({"SERVICE_UNAVAILABLE", "TOO_MANY_REQUESTS", "INTERNAL_SERVER_ERROR"})
+RETRYABLE_CODES = frozenset({"SERVICE_UNAVAILABLE", "RATE_LIMITED", "INTERNAL_SERVER_ERROR"})
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -186,6 +187,7 @@ class Idempotency:
             headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in found.headers or ()]
             headers.append((b"idempotent-replayed", b"true"))
             out.set(found.status or 409, found.body or b"", headers)
+            IDEMPOTENT_REPLAYS.inc()
         return out
 
     async def _find(self, record: KeyedAnswer) -> KeyedAnswer | None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import signal
-import threading
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +15,9 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, SecurityScheme, Server
 
+from app import tracing
 from app.assets import Assets
 from app.auth import Authenticator
 from app.config import Settings, load_settings
@@ -27,6 +27,8 @@ from app.db.maintenance import Pruner
 from app.domain.service import Service
 from app.idempotency import Idempotency
 from app.logs import configure_logging
+from app.metrics import MetricsEndpoint
+from app.operations import Readiness, install_graceful_shutdown, pool_gauges, refresh_every
 from app.pipeline import Pipeline
 from app.pipeline.cors import Cors
 from app.ratelimit import RateLimiter
@@ -40,7 +42,7 @@ from app.rest.controllers import InterviewSessionController
 from app.rest.errors import EXCEPTION_HANDLERS, error_response
 from app.rest.events import EventStreamController, Streams
 from app.rest.fast import FastReads
-from app.rest.health import health, health_head
+from app.rest.health import health, health_head, ready, ready_head
 from app.rest.openapi import refine_openapi
 from app.rest.options import allow_header_fixer
 from app.rest.static import static_route
@@ -93,21 +95,35 @@ def docs_not_found(request: Request[Any, Any, Any]) -> Response[Any] | None:
 
 
 class Live:
-    """What runs beside the requests: the event bus, pruning, and the open
-    sockets and streams a stopping server must close."""
+    """What runs beside the requests: the event bus, pruning, the pool gauges,
+    and the open sockets and streams a stopping server must close."""
 
     def __init__(
-        self, bus: LocalBus, pruner: Pruner, streams: Streams, socket: GraphQLSocket
+        self,
+        bus: LocalBus,
+        pruner: Pruner,
+        streams: Streams,
+        socket: GraphQLSocket,
+        readiness: Readiness,
+        settings: Settings,
+        refresh: Callable[[], None],
     ) -> None:
         self.bus = bus
         self.pruner = pruner
         self.streams = streams
         self.socket = socket
+        self.readiness = readiness
+        self.settings = settings
+        self.refresh = refresh
+        self._gauges: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.bus.start()
         await self.pruner.start()
-        install_graceful_shutdown(self.close_connections)
+        self._gauges = asyncio.create_task(refresh_every(self.refresh))
+        install_graceful_shutdown(
+            self.readiness, self.settings.shutdown_drain_seconds, self.close_connections
+        )
 
     async def close_connections(self) -> None:
         """Sockets close with 1001 and SSE streams end before the server's own
@@ -117,8 +133,16 @@ class Live:
 
     async def stop(self) -> None:
         await self.close_connections()
+        if self._gauges is not None:
+            self._gauges.cancel()
         await self.pruner.stop()
         await self.bus.stop()
+        if self.settings.metrics_dir:
+            # This process's live gauges leave the sum (multiprocess mode).
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), self.settings.metrics_dir)  # type: ignore[no-untyped-call]
+        tracing.shutdown()
 
 
 def create_litestar(
@@ -135,12 +159,21 @@ def create_litestar(
             EventStreamController,
             health,
             health_head,
+            ready,
+            ready_head,
             graphql_route(graphql),
             static_route(assets),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
-        state=State({"service": service, "settings": settings, "streams": live.streams}),
+        state=State(
+            {
+                "service": service,
+                "settings": settings,
+                "streams": live.streams,
+                "ready": live.readiness.reason,
+            }
+        ),
         on_startup=[freeze_startup_objects, live.start],
         on_shutdown=[live.stop, database.dispose],
         openapi_config=OpenAPIConfig(
@@ -149,6 +182,8 @@ def create_litestar(
             description="Sessions, interactions, metrics and analytics of the AI interview "
             "assistant. Every error answers {statusCode, message, error}.",
             path="/schema",
+            # Behind a proxy under ROOT_PATH, "Try it out" calls go there.
+            servers=[Server(url=settings.root_path or "/")],
             render_plugins=docs_pages(assets),
             openapi_router=Router(
                 "/schema", route_handlers=[], before_request=docs_not_found, include_in_schema=False
@@ -175,31 +210,6 @@ class App(Pipeline):
     database: AnyDatabase
     graphql: GraphQLEndpoint
     live: Live
-
-
-def install_graceful_shutdown(close: Callable[[], Awaitable[None]]) -> None:
-    """On SIGTERM/SIGINT, close the live connections first (1001), then let
-    the server's own handler stop it. Only in the main thread of a server
-    process (uvicorn installs its handlers before the app starts)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(sig)
-        if not callable(previous):
-            continue
-
-        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
-            async def close_then_stop() -> None:
-                try:
-                    await asyncio.wait_for(close(), 2.0)
-                except Exception:
-                    log.exception("closing live connections at shutdown failed")
-                previous(signum, frame)
-
-            loop.call_soon_threadsafe(lambda: loop.create_task(close_then_stop()))
-
-        signal.signal(sig, handler)
 
 
 def persisted_queries(settings: Settings) -> PersistedQueries:
@@ -232,7 +242,7 @@ def create_app(settings: Settings, database: AnyDatabase | None = None) -> App:
     )
     authenticator = Authenticator(settings)
     schema = build_schema(settings)
-    assets = Assets()
+    assets = Assets(root_path=settings.root_path)
     assets.warn_if_remote()
     plans = CompiledQueries(schema) if settings.graphql_compiled else None
     graphql = GraphQLEndpoint(
@@ -268,6 +278,9 @@ def create_app(settings: Settings, database: AnyDatabase | None = None) -> App:
         ),
         Streams(settings.sse_heartbeat_seconds),
         graphql.socket,
+        Readiness(db),
+        settings,
+        pool_gauges(db),
     )
     litestar = create_litestar(settings, service, db, graphql, assets, live)
     if plans is not None:
@@ -287,29 +300,49 @@ def create_app(settings: Settings, database: AnyDatabase | None = None) -> App:
         cors=Cors(settings.cors_origins, development=settings.app_env == "development"),
         idempotency=Idempotency(db, settings.idempotency_ttl),
         keyed_routes=keyed_routes(litestar, InterviewSessionController.path),
-        direct={GRAPHQL_PATH: graphql},
+        route_of=route_of(litestar),
+        direct={
+            GRAPHQL_PATH: graphql,
+            "/metrics": MetricsEndpoint(settings.metrics_token, settings.metrics_dir, live.refresh),
+        },
         fast=FastReads(service, litestar).route if settings.rest_fast_reads else None,
         access_log=settings.access_log,
+        root_path=settings.root_path,
     )
     app.litestar, app.service, app.database, app.graphql = litestar, service, db, graphql
     app.live = live
     return app
 
 
-def keyed_routes(litestar: Litestar, prefix: str) -> Callable[[str, str], bool]:
-    """Whether a request is a REST write under ``prefix``, the requests an
-    Idempotency-Key applies to: asked of Litestar's own router, so a method
-    the route lacks (a 405) or an unknown path (a 404) is never keyed."""
+def route_of(litestar: Litestar) -> Callable[[str, str], str | None]:
+    """The route template of a request the pipeline answered itself (a 401, a
+    429) for the metrics and the access log; None for an unknown path."""
     router = litestar.asgi_router
 
-    def keyed(method: str, path: str) -> bool:
-        if not path.startswith(prefix):
-            return False
+    def route(method: str, path: str) -> str | None:
         try:
-            router.handle_routing(path, method)  # type: ignore[arg-type]
+            template: str = router.handle_routing(path, method)[4]  # type: ignore[arg-type]
         except HTTPException:
-            return False
-        return True
+            return None
+        return template
+
+    return route
+
+
+def keyed_routes(litestar: Litestar, prefix: str) -> Callable[[str, str], str | None]:
+    """The route template of a REST write under ``prefix`` (the requests an
+    Idempotency-Key applies to), or None: asked of Litestar's own router, so a
+    method the route lacks (a 405) or an unknown path (a 404) is never keyed."""
+    router = litestar.asgi_router
+
+    def keyed(method: str, path: str) -> str | None:
+        if not path.startswith(prefix):
+            return None
+        try:
+            template: str = router.handle_routing(path, method)[4]  # type: ignore[arg-type]
+        except HTTPException:
+            return None
+        return template
 
     return keyed
 
@@ -329,4 +362,7 @@ def create_app_from_env() -> App:
     fresh processes, so logging is set up here too."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    if settings.tracing:
+        tracing.configure(settings.tracing_protocol, settings.otel_service_name)
+        return tracing.wrap(create_app(settings))  # type: ignore[no-any-return]
     return create_app(settings)

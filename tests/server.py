@@ -34,7 +34,10 @@ class ServerURL(str):
 
 @contextlib.contextmanager
 def running_server(
-    env: dict[str, str], port: int | None = None, log: Path | None = None
+    env: dict[str, str],
+    port: int | None = None,
+    log: Path | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """Serve on a free port until the block ends; output goes to ``log`` (a file,
     never a pipe that could fill up and stall the server)."""
@@ -49,7 +52,7 @@ def running_server(
         log = Path(tempfile.mkdtemp()) / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(CLI), "serve", "--port", str(port)],
+            [str(CLI), "serve", "--port", str(port), *args],
             cwd=ROOT,
             env=full_env,
             stdout=out,

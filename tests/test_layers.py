@@ -29,9 +29,11 @@ LAYERS = {
     "app.auth": 2,
     "app.ratelimit": 2,
     "app.logs": 2,
-    "app.access": 2,
+    "app.access": 2.1,
+    "app.tracing": 2.2,
+    "app.metrics": 2.2,
     "app.assets": 2,
-    "app.idempotency": 2,
+    "app.idempotency": 2.5,
     "app.internals": 2,
     "app.db": 3,
     "app.schema": 3,
@@ -42,6 +44,7 @@ LAYERS = {
     "app.main": 6,
     "app.cli": 6,
     "app.serving": 6,
+    "app.operations": 5.5,
 }
 FRAMEWORKS = ("litestar", "strawberry", "sqlalchemy", "asyncpg", "aiosqlite", "graphql", "jwt")
 

@@ -91,6 +91,9 @@ def as_rest(value: Any, t: mi.Type) -> Any:
 
 
 def as_graphql_input(value: Any, t: mi.Type) -> Any:
+    """A REST value (enum values) as GraphQL input (enum names), by type; null stays null."""
+    if value is None:
+        return None
     if isinstance(t, mi.UnionType):
         t = next(x for x in t.types if not isinstance(x, mi.NoneType))
     if isinstance(t, mi.EnumType):

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.types import TupleType
 
+from app import tracing
 from app.db.models import UTCDateTime
 
 StatementListener = Callable[[str], None]
@@ -49,10 +50,20 @@ class SQLAlchemyExecutor:
 
     async def rows(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any]:
         # Mappings: rows are read by column name, never by position.
+        if tracing.enabled:
+            with tracing.statement(self.dialect, self._sql(stmt)):
+                return (await self.conn.execute(stmt, params)).mappings().all()
         return (await self.conn.execute(stmt, params)).mappings().all()
 
     async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
+        if tracing.enabled:
+            with tracing.statement(self.dialect, self._sql(stmt)):
+                await self.conn.execute(stmt, params or {})
+            return
         await self.conn.execute(stmt, params or {})
+
+    def _sql(self, stmt: Executable) -> str:
+        return str(stmt.compile(dialect=self.conn.dialect))  # type: ignore[attr-defined]
 
 
 GENERIC_PLANS = "generic_plans"
@@ -160,7 +171,12 @@ class AsyncpgExecutor:
             await use_plans(conn, c.generic_plans)
         for listener in self.listeners:
             listener(c.sql)
-        result: Sequence[Any] = await conn.fetch(c.sql, *c.args(params))
+        result: Sequence[Any]
+        if tracing.enabled:
+            with tracing.statement("postgresql", c.sql):
+                result = await conn.fetch(c.sql, *c.args(params))
+            return result
+        result = await conn.fetch(c.sql, *c.args(params))
         return result
 
     async def execute(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
@@ -169,6 +185,10 @@ class AsyncpgExecutor:
         c = compiled_for_asyncpg(stmt)  # type: ignore[arg-type]
         for listener in self.listeners:
             listener(c.sql)
+        if tracing.enabled:
+            with tracing.statement("postgresql", c.sql):
+                await self.conn.execute(c.sql, *c.args(params or {}))
+            return
         await self.conn.execute(c.sql, *c.args(params or {}))
 
 
@@ -462,7 +482,11 @@ class RawSqliteExecutor:
         sql, values = c.bound(params)
         for listener in self.listeners:
             listener(sql)
-        cursor = self.conn.execute(sql, values)
+        if tracing.enabled:
+            with tracing.statement("sqlite", sql):
+                cursor = self.conn.execute(sql, values)
+        else:
+            cursor = self.conn.execute(sql, values)
         found = cursor.fetchall()
         if c.read is not None:
             read = c.read

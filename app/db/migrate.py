@@ -102,3 +102,27 @@ async def upgrade(
 def upgrade_sync(database_url: str, revision: str = "head") -> None:
     with _file_lock(database_url):
         asyncio.run(upgrade(database_url, revision))
+
+
+def head_revision() -> str:
+    """The revision the code's migrations end at."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+_CURRENT = text("SELECT version_num FROM alembic_version")
+
+
+async def current_revision(db: Any) -> str | None:
+    """The revision the database is at (None: never migrated), read like any
+    other read of the service (the same pools, breaker and deadlines)."""
+
+    async def work(uow: Any) -> str | None:
+        rows = await uow.ex.rows(_CURRENT, {})
+        return str(rows[0]["version_num"]) if rows else None
+
+    result: str | None = await db.read(work)
+    return result

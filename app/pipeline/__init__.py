@@ -32,7 +32,7 @@ from typing import Any
 
 import msgspec
 
-from app import access
+from app import access, tracing
 from app.auth import Authenticator
 from app.context import (
     BodyTooLarge,
@@ -46,6 +46,7 @@ from app.context import (
 from app.domain.records import Principal
 from app.errors import INTERNAL_ERROR, DomainError
 from app.idempotency import BAD_KEY, Idempotency
+from app.metrics import HTTP_DURATION, HTTP_REQUESTS, RATE_LIMITED
 from app.pipeline.compression import choose, compressing
 from app.pipeline.cors import Cors
 from app.ratelimit import RateLimiter, Verdict
@@ -58,7 +59,24 @@ log = logging.getLogger("app.pipeline")
 _SAFE_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
 _SLASHES = re.compile(r"/{2,}")
 
-EXEMPT_PATHS = frozenset({"/health"})
+# No token, no rate-limit budget: probes, metrics, and the IDE's and docs'
+# pages and files (a page loads a dozen files; behind a proxy every user's
+# IDE would share one bucket).
+EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics", "/schema"})
+EXEMPT_PREFIXES = ("/static/", "/schema/")
+
+
+def exempt(method: str, path: str, scope: Scope) -> bool:
+    if path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES):
+        return True
+    # GraphiQL's page (GET /graphql asking for HTML, no query): not a request
+    # of the API.
+    return (
+        path == "/graphql"
+        and method == "GET"
+        and not scope.get("query_string")
+        and any(n == b"accept" and b"text/html" in v for n, v in scope["headers"])
+    )
 
 
 class Request:
@@ -123,13 +141,21 @@ class Pipeline:
         cors: Cors | None = None,
         idempotency: Idempotency | None = None,
         graphql_path: str = "/graphql",
-        keyed_routes: Callable[[str, str], bool] | None = None,
+        keyed_routes: Callable[[str, str], str | None] | None = None,
         direct: dict[str, ASGIApp] | None = None,
         fast: Callable[[str, str], ASGIApp | None] | None = None,
         access_log: bool = True,
+        root_path: str = "",
+        metrics: bool = True,
+        route_of: Callable[[str, str], str | None] | None = None,
     ) -> None:
+        self.route_of = route_of
         self.app = app
         self.access_log = access_log
+        self.metrics = metrics
+        # ROOT_PATH: the prefix a proxy serves us under; a request arriving
+        # with it (a proxy that keeps it) is routed without it.
+        self.root_path = root_path
         # HTTP paths answered by an ASGI app of their own (the GraphQL
         # endpoint), without Litestar's routing around it; the rest of this
         # pipeline is the same for them.
@@ -149,14 +175,18 @@ class Pipeline:
         self.graphql_path = graphql_path
         # (method, path) of the REST writes that take an Idempotency-Key; any
         # other request (an unknown route, a method a route lacks) answers as usual.
-        self.keyed_routes = keyed_routes or (lambda _method, _path: False)
+        self.keyed_routes = keyed_routes or (lambda _method, _path: None)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if self.root_path:
+            path = scope["path"]
+            if path == self.root_path or path.startswith(self.root_path + "/"):
+                scope["path"] = path[len(self.root_path) :] or "/"
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
             return
 
         started = time.perf_counter()
@@ -178,6 +208,8 @@ class Pipeline:
             if message["type"] == "http.response.start":
                 nonlocal status
                 status = message["status"]
+                if tracing.enabled:  # (the request's span ends with the answer)
+                    tracing.name_request(method, self._route(scope, state, method))
                 if fix is not None:
                     fix(message, scope)
                 message["headers"] = [*message.get("headers", []), *extra_headers]
@@ -209,9 +241,27 @@ class Pipeline:
             with contextlib.suppress(Exception):  # fails if the response had started
                 await _send_error(out, 500, INTERNAL_ERROR)
         finally:
-            if self.access_log:
-                access.write(scope, method, status, time.perf_counter() - started, state=state)
+            duration = time.perf_counter() - started
+            if self.metrics:
+                route = self._route(scope, state, method)
+                HTTP_REQUESTS.labels(method, route, status).inc()
+                HTTP_DURATION.labels(method, route).observe(duration)
+            if self.access_log and access.enabled():
+                route = self._route(scope, state, method)
+                access.write(scope, method, status, duration, route=route, state=state)
             request_id_var.reset(token)
+
+    def _route(self, scope: Scope, state: dict[str, Any], method: str) -> str:
+        """The request's route template, for the metrics, the trace and the log."""
+        template = scope.get("path_template")
+        if template:
+            return access.route_of(template)
+        route: str | None = state.get("route")
+        if route is None:
+            # Answered before routing (a 401, a 429, a 413) or not found.
+            template = self.route_of(method, scope["path"]) if self.route_of else None
+            route = state["route"] = access.route_of(template) if template else "unmatched"
+        return route
 
     async def _handle(
         self,
@@ -225,13 +275,17 @@ class Pipeline:
         path = scope["path"]
         if "//" in path:
             path = _SLASHES.sub("/", path)
-        if self.limiter is not None and path not in EXEMPT_PATHS:
+        if self.limiter is not None and not exempt(scope["method"], path, scope):
             key = f"user:{principal.user_id}" if principal else f"ip:{_client(scope)}"
             verdict = await self._limit(key)
             if verdict is not None:
                 extra_headers.extend(verdict.headers())
                 if not verdict.allowed:
-                    await _send_error(send, 429, verdict.message())
+                    RATE_LIMITED.inc()
+                    if path == self.graphql_path:
+                        await _send_graphql_limited(send, verdict.message())
+                    else:
+                        await _send_error(send, 429, verdict.message())
                     return
         if principal is None and path.startswith(self.protected):
             await _send_error(send, 401, "Unauthorized")
@@ -242,16 +296,14 @@ class Pipeline:
             await _send_error(send, 413, "Request Entity Too Large", close=True)
             return
         method = scope["method"]
-        if (
-            self.idempotency is not None
-            and principal is not None
-            and method in KEYED_METHODS
-            and (
-                (path == self.graphql_path and method == "POST") or self.keyed_routes(method, path)
-            )
-        ):
-            await self._keyed(scope, receive, send, principal, req, path)
-            return
+        if self.idempotency is not None and principal is not None and method in KEYED_METHODS:
+            graphql = path == self.graphql_path and method == "POST"
+            template = None if graphql else self.keyed_routes(method, path)
+            if graphql or template is not None:
+                if template is not None:  # (a replay never reaches the router)
+                    scope["state"]["route"] = access.route_of(template)
+                await self._keyed(scope, receive, send, principal, req, path)
+                return
         handler = self.fast(method, scope["path"]) if self.fast is not None else None
         if handler is None and (handler := self.direct.get(path)) is not None:
             scope["state"]["route"] = path
@@ -325,6 +377,7 @@ class Pipeline:
                 log.warning("WebSocket upgrade refused: origin %r is not allowed", req.origin)
                 refused = (403, "Origin not allowed")
             elif (verdict := await state["spend"](principal)) is not None and not verdict[0]:
+                RATE_LIMITED.inc()
                 refused = (429, f"Rate limit exceeded: retry in {verdict[1]} seconds")
             if refused is not None:
                 await receive()  # websocket.connect
@@ -430,6 +483,21 @@ async def _deny_upgrade(
         await send({"type": "websocket.http.response.body", "body": body})
         return
     await send({"type": "websocket.close", "code": 1008})
+
+
+async def _send_graphql_limited(send: Send, message: str) -> None:
+    """A 429 on /graphql in the shape GraphQL clients read (``Retry-After`` and
+    the ``RateLimit-*`` headers are added like on every answer)."""
+    body = msgspec.json.encode(
+        {
+            "errors": [
+                {"message": message, "extensions": {"code": "RATE_LIMITED", "statusCode": 429}}
+            ]
+        }
+    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_empty(send: Send, status: int) -> None:

@@ -33,6 +33,7 @@ from litestar.handlers import asgi
 from strawberry.http import process_result
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from app import tracing
 from app.context import (
     BodyTooLarge,
     error_bytes,
@@ -45,6 +46,7 @@ from app.context import (
 from app.domain.service import Service
 from app.errors import DomainError, Unavailable
 from app.internals import graphql_schema
+from app.metrics import count_operation
 from app.resolvers.compiled import Plan
 from app.resolvers.context import build_context
 from app.resolvers.documents import Admitted, Documents, Refused
@@ -154,6 +156,10 @@ class GraphQLEndpoint:
                 raise
             return
         answer = await self.answer_http(scope, receive)
+        state = scope.get("state") or {}
+        if "operation_type" in state:
+            ok = answer.status < 400 and b'"errors":' not in answer.body
+            count_operation(state["operation_type"], state.get("operation_name"), ok)
         await answer.send(send)
 
     async def answer_http(self, scope: dict[str, Any], receive: Any) -> Answer:
@@ -231,6 +237,16 @@ class GraphQLEndpoint:
         name = params.operation_name or (operation.name.value if operation.name else None)
         if name is not None:
             state["operation_name"] = name[:64]
+        if tracing.enabled:
+            with tracing.operation(name, kind.value):
+                return await self._execute(scope, params, admitted, media, get=get)
+        return await self._execute(scope, params, admitted, media, get=get)
+
+    async def _execute(
+        self, scope: dict[str, Any], params: Params, admitted: Admitted, media: str, *, get: bool
+    ) -> Answer:
+        state = scope["state"]
+        query, operation = admitted.query, admitted.operation
         principal = principal_of(scope)
         if self.plans is not None and principal is not None:
             plan = self.plans.plan(query, admitted.document, operation)

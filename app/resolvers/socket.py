@@ -49,6 +49,12 @@ from app import access
 from app.context import principal_of, request_id_of
 from app.domain.records import Principal
 from app.errors import DomainError
+from app.metrics import (
+    LIVE_EVENTS_DELIVERED,
+    LIVE_SUBSCRIPTIONS,
+    RATE_LIMITED,
+    count_operation,
+)
 from app.resolvers.context import Context, build_context
 from app.resolvers.documents import Admitted, Documents, Refused
 from app.resolvers.schema import Schema
@@ -135,13 +141,19 @@ class _Operation(Operation[Any, Any]):
     for an operation the client completed (or the server ended): its task is
     cancelled, and should a message still be on its way it is not sent."""
 
+    subscription = False
+    failed = False  # an error was sent (the operations counter's outcome)
+
     async def send_operation_message(self, message: Any) -> None:
         if self.handler.operations.get(self.id) is not self:
             raise asyncio.CancelledError()  # completed: this task is over
         await super().send_operation_message(message)
 
     async def send_next(self, execution_result: ExecutionResult) -> None:
+        if self.subscription:
+            LIVE_EVENTS_DELIVERED.inc()
         if execution_result.errors:
+            self.failed = True
             execution_result.errors = [
                 format_error(e, suggestions=self.handler.suggestions)  # type: ignore[attr-defined]
                 for e in execution_result.errors
@@ -149,6 +161,7 @@ class _Operation(Operation[Any, Any]):
         await super().send_next(execution_result)
 
     async def send_initial_errors(self, errors: list[GraphQLError]) -> None:
+        self.failed = True
         await super().send_initial_errors(
             [format_error(e, suggestions=self.handler.suggestions) for e in errors]  # type: ignore[attr-defined]
         )
@@ -183,15 +196,21 @@ class _Handler(BaseGraphQLTransportWSHandler[Any, Any]):
         operation = _Operation(
             self, op_id, admitted.query, payload.get("variables"), payload.get("operationName")
         )
-        operation.task = asyncio.create_task(self.run_operation(operation))
-        operation.task.add_done_callback(self._task_done)
         name = payload.get("operationName") or (
             admitted.operation.name.value if admitted.operation.name else None
         )
         kind = admitted.operation.operation.value
+        if kind == "subscription":
+            operation.subscription = True
+            LIVE_SUBSCRIPTIONS.inc()
+        operation.task = asyncio.create_task(self.run_operation(operation))
+        operation.task.add_done_callback(self._task_done)
 
         def ended(task: asyncio.Task[Any]) -> None:
             failed = not task.cancelled() and task.exception() is not None
+            if operation.subscription:
+                LIVE_SUBSCRIPTIONS.dec()
+            count_operation(kind, name, not (failed or operation.failed))
             self._access(started, "error" if failed else "complete", name, kind)
 
         operation.task.add_done_callback(ended)
@@ -330,10 +349,11 @@ class GraphQLSocket:
         if connection.spend is not None:
             verdict = await connection.spend(context.principal)
             if verdict is not None and not verdict[0]:
+                RATE_LIMITED.inc()
                 return [
                     coded(
                         f"Rate limit exceeded: retry in {verdict[1]} seconds",
-                        "TOO_MANY_REQUESTS",
+                        "RATE_LIMITED",
                         429,
                     )
                 ]

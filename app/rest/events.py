@@ -27,6 +27,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from app.domain.live import Subscription
 from app.domain.records import Interaction, Metric, Session, SessionEventType
 from app.domain.records import SessionEvent as Event
+from app.metrics import LIVE_EVENTS_DELIVERED, LIVE_SUBSCRIPTIONS
 from app.rest.controllers import Caller, SessionId, caller, check_request
 from app.rest.openapi import errors
 
@@ -77,6 +78,7 @@ async def _messages(
     live: Any, streams: Streams, subscription: Subscription, expires: float | None
 ) -> AsyncGenerator[ServerSentEventMessage, None]:
     streams.open.add(subscription)
+    LIVE_SUBSCRIPTIONS.inc()
     try:
         # A comment (no data: not an event for the client) and the reconnect delay.
         yield ServerSentEventMessage(comment="connected", data=None, retry=2000)
@@ -88,9 +90,11 @@ async def _messages(
                 yield ServerSentEventMessage(comment="keep-alive", data=None)
             else:
                 yield _message(live, event)
+                LIVE_EVENTS_DELIVERED.inc()
                 if subscription.ended:  # the session was deleted: nothing more comes
                     return
     finally:
+        LIVE_SUBSCRIPTIONS.dec()
         streams.open.discard(subscription)
         subscription.close()
 
@@ -117,7 +121,7 @@ async def _stream(
     expires = (request.scope.get("state") or {}).get("expires")
     return ServerSentEvent(
         _messages(live, streams, subscription, expires),
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 

@@ -246,6 +246,34 @@ def _refine_health(operation: Any) -> None:
     )
 
 
+def _refine_ready(operation: Any) -> None:
+    ok = operation.responses["200"]
+    ok.description = "Ready for traffic: the database answers, migrations at head, not draining"
+    ok.content = {
+        "application/json": MediaType(
+            schema=Reference(ref="#/components/schemas/Ready"), example={"status": "ready"}
+        )
+    }
+    operation.responses["503"] = OpenAPIResponse(
+        description="Not ready (the contract's error fields, and the reason)",
+        content={
+            "application/json": MediaType(
+                schema=Reference(ref="#/components/schemas/NotReady"),
+                example={
+                    "statusCode": 503,
+                    "message": "Not ready: draining: the server is shutting down",
+                    "error": "Service Unavailable",
+                    "status": "not ready",
+                    "reason": "draining: the server is shutting down",
+                },
+            )
+        },
+    )
+
+
+PROBES = ("/health", "/ready")
+
+
 def _may_be_absent(body: Any) -> bool:
     """A body typed ``X | None`` by its handler (the state routes' ``NoFields``)."""
     for media in (body.content or {}).values():
@@ -280,9 +308,11 @@ def refine_openapi(app: Litestar) -> None:
                 operation.parameters = [*(operation.parameters or []), IDEMPOTENCY_KEY]
                 for status in (409, 422):
                     responses.setdefault(str(status), _error_response(status))
-            if path == "/health":
+            if path == "/health" and method == "get":
                 _refine_health(operation)
-            else:
+            elif path == "/ready" and method == "get":
+                _refine_ready(operation)
+            elif path not in PROBES:
                 common = [429, 500, 503]
                 if operation.security:
                     common.append(401)
@@ -294,7 +324,7 @@ def refine_openapi(app: Litestar) -> None:
                 if not isinstance(response, OpenAPIResponse):
                     continue
                 names = ["X-Request-ID"]
-                if path != "/health":  # not rate limited
+                if path not in PROBES:  # not rate limited
                     names += ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
                 if status == "429":
                     names.append("Retry-After")

@@ -46,7 +46,15 @@ def format_error(error: GraphQLError, *, suggestions: bool = True) -> GraphQLErr
         )
         return coded(message, original.code, original.status_code, error)
     if isinstance(original, GraphQLError):
-        return format_error(original, suggestions=suggestions)
+        inner = format_error(original, suggestions=suggestions)
+        if isinstance(original.original_error, DomainError) or (
+            original.extensions and "code" in original.extensions
+        ):
+            return inner
+        # An input value graphql-core refused: its outer message names the
+        # variable and the field ("... at 'input.jobContext.interviewType'").
+        message = error.message if suggestions else without_suggestions(error.message)
+        return coded(message, "BAD_REQUEST", 400, error)
     if original is None:
         message = error.message if suggestions else without_suggestions(error.message)
         if error.extensions and "code" in error.extensions:

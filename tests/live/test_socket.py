@@ -187,7 +187,7 @@ async def test_socket_operations_spend_the_http_budget(server):
             await s.subscribe("d", "{ sessions { id } }")  # over
             message = await s.recv()
             assert message["type"] == "error"
-            assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_REQUESTS"
+            assert message["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
         assert (await c.get("/interview-sessions")).status_code == 429  # the same budget
 
 

@@ -114,9 +114,46 @@ async def test_rest_and_graphql_share_one_budget(api):
         r = await api.request("POST", "/graphql", json={"query": "{ sessions { id } }"})
         assert r.status_code == 200
     r = await api.request("POST", "/graphql", json={"query": "{ sessions { id } }"})
-    assert r.status_code == 429
-    assert r.json()["statusCode"] == 429 and "Retry-After" in r.headers
-    assert (await api.request("GET", "/interview-sessions")).status_code == 429
+    # GraphQL clients read a GraphQL body; REST keeps the REST body.
+    assert r.status_code == 429 and "Retry-After" in r.headers
+    error = r.json()["errors"][0]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "statusCode": 429}
+    assert error["message"].startswith("Rate limit exceeded")
+    assert "data" not in r.json()
+    rest = await api.request("GET", "/interview-sessions")
+    assert rest.status_code == 429 and "Retry-After" in rest.headers
+    assert rest.json()["statusCode"] == 429 and rest.json()["error"] == "Too Many Requests"
+
+
+async def test_probes_metrics_docs_and_ide_files_spend_no_budget(client, clock, app):
+    """Opening GraphiQL or the docs loads a dozen files: none spends budget,
+    whatever the limits (frontend.md)."""
+    pages = [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/schema",
+        "/schema/swagger",
+        "/schema/redoc",
+        "/schema/openapi.json",
+    ]
+    html = {"accept": "text/html"}
+    graphiql = await client.get("/graphql", headers=html)
+    assert graphiql.status_code == 200
+    assets = [a.split('"')[0].split("'")[0] for a in graphiql.text.split("/static/")[1:]]
+    for _ in range(3):
+        for path in pages:
+            r = await client.get(path)
+            assert r.status_code in (200, 503), (path, r.status_code)
+            assert "ratelimit-limit" not in {k.lower() for k in r.headers}, path
+        assert (await client.get("/graphql", headers=html)).status_code == 200
+        for asset in assets:
+            r = await client.get(f"/static/{asset}")
+            assert r.status_code in (200, 404), asset  # 404: the CDN serves it instead
+            assert "ratelimit-limit" not in {k.lower() for k in r.headers}, asset
+    # The API itself still spends it.
+    r = await client.post("/graphql", json={"query": "{ __typename }"})
+    assert "ratelimit-limit" in {k.lower() for k in r.headers}
 
 
 async def test_health_is_exempt(client, clock):
