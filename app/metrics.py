@@ -21,10 +21,10 @@ from typing import Any
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
-    disable_created_metrics,
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
