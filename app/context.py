@@ -46,7 +46,7 @@ class ErrorBody(msgspec.Struct):
     """The error format of every non-2xx answer: ``{statusCode, message, error}``."""
 
     statusCode: int
-    message: str | list[str]
+    message: str  # one string, always (several problems are joined with "; ")
     error: str
 
 
@@ -59,6 +59,8 @@ def reason(status: int) -> str:
 
 
 def error_body(status: int, message: str | list[str]) -> ErrorBody:
+    if not isinstance(message, str):
+        message = "; ".join(message)
     return ErrorBody(statusCode=status, message=message, error=reason(status))
 
 

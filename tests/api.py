@@ -124,6 +124,8 @@ def error(status: int, message: str | list[str]) -> dict[str, Any]:
         500: "Internal Server Error",
         503: "Service Unavailable",
     }
+    if not isinstance(message, str):  # several problems: one string, joined
+        message = "; ".join(message)
     return {"statusCode": status, "message": message, "error": reasons[status]}
 
 
@@ -134,7 +136,8 @@ def assert_error(r: httpx.Response, status: int, message: str | list[str]) -> No
 def messages_of(r: httpx.Response) -> list[str]:
     body = r.json()
     message = body["message"]
-    return [message] if isinstance(message, str) else list(message)
+    assert isinstance(message, str), body  # always one string
+    return message.split("; ")
 
 
 def assert_field_error(r: httpx.Response, field: str, detail: str | None = None) -> None:

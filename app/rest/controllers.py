@@ -244,14 +244,19 @@ class InterviewSessionController(Controller):
 
     # ---------------------------------------------------------------- sessions
 
-    @post("/", summary="Create interview session", responses=CREATE_SESSION)
+    @post(
+        "/",
+        summary="Create interview session",
+        responses=CREATE_SESSION,
+        operation_id="createSession",
+    )
     async def create_session(
         self, call: Caller, data: SkipValidation[JSONBody[CreateSession]]
     ) -> Session:
         """Creates a new, active session for the authenticated user."""
         return await call.service.sessions.create(call.user, body(CreateSession, data))
 
-    @get("/", summary="Get user sessions", responses=LIST)
+    @get("/", summary="Get user sessions", responses=LIST, operation_id="listSessions")
     async def list_sessions(
         self,
         call: Caller,
@@ -304,12 +309,19 @@ class InterviewSessionController(Controller):
         )
         return Response(items, headers={"Link": link} if link else {})
 
-    @get("/active", summary="Get active sessions", responses=ACTIVE)
+    @get(
+        "/active",
+        summary="Get active sessions",
+        responses=ACTIVE,
+        operation_id="listActiveSessions",
+    )
     async def active_sessions(self, call: Caller) -> list[Session]:
         """Only the user's active sessions, newest first."""
         return await call.service.sessions.active(call.user)
 
-    @get("/analytics", summary="Get user analytics", responses=ANALYTICS)
+    @get(
+        "/analytics", summary="Get user analytics", responses=ANALYTICS, operation_id="getAnalytics"
+    )
     async def analytics(
         self,
         call: Caller,
@@ -321,7 +333,12 @@ class InterviewSessionController(Controller):
         """Aggregates over the sessions created in the window (both days inclusive)."""
         return await call.service.analytics.for_user(call.user, startDate, endDate)
 
-    @get("/{session_id:str}", summary="Get session by id", responses=ONE_SESSION)
+    @get(
+        "/{session_id:str}",
+        summary="Get session by id",
+        responses=ONE_SESSION,
+        operation_id="getSession",
+    )
     async def get_session(self, call: Caller, session_id: SessionId) -> Session:
         return await call.service.sessions.get(call.user, session_id)
 
@@ -329,11 +346,17 @@ class InterviewSessionController(Controller):
         "/{session_id:str}/details",
         summary="Get session with interactions and metrics",
         responses=ONE_SESSION,
+        operation_id="getSessionDetails",
     )
     async def session_details(self, call: Caller, session_id: SessionId) -> SessionDetails:
         return await call.service.sessions.details(call.user, session_id)
 
-    @put("/{session_id:str}", summary="Update session", responses=UPDATE_SESSION)
+    @put(
+        "/{session_id:str}",
+        summary="Update session",
+        responses=UPDATE_SESSION,
+        operation_id="updateSession",
+    )
     async def update_session(
         self, call: Caller, session_id: SessionId, data: SkipValidation[JSONBody[UpdateSession]]
     ) -> Session:
@@ -344,6 +367,7 @@ class InterviewSessionController(Controller):
         "/{session_id:str}/start",
         summary="Start or resume session",
         responses=STATE,
+        operation_id="startSession",
     )
     async def start_session(
         self, call: Caller, session_id: SessionId, data: StateBody = None
@@ -351,14 +375,24 @@ class InterviewSessionController(Controller):
         optional_body(NoFields, data)
         return await call.service.sessions.set_status(call.user, session_id, SessionStatus.ACTIVE)
 
-    @put("/{session_id:str}/pause", summary="Pause session", responses=STATE)
+    @put(
+        "/{session_id:str}/pause",
+        summary="Pause session",
+        responses=STATE,
+        operation_id="pauseSession",
+    )
     async def pause_session(
         self, call: Caller, session_id: SessionId, data: StateBody = None
     ) -> Session:
         optional_body(NoFields, data)
         return await call.service.sessions.set_status(call.user, session_id, SessionStatus.PAUSED)
 
-    @put("/{session_id:str}/complete", summary="Complete session", responses=STATE)
+    @put(
+        "/{session_id:str}/complete",
+        summary="Complete session",
+        responses=STATE,
+        operation_id="completeSession",
+    )
     async def complete_session(
         self, call: Caller, session_id: SessionId, data: StateBody = None
     ) -> Session:
@@ -367,14 +401,24 @@ class InterviewSessionController(Controller):
             call.user, session_id, SessionStatus.COMPLETED
         )
 
-    @delete("/{session_id:str}", summary="Delete session", responses=ONE_SESSION)
+    @delete(
+        "/{session_id:str}",
+        summary="Delete session",
+        responses=ONE_SESSION,
+        operation_id="deleteSession",
+    )
     async def delete_session(self, call: Caller, session_id: SessionId) -> None:
         """Permanently deletes the session with its interactions and metrics."""
         await call.service.sessions.delete(call.user, session_id)
 
     # ---------------------------------------------------------------- interactions
 
-    @post("/interactions", summary="Create interaction", responses=CREATE_INTERACTION)
+    @post(
+        "/interactions",
+        summary="Create interaction",
+        responses=CREATE_INTERACTION,
+        operation_id="createInteraction",
+    )
     async def create_interaction(
         self, call: Caller, data: SkipValidation[JSONBody[CreateInteraction]]
     ) -> Interaction:
@@ -384,6 +428,7 @@ class InterviewSessionController(Controller):
         "/{session_id:str}/interactions",
         summary="Get session interactions",
         responses=ONE_SESSION,
+        operation_id="listInteractions",
     )
     async def list_interactions(self, call: Caller, session_id: SessionId) -> list[Interaction]:
         """Oldest first."""
@@ -393,6 +438,7 @@ class InterviewSessionController(Controller):
         "/interactions/{interaction_id:str}",
         summary="Update interaction",
         responses=UPDATE_INTERACTION,
+        operation_id="updateInteraction",
     )
     async def update_interaction(
         self,
@@ -406,13 +452,20 @@ class InterviewSessionController(Controller):
 
     # ---------------------------------------------------------------- metrics
 
-    @post("/metrics", summary="Record metrics", responses=RECORD_METRICS)
+    @post(
+        "/metrics", summary="Record metrics", responses=RECORD_METRICS, operation_id="recordMetrics"
+    )
     async def record_metrics(
         self, call: Caller, data: SkipValidation[JSONBody[RecordMetrics]]
     ) -> Metric:
         return await call.service.metrics.record(call.user, body(RecordMetrics, data))
 
-    @get("/{session_id:str}/metrics", summary="Get session metrics", responses=ONE_SESSION)
+    @get(
+        "/{session_id:str}/metrics",
+        summary="Get session metrics",
+        responses=ONE_SESSION,
+        operation_id="listMetrics",
+    )
     async def list_metrics(self, call: Caller, session_id: SessionId) -> list[Metric]:
         """Oldest first."""
         return await call.service.metrics.list_for_session(call.user, session_id)

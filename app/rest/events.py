@@ -140,6 +140,7 @@ class EventStreamController(Controller):
         summary="Live events of all your sessions (Server-Sent Events)",
         responses=errors(400, s400=["bad cursor"]),
         media_type="text/event-stream",
+        operation_id="myEvents",
     )
     async def my_events(
         self,
@@ -156,6 +157,7 @@ class EventStreamController(Controller):
         summary="Live events of one session (Server-Sent Events)",
         responses=SSE_ERRORS,
         media_type="text/event-stream",
+        operation_id="sessionEvents",
     )
     async def session_events(
         self,

@@ -32,7 +32,7 @@ class Unhealthy(msgspec.Struct):
     database: str
 
 
-@get("/health", summary="Liveness and database check", tags=["health"])
+@get("/health", summary="Liveness and database check", tags=["health"], operation_id="health")
 async def health(request: Request[Any, Any, Any]) -> Response[Health | Unhealthy]:
     service: Service = request.app.state.service
     if await service.healthy():
@@ -50,7 +50,12 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health | Unhealthy
     )
 
 
-@head("/health", summary="Liveness and database check, status only", tags=["health"])
+@head(
+    "/health",
+    summary="Liveness and database check, status only",
+    tags=["health"],
+    operation_id="healthHead",
+)
 async def health_head(request: Request[Any, Any, Any]) -> Response[None]:
     service: Service = request.app.state.service
     return Response(None, status_code=200 if await service.healthy() else 503)
@@ -75,7 +80,12 @@ async def _reason(request: Request[Any, Any, Any]) -> str | None:
     return reason
 
 
-@get("/ready", summary="Readiness: database, migrations, not draining", tags=["health"])
+@get(
+    "/ready",
+    summary="Readiness: database, migrations, not draining",
+    tags=["health"],
+    operation_id="ready",
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Ready | NotReady]:
     reason = await _reason(request)
     if reason is None:
@@ -93,6 +103,6 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Ready | NotReady]:
     )
 
 
-@head("/ready", summary="Readiness, status only", tags=["health"])
+@head("/ready", summary="Readiness, status only", tags=["health"], operation_id="readyHead")
 async def ready_head(request: Request[Any, Any, Any]) -> Response[None]:
     return Response(None, status_code=200 if await _reason(request) is None else 503)

@@ -12,7 +12,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.domain.service import Service
 from tests.conftest import FakeClock
-from tests.domain.fakes import FakeDatabase
+from tests.domain.fakes import FakeBus, FakeDatabase
 
 
 @pytest.fixture
@@ -26,6 +26,17 @@ def domain_service(
 ) -> Service:
     limit = settings_overrides.get("max_active_sessions", Settings().max_active_sessions)
     return Service.build(fake_db, max_active_sessions=limit, clock=clock)
+
+
+@pytest.fixture
+def bus() -> FakeBus:
+    return FakeBus()
+
+
+@pytest.fixture
+def bussed_service(fake_db: FakeDatabase, clock: FakeClock, bus: FakeBus) -> Service:
+    """The service with an event bus: its writes wake subscribers, it can stream."""
+    return Service.build(fake_db, max_active_sessions=100, bus=bus, clock=clock)
 
 
 @pytest.fixture

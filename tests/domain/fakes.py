@@ -9,10 +9,11 @@ same ports is tested on SQLite and PostgreSQL elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from statistics import fmean
 from typing import Any, TypeVar
@@ -304,6 +305,7 @@ class FakeDatabase:
 
     async def read(self, work: Work[T], *, consistent: bool = False) -> T:
         self.reads += 1
+        await asyncio.sleep(0)  # a read suspends, as a database's does
         return await work(FakeUnitOfWork(self.store))
 
     def transaction(self) -> FakeTransaction:
@@ -351,6 +353,58 @@ class FakeTransaction:
 
     async def close(self) -> None:
         return None
+
+    async def ping(self) -> bool:
+        return await self.db.ping()
+
+
+class FakeWaiter:
+    """One subscriber's wake-up (``ports.Waiter``). The fake's time is free: a
+    wait without a wake-up returns False (``within`` passed) at once, after
+    running what ``meanwhile`` holds (another request committing as it waits)."""
+
+    def __init__(self, bus: FakeBus, user_id: str) -> None:
+        self.bus = bus
+        self.user_id = user_id
+        self.pending = False
+        self.closed = False
+        self.waits: list[float] = []  # the ``within`` of every wait
+        self.meanwhile: list[Callable[[], Awaitable[Any]]] = []
+
+    async def wait(self, within: float) -> bool:
+        self.waits.append(within)
+        while self.meanwhile:
+            await self.meanwhile.pop(0)()
+        woken, self.pending = self.pending, False
+        return woken
+
+    def wake(self) -> None:
+        self.pending = True
+
+    def close(self) -> None:
+        self.closed = True
+        if self in self.bus.waiters:
+            self.bus.waiters.remove(self)
+
+
+class FakeBus:
+    """``ports.EventBus`` in one process: ``published`` records what committed
+    and wakes that user's waiters."""
+
+    def __init__(self) -> None:
+        self.wakeups: list[tuple[str, int]] = []
+        self.waiters: list[FakeWaiter] = []
+
+    def published(self, user_id: str, seq: int) -> None:
+        self.wakeups.append((user_id, seq))
+        for w in self.waiters:
+            if w.user_id == user_id:
+                w.wake()
+
+    def waiter(self, user_id: str) -> FakeWaiter:
+        w = FakeWaiter(self, user_id)
+        self.waiters.append(w)
+        return w
 
 
 def _owned(store: Store, session_id: uuid.UUID, user_id: str) -> bool:

@@ -69,3 +69,34 @@ async def test_every_answer_documents_its_headers(doc):
 async def test_health_documents_its_503(doc):
     unhealthy = doc["paths"]["/health"]["get"]["responses"]["503"]["content"]["application/json"]
     assert unhealthy["example"]["database"] == "unavailable"
+
+
+async def test_every_operation_has_a_short_camel_case_operation_id(doc):
+    """Generated clients name their methods after these (issue: names like
+    interview_sessions_active_active_sessions); the GraphQL field's name where
+    there is one."""
+    ids = {(path, method): op.get("operationId") for path, method, op in operations(doc)}
+    expected = {
+        ("/interview-sessions", "post"): "createSession",
+        ("/interview-sessions", "get"): "listSessions",
+        ("/interview-sessions/active", "get"): "listActiveSessions",
+        ("/interview-sessions/analytics", "get"): "getAnalytics",
+        ("/interview-sessions/{session_id}", "get"): "getSession",
+        ("/interview-sessions/{session_id}/details", "get"): "getSessionDetails",
+        ("/interview-sessions/{session_id}", "put"): "updateSession",
+        ("/interview-sessions/{session_id}", "delete"): "deleteSession",
+        ("/interview-sessions/{session_id}/start", "put"): "startSession",
+        ("/interview-sessions/{session_id}/pause", "put"): "pauseSession",
+        ("/interview-sessions/{session_id}/complete", "put"): "completeSession",
+        ("/interview-sessions/interactions", "post"): "createInteraction",
+        ("/interview-sessions/{session_id}/interactions", "get"): "listInteractions",
+        ("/interview-sessions/interactions/{interaction_id}", "put"): "updateInteraction",
+        ("/interview-sessions/metrics", "post"): "recordMetrics",
+        ("/interview-sessions/{session_id}/metrics", "get"): "listMetrics",
+        ("/interview-sessions/events", "get"): "myEvents",
+        ("/interview-sessions/{session_id}/events", "get"): "sessionEvents",
+    }
+    for key, operation_id in expected.items():
+        assert ids[key] == operation_id, key
+    assert all(i and i[0].islower() and "_" not in i for i in ids.values()), ids
+    assert len(set(ids.values())) == len(ids)  # unique

@@ -1,0 +1,26 @@
+// GraphQL Code Generator, client preset, persisted documents with the preset's
+// default hash. Run from tests/node:
+//   npx graphql-codegen --config codegen/codegen.ts
+// It writes graphql.ts, gql.ts, ... and persisted-documents.json (id -> document)
+// into CODEGEN_OUT (default codegen/generated/default/, never committed).
+import type { CodegenConfig } from '@graphql-codegen/cli';
+
+const out = process.env.CODEGEN_OUT ?? 'codegen/generated/default/';
+
+const config: CodegenConfig = {
+  schema: '../../schema.graphql',
+  documents: ['codegen/documents/*.graphql'],
+  ignoreNoDocuments: false,
+  generates: {
+    [out.endsWith('/') ? out : `${out}/`]: {
+      preset: 'client',
+      presetConfig: {
+        // the manifest for GRAPHQL_TRUSTED_DOCUMENTS, and each document node
+        // carries its id in __meta__.hash
+        persistedDocuments: true,
+      },
+    },
+  },
+};
+
+export default config;
