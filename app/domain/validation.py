@@ -95,7 +95,10 @@ def _quick(data: Any) -> Any:
     if kind is float:
         return int(data) if data.is_integer() else data
     if isinstance(data, str | float | dict | list):  # subclasses: the general walk
-        return _named(data, "")
+        try:
+            return _named(data, "")
+        except BadRequest:  # walked again from the top, to name the field
+            raise _Unstorable() from None
     return data
 
 

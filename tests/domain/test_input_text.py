@@ -159,14 +159,6 @@ def test_without_a_prefix_the_path_starts_at_the_body():
     assert info.value.message == "jobContext.title: expected `str`, got `int`"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "app/domain/validation.py _quick: unstorable text in a str (or list) "
-        "subclass is checked by _named(data, '') where it is found, so the "
-        "message names 'body' (or '[0]') instead of the field: the path so far is lost"
-    ),
-)
 def test_unstorable_text_in_a_subclass_is_refused_naming_its_field():
     assert problem(CreateSession, {"jobContext": job(title=Text("a\x00"))}) == (
         f"jobContext.title: {UNSTORABLE}"
