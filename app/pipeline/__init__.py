@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 
@@ -62,6 +63,19 @@ _SLASHES = re.compile(r"/{2,}")
 # No token, no rate-limit budget: probes, metrics, and the IDE's and docs'
 # pages and files (a page loads a dozen files; behind a proxy every user's
 # IDE would share one bucket).
+_EVENT_STREAM = re.compile(r"^/interview-sessions/(?:events|[^/]+/events)$")
+
+
+def _query_token(scope: Scope) -> str | None:
+    query: bytes = scope.get("query_string") or b""
+    if b"access_token=" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name == "access_token" and value:
+            return f"Bearer {value}"
+    return None
+
+
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics", "/schema"})
 EXEMPT_PREFIXES = ("/static/", "/schema/")
 
@@ -224,6 +238,10 @@ class Pipeline:
                 await _send_empty(out, 204)
                 return
             principal: Principal | None = None
+            if req.authorization is None and method == "GET" and _EVENT_STREAM.match(scope["path"]):
+                # A browser's EventSource cannot send headers: on the two event
+                # streams only, the token may come as ?access_token= (RFC 6750).
+                req.authorization = _query_token(scope)
             if req.authorization is not None:
                 try:
                     principal, state["expires"] = self.authenticator.credentials(req.authorization)

@@ -28,6 +28,9 @@ class Context(BaseContext, kw_only=True):
     # WebSocket connections only: the connection_init payload, and the socket's state.
     connection_params: dict[str, Any] | None = None
     connection: Any = None
+    # connection_init's "after": where a reconnecting client's subscriptions
+    # that name no cursor of their own resume (README, "Reconnecting").
+    resume_after: str | None = None
     # This execution's batched reads (app/queries/reads.py), made when first used.
     batched: Reads | None = None
 

@@ -320,6 +320,8 @@ class GraphQLSocket:
             (v for k, v in params.items() if isinstance(k, str) and k.lower() == "authorization"),
             None,
         )
+        after = params.get("after")
+        context.resume_after = after if isinstance(after, str) and after else None
         connection: _Connection = context.connection
         if header is not None:
             try:

@@ -5,6 +5,12 @@ missing session, a foreign or expired cursor) is checked when the resolver
 runs, before it returns the stream: a refusal is an error answer with its
 code, never a silently empty stream. The stream is the domain's
 (:mod:`app.domain.live`).
+
+A subscription that names no cursor (``after`` null or absent) on a socket
+whose ``connection_init`` carried one (``{"after": "<cursor>"}``) resumes
+after that one: a stock ``graphql-ws`` client, which resends each
+subscription exactly as first sent when it reconnects, loses nothing if its
+``connectionParams`` function returns the last cursor it saw.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Subscription:
         after: After = None,
     ) -> AsyncIterator[Event]:
         user = info.context.user()
+        after = after if after is not None else info.context.resume_after
         return _stream(await info.context.service.live.subscribe(user, session_id, after))
 
     @strawberry.subscription(
@@ -54,4 +61,5 @@ class Subscription:
     )
     async def my_events(self, info: Info, after: After = None) -> AsyncIterator[Event]:
         user = info.context.user()
+        after = after if after is not None else info.context.resume_after
         return _stream(await info.context.service.live.subscribe(user, None, after))

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get
 from litestar.di import Provide
-from litestar.params import HeaderParameter, Parameter
+from litestar.params import HeaderParameter, Parameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.domain.live import Subscription
@@ -105,6 +105,14 @@ After = Annotated[
         description="Resume after this event's cursor (the same as the Last-Event-ID header)"
     ),
 ]
+AccessToken = Annotated[
+    str | None,
+    QueryParameter(
+        name="access_token",
+        description="The bearer token, for a browser's EventSource, which cannot send "
+        "headers (RFC 6750, 2.3). Only on the event streams; never logged.",
+    ),
+]
 LastEventId = Annotated[
     str | None,
     HeaderParameter(name="last-event-id", description="Sent by browsers when they reconnect"),
@@ -148,6 +156,7 @@ class EventStreamController(Controller):
         call: Caller,
         after: After = None,
         last_event_id: LastEventId = None,
+        access_token: AccessToken = None,  # read by the pipeline (app/pipeline)
     ) -> ServerSentEvent:
         """Every change of every session of the caller, as it commits."""
         return await _stream(request, call, None, after or last_event_id)
@@ -166,6 +175,7 @@ class EventStreamController(Controller):
         session_id: SessionId,
         after: After = None,
         last_event_id: LastEventId = None,
+        access_token: AccessToken = None,  # read by the pipeline (app/pipeline)
     ) -> ServerSentEvent:
         """Every change of one session, as it commits."""
         return await _stream(request, call, session_id, after or last_event_id)

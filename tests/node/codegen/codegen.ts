@@ -1,5 +1,6 @@
 // GraphQL Code Generator, client preset, persisted documents with the preset's
-// default hash. Run from tests/node:
+// default hash (client preset 6 and later: SHA-256, ids `sha256:<hex>`; before
+// 6: SHA-1, bare hex). Run from tests/node:
 //   npx graphql-codegen --config codegen/codegen.ts
 // It writes graphql.ts, gql.ts, ... and persisted-documents.json (id -> document)
 // into CODEGEN_OUT (default codegen/generated/default/, never committed).
