@@ -42,6 +42,14 @@ FILES = {
 }
 
 
+# Text replaced in served files (see Assets.patched).
+PATCHES = {
+    b"https://cdn.redoc.ly/redoc/logo-mini.svg": (
+        b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
+    ),
+}
+
+
 class Assets:
     def __init__(self, root: Path = ROOT, root_path: str = "") -> None:
         self.root = root
@@ -50,6 +58,8 @@ class Assets:
         self.versions: dict[str, str] = manifest["dependencies"]
         self.local = all(self._installed(a) is not None for a in FILES.values())
         # /static/<package>@<version>/<file> -> the file on disk
+        self._patches: dict[str, bytes] = {}
+        self._patched_paths = {self._local_path(FILES["redoc.js"])}
         self._served = {
             self._local_path(a): path
             for a in FILES.values()
@@ -81,6 +91,21 @@ class Assets:
             return None
         media = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
         return found, media
+
+    def patched(self, path: str) -> bytes | None:
+        """A served file whose text this server changes: ReDoc's bundle fetches
+        its sidebar logo from Redocly's CDN, so that URL becomes an empty inline
+        image (the docs stay offline and ask nothing of a third party)."""
+        found = self._served.get(path)
+        if found is None or path not in self._patched_paths:
+            return None
+        cached = self._patches.get(path)
+        if cached is None:
+            cached = found.read_bytes()
+            for old, new in PATCHES.items():
+                cached = cached.replace(old, new)
+            self._patches[path] = cached
+        return cached
 
     def warn_if_remote(self) -> None:
         if not self.local:

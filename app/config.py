@@ -23,6 +23,7 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 MIN_SECRET_BYTES = 32
+DEVELOPMENT_RATE_LIMITS = "1000/minute;100/second"
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
 
@@ -314,7 +315,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_audience=env.get("JWT_AUDIENCE") or None,
         jwt_issuer=env.get("JWT_ISSUER") or None,
         cursor_secret=env.get("CURSOR_SECRET") or None,
-        rate_limits=env.get("RATE_LIMITS", d.rate_limits),
+        # Development (`make run`): room for the README's examples pasted as
+        # a block; production keeps the safe default.
+        rate_limits=env.get(
+            "RATE_LIMITS", DEVELOPMENT_RATE_LIMITS if app_env == "development" else d.rate_limits
+        ),
         rate_limit_storage=env.get("RATE_LIMIT_STORAGE", d.rate_limit_storage),
         rate_limit_timeout=_float(
             "RATE_LIMIT_TIMEOUT", env.get("RATE_LIMIT_TIMEOUT", str(d.rate_limit_timeout))

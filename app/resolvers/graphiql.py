@@ -58,6 +58,15 @@ TEMPLATE = r"""<!doctype html>
         }});
         try {{
           for await (const result of client.iterate(params)) yield result;
+        }} catch (error) {{
+          // A socket the server closed (4403: a bad token) rejects with its
+          // CloseEvent: show its code and reason, not the raw event.
+          if (error && typeof error.code === "number") {{
+            throw new Error(
+              `The socket closed: ${{error.code}} ${{error.reason || ""}}`.trim()
+            );
+          }}
+          throw error;
         }} finally {{
           client.dispose();
         }}

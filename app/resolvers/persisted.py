@@ -205,6 +205,17 @@ class PersistedQueries:
                 "Unsupported persistedQuery: only version 1 is", "BAD_REQUEST", request_error=True
             )
         key = persisted.get("sha256Hash")
+        if (
+            query is None
+            and self.trusted is not None
+            and isinstance(key, str)
+            and not _HASH.match(key.lower())
+            and (manifest_key := document_key(key)) is not None
+        ):
+            # Trusted documents: the id as the manifest names it, whatever the
+            # field is called (GraphQL Code Generator's documented clients put
+            # ``__meta__.hash`` here: ``sha256:<hex>``, or a sha1).
+            return await self._stored(manifest_key)
         if not isinstance(key, str) or not _HASH.match(key.lower()):
             raise PersistedError(
                 "persistedQuery.sha256Hash must be a SHA-256 in hex",

@@ -192,9 +192,8 @@ def test_the_hash_sent_as_codegens_docs_show(node, generated, config, sqlite_tem
     """GraphQL Code Generator's docs send ``__meta__.hash`` as
     ``extensions.persistedQuery.sha256Hash`` (a plain fetch; urql's
     persistedExchange and Apollo's persisted-query link with ``generateHash``).
-    Known server problem: that field takes 64 hex digits only, so a
-    ``sha256:<hex>`` or a sha1 id there is a 400; the test is an expected
-    failure while the server answers exactly that, and passes once it runs."""
+    With trusted documents the server looks that field up as the manifest
+    names it (``sha256:<hex>`` or a sha1), like a ``documentId``."""
     folder = generated[config]
     shutil.copyfile(sqlite_template, tmp_path / "recipe.db")
     env = {
@@ -208,11 +207,5 @@ def test_the_hash_sent_as_codegens_docs_show(node, generated, config, sqlite_tem
         )
     result = without_typenames(result)
     fetched, apollo = result["fetched"], result["apolloAsDocumented"]
-    if fetched["status"] == 400 and REFUSED in json.dumps(fetched["body"]):
-        [request] = apollo["requests"]  # Apollo's link met the same answer
-        assert request["status"] == 400 and REFUSED in request["answer"], apollo
-        pytest.xfail(
-            f"server problem: extensions={request['body']['extensions']} -> 400 {REFUSED!r}"
-        )
     assert fetched == {"status": 200, "body": {"data": {"sessions": []}}}, result
     assert apollo.get("data") == {"sessions": []}, result
