@@ -21,6 +21,8 @@ import logging
 import re
 from typing import Any
 
+from app import logs
+
 log = logging.getLogger("app.access")
 
 PROBES = frozenset({"/health", "/ready", "/metrics"})
@@ -68,40 +70,41 @@ def write(
     if route is None:
         template = scope.get("path_template")
         route = route_of(template) if template else state.get("route", "unmatched")
+    level = logging.INFO
+    if route in PROBES and isinstance(status, int) and status < 400:
+        level = logging.DEBUG
+        if not log.isEnabledFor(level):
+            return
     principal = state.get("principal")
     client = scope.get("client")
+    path = path_of(scope)
+    duration_ms = round(duration * 1000, 2)
+    user = principal.user_id if principal is not None else None
+    address = client[0] if client else None
     fields: dict[str, Any] = {
         "method": method,
-        "path": path_of(scope),
+        "path": path,
         "route": route,
         "status": status,
-        "duration_ms": round(duration * 1000, 2),
-        "client": client[0] if client else None,
-        "user": principal.user_id if principal is not None else None,
+        "duration_ms": duration_ms,
+        "client": address,
+        "user": user,
         "request_id": state.get("request_id"),
     }
+    tail = [f"route={route}"]
+    if address is not None:
+        tail.append(f"client={address}")
+    if user is not None:
+        tail.append(f"user={user}")
     for key in _STATE:
         value = state.get(key)
         if value is not None:
             fields[key] = value
-    level = logging.INFO
-    if route in PROBES and isinstance(status, int) and status < 400:
-        level = logging.DEBUG
-    if not log.isEnabledFor(level):
+            tail.append(f"{key}={value}")
+    message = f"{method} {path} {status} {duration_ms}ms {' '.join(tail)}"
+    sink = logs.access_sink
+    if sink is not None and not log.handlers and log.propagate:
+        # Our own logging set-up: the buffered writer (app/logs.py).
+        sink.write("INFO" if level == logging.INFO else "DEBUG", message, fields)
         return
-    tail = " ".join(
-        f"{key}={value}"
-        for key, value in fields.items()
-        if value is not None
-        and key not in ("method", "path", "status", "duration_ms", "request_id")
-    )
-    log.log(
-        level,
-        "%s %s %s %sms %s",
-        method,
-        fields["path"],
-        status,
-        fields["duration_ms"],
-        tail,
-        extra={"access": fields},
-    )
+    log.log(level, "%s", message, extra={"access": fields})

@@ -99,6 +99,7 @@ class Settings:
     shutdown_timeout: float = 30.0
     db_startup_timeout: float = 30.0
     metrics_token: str | None = field(default=None, repr=False)
+    metrics: bool = True
     # Proxies whose X-Forwarded-For/-Proto are believed: "" none, "*" any.
     forwarded_allow_ips: str = ""
     root_path: str = ""
@@ -353,6 +354,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "DB_STARTUP_TIMEOUT", env.get("DB_STARTUP_TIMEOUT", str(d.db_startup_timeout))
         ),
         metrics_token=env.get("METRICS_TOKEN") or None,
+        metrics=_bool("METRICS", env.get("METRICS", "true")),
         forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "").strip(),
         root_path=env.get("ROOT_PATH", "").strip().rstrip("/"),
         tracing=_tracing(env),

@@ -303,11 +303,20 @@ def create_app(settings: Settings, database: AnyDatabase | None = None) -> App:
         route_of=route_of(litestar),
         direct={
             GRAPHQL_PATH: graphql,
-            "/metrics": MetricsEndpoint(settings.metrics_token, settings.metrics_dir, live.refresh),
+            **(
+                {
+                    "/metrics": MetricsEndpoint(
+                        settings.metrics_token, settings.metrics_dir, live.refresh
+                    )
+                }
+                if settings.metrics
+                else {}
+            ),
         },
         fast=FastReads(service, litestar).route if settings.rest_fast_reads else None,
         access_log=settings.access_log,
         root_path=settings.root_path,
+        metrics=settings.metrics,
     )
     app.litestar, app.service, app.database, app.graphql = litestar, service, db, graphql
     app.live = live

@@ -67,6 +67,25 @@ DB_POOL_CONNECTIONS = Gauge(
     multiprocess_mode="livesum",
 )
 
+_http: dict[tuple[str, str, int | str], tuple[Any, Any]] = {}
+
+
+def http(method: str, route: str, status: int | str, duration: float) -> None:
+    """Count one answer (the label children are looked up once per label set:
+    ``labels()`` costs more than the increment)."""
+    key = (method, route, status)
+    children = _http.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_DURATION.labels(method, route),
+        )
+        if len(_http) < 10_000:  # routes and statuses are few; never unbounded
+            _http[key] = children
+    children[0].inc()
+    children[1].observe(duration)
+
+
 MAX_OPERATION_NAMES = 200
 _names: set[str] = set()
 
@@ -84,10 +103,19 @@ def operation_name(name: str | None) -> str:
     return name
 
 
+_operations: dict[tuple[str, str | None, bool], Any] = {}
+
+
 def count_operation(kind: str | None, name: str | None, ok: bool) -> None:
     if kind is None:
         return
-    GRAPHQL_OPERATIONS.labels(kind, operation_name(name), "ok" if ok else "error").inc()
+    key = (kind, name, ok)
+    child = _operations.get(key)
+    if child is None:
+        child = GRAPHQL_OPERATIONS.labels(kind, operation_name(name), "ok" if ok else "error")
+        if len(_operations) < 4 * MAX_OPERATION_NAMES:
+            _operations[key] = child
+    child.inc()
 
 
 def exposition(multiprocess_dir: str | None) -> bytes:

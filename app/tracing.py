@@ -28,6 +28,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from app import logs
 from app.access import path_of
 
 enabled = False
@@ -62,6 +63,7 @@ def configure(protocol: str, service_name: str | None) -> None:
     trace.set_tracer_provider(_provider)
     _tracer = trace.get_tracer("app")
     enabled = True
+    logs.tracing_on = True
 
 
 def shutdown() -> None:

@@ -583,6 +583,7 @@ def workloads(
         "GraphQL sessions(limit: 10)": {
             **{s: Request("POST", "/graphql", sessions10, t[list_user]) for s in ours},
             "ours-pg-standard": Request("POST", "/graphql", sessions10, t[list_user]),
+            "ours-pg-quiet": Request("POST", "/graphql", sessions10, t[list_user]),
             **{s: Request("POST", "/graphql", pg4_list) for s in POSTGRAPHILES},
         },
         "GraphQL filtered connection page": {
@@ -603,6 +604,9 @@ def workloads(
                 for s in ours
             },
             "ours-pg-standard": Request("POST", "/graphql", details, t["bench-details"]),
+            "ours-pg-quiet": Request(
+                "POST", "/graphql", details_query(details_of["ours-pg"]), t["bench-details"]
+            ),
             **{s: Request("POST", "/graphql", pg4_details) for s in POSTGRAPHILES},
         },
         "GraphQL details of 50 sessions (batched)": {
@@ -706,6 +710,10 @@ TARGETS = [
         "ratio",
         0.9,
     ),
+    *(
+        Target("metrics and access log cost <= 5%", w, "ours-pg", "ours-pg-quiet", "ratio", 0.95)
+        for w in ["GraphQL sessions(limit: 10)", "GraphQL details (20 interactions, 10 metrics)"]
+    ),
     Target(
         "keyed write <= 15% slower than unkeyed",
         "REST create interaction (write)",
@@ -772,7 +780,8 @@ def main() -> None:
         "--servers",
         default=os.environ.get("BENCH_SERVERS"),
         help="comma-separated server names to start (default: all): ours-pg, "
-        "ours-pg-standard, ours-sqlite, baseline, postgraphile (v4), postgraphile5; "
+        "ours-pg-standard, ours-pg-quiet, ours-sqlite, baseline, postgraphile (v4), "
+        "postgraphile5; "
         "a partial run",
     )
     args = parser.parse_args()
@@ -807,7 +816,9 @@ def main() -> None:
     common = {
         "JWT_SECRET": SECRET,
         "RATE_LIMITS": RATE_LIMITS,
-        "LOG_LEVEL": "WARNING",
+        # Operations on, as in production: the access log (at INFO, to the
+        # server's log file) and the metrics; "ours-pg-quiet" has neither.
+        "LOG_LEVEL": "INFO",
         "MAX_ACTIVE_SESSIONS": "1000000",
     }
     plain_pg = pg_url.replace("postgresql+asyncpg://", "postgresql://")
@@ -824,6 +835,18 @@ def main() -> None:
             "/health",
         )
         servers.start("ours-sqlite", serve, {**common, "DATABASE_URL": sqlite_url}, "/health")
+        servers.start(
+            "ours-pg-quiet",
+            serve,
+            {
+                **common,
+                "DATABASE_URL": pg_url,
+                "ACCESS_LOG": "false",
+                "METRICS": "false",
+                "LOG_LEVEL": "WARNING",
+            },
+            "/health",
+        )
         base = os.environ.get("BENCH_BASE")
         # A/B: another checkout of this project (e.g. `git worktree add`),
         # served by this venv, beside ours-pg and ours-sqlite on their

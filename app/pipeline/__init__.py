@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from app import access, tracing
+from app import access, metrics, tracing
 from app.auth import Authenticator
 from app.context import (
     BodyTooLarge,
@@ -47,7 +47,7 @@ from app.context import (
 from app.domain.records import Principal
 from app.errors import INTERNAL_ERROR, DomainError
 from app.idempotency import BAD_KEY, Idempotency
-from app.metrics import HTTP_DURATION, HTTP_REQUESTS, RATE_LIMITED
+from app.metrics import RATE_LIMITED
 from app.pipeline.compression import choose, compressing
 from app.pipeline.cors import Cors
 from app.ratelimit import RateLimiter, Verdict
@@ -262,8 +262,7 @@ class Pipeline:
             duration = time.perf_counter() - started
             if self.metrics:
                 route = self._route(scope, state, method)
-                HTTP_REQUESTS.labels(method, route, status).inc()
-                HTTP_DURATION.labels(method, route).observe(duration)
+                metrics.http(method, route, status, duration)
             if self.access_log and access.enabled():
                 route = self._route(scope, state, method)
                 access.write(scope, method, status, duration, route=route, state=state)
