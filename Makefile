@@ -50,6 +50,7 @@ schema: install
 # BENCH_SCALE (default 1.0; e.g. 0.01 for a quick run) scales bench.scale's row counts.
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.overload
 	BENCH_SCALE=$${BENCH_SCALE:-1.0} $(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.live
 

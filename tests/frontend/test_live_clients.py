@@ -118,7 +118,7 @@ def test_stock_graphql_ws_client_with_the_recipe_loses_nothing_across_a_drop(nod
     for client in (recipe, control):
         # Both saw the drop and reconnected on their own, once.
         assert client["errors"] == [] and not client["completed"], client
-        assert client["connected"] == 2 and client["closed"] >= 2, client
+        assert client["connected"] == 2 and client["closed"] >= 1, client
 
     # The recipe: every event exactly once, in order; the server's own record agrees.
     events = recipe["events"]

@@ -97,8 +97,10 @@ function writer(token) {
     return response.json();
   };
   return {
-    session: async (title) => (await call("POST", "/interview-sessions", { jobContext: { title, company: "Live" } })).id,
-    interaction: (sessionId, question) => call("POST", "/interview-sessions/interactions", { sessionId, question }),
+    session: async (title) =>
+      (await call("POST", "/interview-sessions", { jobContext: { title, company: "Live" } })).id,
+    interaction: (sessionId, question) =>
+      call("POST", "/interview-sessions/interactions", { sessionId, question }),
     metric: (sessionId) => call("POST", "/interview-sessions/metrics", { sessionId, totalLatencyMs: 7 }),
     status: (id, status) => call("PUT", `/interview-sessions/${id}`, { status }),
   };
@@ -153,7 +155,9 @@ async function eventSourceScenario(token) {
         for (const type of types) {
           source.addEventListener(type, (e) => {
             const data = JSON.parse(e.data);
-            seen.events.push({ id: e.lastEventId, event: e.type, cursor: data.cursor, type: data.type, sessionId: data.sessionId });
+            seen.events.push({
+              id: e.lastEventId, event: e.type, cursor: data.cursor, type: data.type, sessionId: data.sessionId,
+            });
           });
         }
         source.onopen = () => seen.opens++;
@@ -172,24 +176,33 @@ async function eventSourceScenario(token) {
       }
       return s;
     });
-    const waitFor = (fn, what) => page.waitForFunction(fn, null, { timeout: 15000 }).catch(async (e) => {
-      throw new Error(`${what}: ${e.message}\n${JSON.stringify(await state())}`);
-    });
+    const waitFor = (fn, what, arg = null) =>
+      page.waitForFunction(fn, arg, { timeout: 15000 }).catch(async (e) => {
+        throw new Error(`${what}: ${e.message}\n${JSON.stringify(await state())}`);
+      });
     const summary = (streams) => Object.fromEntries(
       Object.entries(streams).map(([name, { events, ...rest }]) => [name, { events: events.length, ...rest }]),
     );
+    const open = (name, path) =>
+      page.evaluate(([n, url]) => window.openStream(n, url), [name, `${proxy.url}${path}?access_token=${token}`]);
+    const counts = (all, one) =>
+      waitFor(
+        ([n, m]) => window.streams.all.events.length >= n && window.streams.one.events.length >= m,
+        `${all} and ${one} events`,
+        [all, one],
+      );
     const both = (all, one) => { out.written.all.push(...all); out.written.one.push(...one); };
 
-    await page.evaluate((url) => window.openStream("all", url), `${proxy.url}/interview-sessions/events?access_token=${token}`);
+    await open("all", "/interview-sessions/events");
     await waitFor(() => window.streams.all.opens === 1, "the first stream opening");
     const a = await write.session("EventSource A");
     both(["session_created"], []);
-    await page.evaluate((url) => window.openStream("one", url), `${proxy.url}/interview-sessions/${a}/events?access_token=${token}`);
+    await open("one", `/interview-sessions/${a}/events`);
     await waitFor(() => window.streams.one.opens === 1, "the session's stream opening");
     await write.interaction(a, "Before the drop");
     await write.metric(a);
     both(["interaction_created", "metrics_recorded"], ["interaction_created", "metrics_recorded"]);
-    await waitFor(() => window.streams.all.events.length === 3 && window.streams.one.events.length === 2, "the first events");
+    await counts(3, 2);
     out.beforeCut = summary(await state());
 
     // The drop: both EventSources see their connection fail and stay open (CONNECTING).
@@ -208,7 +221,7 @@ async function eventSourceScenario(token) {
     await write.status(a, "active");
     await write.interaction(b, "After the reconnect");
     both(["status_changed", "interaction_created"], ["status_changed"]);
-    await waitFor(() => window.streams.all.events.length >= 8 && window.streams.one.events.length >= 5, "every event");
+    await counts(8, 5);
     await sleep(300); // anything extra (a duplicate) would show up now
     out.streams = await state();
     out.sessions = { a, b };
@@ -344,9 +357,9 @@ async function redocScenario(shots) {
     await page.goto(`${base}/schema/redoc`, { waitUntil: "load" });
     await page.waitForSelector(".menu-content [role=menuitem]", { timeout: 20000 });
     await page.waitForLoadState("networkidle");
-    out.tags = await page.locator(".menu-content li[data-item-id^='tag/']:not([data-item-id*='/operation/'])").evaluateAll(
-      (items) => items.map((i) => i.getAttribute("aria-label")),
-    );
+    out.tags = await page
+      .locator(".menu-content li[data-item-id^='tag/']:not([data-item-id*='/operation/'])")
+      .evaluateAll((items) => items.map((i) => i.getAttribute("aria-label")));
     await page.click(".menu-content li[data-item-id='tag/interview-sessions'] > label");
     const operations = page.locator(".menu-content li[data-item-id*='/operation/']");
     await operations.first().waitFor({ state: "visible" });
@@ -354,7 +367,8 @@ async function redocScenario(shots) {
     for (const item of await operations.all()) {
       if (!(await item.isVisible())) continue;
       const id = (await item.getAttribute("data-item-id")).split("/operation/")[1];
-      out.operations.push({ id, label: await item.getAttribute("aria-label"), method: await item.locator(".operation-type").innerText() });
+      const label = await item.getAttribute("aria-label");
+      out.operations.push({ id, label, method: await item.locator(".operation-type").innerText() });
     }
     out.images = await page.evaluate(() => Array.from(document.images, (i) => i.src.slice(0, 60)));
     out.title = await page.locator(".api-info h1").first().innerText();
