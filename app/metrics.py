@@ -60,6 +60,14 @@ LIVE_SUBSCRIPTIONS = Gauge(
 LIVE_EVENTS_DELIVERED = Counter(
     "live_events_delivered_total", "Live events sent to subscribers and SSE streams"
 )
+# Not in operations.md's fixed list (an addition, not a change): which of a
+# route's execution paths answered (README "Which path answers a request").
+ANSWERS_BY_STRATEGY = Counter(
+    "http_answers_by_strategy_total",
+    "Answers by the execution path that wrote them (GraphQL: compiled, compiled+standard,"
+    " standard; fast REST reads: fast, standard) and whether a fast path declined first",
+    ["route", "strategy", "fallback"],
+)
 DB_POOL_CONNECTIONS = Gauge(
     "db_pool_connections",
     "Database connections of this service, by state",
@@ -68,11 +76,15 @@ DB_POOL_CONNECTIONS = Gauge(
 )
 
 _http: dict[tuple[str, str, int | str], tuple[Any, Any]] = {}
+_strategies: dict[tuple[str, str, bool], Any] = {}
 
 
-def http(method: str, route: str, status: int | str, duration: float) -> None:
+def http(
+    method: str, route: str, status: int | str, duration: float, state: dict[str, Any] | None = None
+) -> None:
     """Count one answer (the label children are looked up once per label set:
-    ``labels()`` costs more than the increment)."""
+    ``labels()`` costs more than the increment), and the path that wrote it
+    when one of several could (``state["strategy"]``)."""
     key = (method, route, status)
     children = _http.get(key)
     if children is None:
@@ -84,6 +96,22 @@ def http(method: str, route: str, status: int | str, duration: float) -> None:
             _http[key] = children
     children[0].inc()
     children[1].observe(duration)
+    if state:
+        strategy = state.get("strategy")
+        if strategy is not None:
+            count_strategy(route, strategy, "fallback" in state)
+
+
+def count_strategy(route: str, strategy: str, fell_back: bool) -> None:
+    """One answer of ``route`` written by ``strategy`` (the fallback's reason is
+    the access log's: free text, so the label only says whether there was one)."""
+    key = (route, strategy, fell_back)
+    child = _strategies.get(key)
+    if child is None:
+        child = ANSWERS_BY_STRATEGY.labels(route, strategy, "yes" if fell_back else "no")
+        if len(_strategies) < 1_000:  # a few routes times a few strategies
+            _strategies[key] = child
+    child.inc()
 
 
 MAX_OPERATION_NAMES = 200

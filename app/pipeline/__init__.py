@@ -262,7 +262,7 @@ class Pipeline:
             duration = time.perf_counter() - started
             if self.metrics:
                 route = self._route(scope, state, method)
-                metrics.http(method, route, status, duration)
+                metrics.http(method, route, status, duration, state)
             if self.access_log and access.enabled():
                 route = self._route(scope, state, method)
                 access.write(scope, method, status, duration, route=route, state=state)

@@ -78,6 +78,7 @@ async def sse_events(
         "GET", path, headers={**headers, "accept": "text/event-stream"}, timeout=timeout
     ) as r:
         assert r.status_code == 200, await r.aread()
+        assert r.headers["x-accel-buffering"] == "no"  # a proxy passes each event on at once
         message: dict[str, Any] = {}
         async for line in r.aiter_lines():
             if line == "":

@@ -179,6 +179,15 @@ def test_metrics_names_labels_and_counts(db_url, tmp_path):
     assert (
         _value(ops, "graphql_operations_total", type="query", name="Broken", outcome="error") == 1
     )
+    # Which path answered: the compiled plan wrote Listing's answer; Broken's
+    # (an answer with errors) was handed to the standard executor.
+    paths = families["http_answers_by_strategy"]
+    compiled = {"route": "/graphql", "strategy": "compiled", "fallback": "no"}
+    assert _value(paths, "http_answers_by_strategy_total", **compiled) == 1
+    handed = {"route": "/graphql", "strategy": "standard", "fallback": "yes"}
+    assert _value(paths, "http_answers_by_strategy_total", **handed) == 1
+    fast = {"route": "/interview-sessions/{id}/details", "strategy": "fast", "fallback": "no"}
+    assert _value(paths, "http_answers_by_strategy_total", **fast) == 1
     assert _value(families["rate_limited"], "rate_limited_total") >= 1
     assert _value(families["idempotent_replays"], "idempotent_replays_total") == 1
     assert "live_subscriptions" in families and "live_events_delivered" in families
