@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -127,6 +127,10 @@ class Result:
     non_2xx: int
     rounds: list[float] = field(default_factory=list)
     p99_rounds: list[float] = field(default_factory=list)
+    # CPU time per answered request in the median round (microseconds): the
+    # server process's (all its threads) and every PostgreSQL process's.
+    server_us: float | None = None
+    postgres_us: float | None = None
 
 
 def free_port() -> int:
@@ -278,6 +282,7 @@ class Servers:
     def __init__(self, stack: ExitStack, wanted: set[str] | None = None) -> None:
         self.stack = stack
         self.urls: dict[str, str] = {}
+        self.pids: dict[str, int] = {}
         self.wanted = wanted
 
     def start(
@@ -300,6 +305,7 @@ class Servers:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + ready, proc, log)
         self.urls[name] = base
+        self.pids[name] = proc.pid
         print(f"  {name:<22} {base}", flush=True)
 
 
@@ -361,6 +367,50 @@ def _cpu_busy() -> tuple[int, int]:
     """The machine's busy and total CPU time so far (jiffies, all CPUs)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return sum(values) - values[3] - values[4], sum(values)  # (less idle and iowait)
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used so far
+    (0 when it is gone or /proc is not there). ``taskset`` execs the server,
+    so the pid is the server's own."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by every PostgreSQL process (backends, the
+    WAL writer, autovacuum...), shared by all servers: measured around one
+    wrk run at a time, it is that run's database cost."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += _process_cpu(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+def cpu_per_request(
+    pid: int | None, run: Callable[[], dict[str, float]], seconds: int
+) -> dict[str, float]:
+    """``run()`` (one wrk run) with the server's and PostgreSQL's CPU time per
+    answered request added (microseconds): where a request's cost is, by side."""
+    if pid is None or not Path("/proc").exists():
+        return run()
+    server, database = _process_cpu(pid), _postgres_cpu()
+    result = run()
+    requests = max(result["rps"] * seconds, 1.0)
+    result["server_us"] = (_process_cpu(pid) - server) / requests * 1e6
+    result["postgres_us"] = (_postgres_cpu() - database) / requests * 1e6
+    return result
 
 
 def quiet(limit: float = 5.0) -> None:
@@ -918,21 +968,27 @@ def main() -> None:
                 url = servers.urls[server] + req.path
                 check(url, req)
                 script = lua_script(req, f"{len(jobs)}")
-                jobs.append((wname, sname, url, script))
+                jobs.append((wname, sname, url, script, servers.pids.get(server)))
 
         print(
             f"warming up, then {args.rounds} rounds of {args.seconds}s per workload ...", flush=True
         )
-        for _w, _s, url, script in jobs:
+        for _w, _s, url, script, _pid in jobs:
             run_wrk(wrk, url, script, args.warmup, args.connections)
             quiet()
         samples: dict[tuple[str, str], list[dict[str, float]]] = {}
         for r in range(args.rounds):
             # Every other round runs the jobs in reverse, so a machine that
             # drifts faster or slower during a round favours neither side.
-            for wname, sname, url, script in jobs if r % 2 == 0 else jobs[::-1]:
+            for wname, sname, url, script, pid in jobs if r % 2 == 0 else jobs[::-1]:
                 samples.setdefault((wname, sname), []).append(
-                    run_wrk(wrk, url, script, args.seconds, args.connections)
+                    cpu_per_request(
+                        pid,
+                        lambda url=url, script=script: run_wrk(  # type: ignore[misc]
+                            wrk, url, script, args.seconds, args.connections
+                        ),
+                        args.seconds,
+                    )
                 )
                 quiet()
             print(f"  round {r + 1}/{args.rounds} done", flush=True)
@@ -950,6 +1006,8 @@ def main() -> None:
                 int(sum(x["non_2xx"] for x in runs)),
                 [round(x["rps"], 1) for x in runs],
                 [round(x["p99"], 1) for x in runs],
+                _rounded(median.get("server_us")),
+                _rounded(median.get("postgres_us")),
             )
         )
     report(results, args, pg5)
@@ -987,6 +1045,14 @@ def ratios(r: Result, by: dict[tuple[str, str], Result]) -> str:
     return ", ".join(f"{p} (target >= {g:g})" for p, (_, g) in zip(parts, specs, strict=True))
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value)
+
+
+def _us(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f}"
+
+
 def report(results: list[Result], args: argparse.Namespace, pg5: Pg5 | None) -> None:
     by = {(r.workload, r.server): r for r in results}
     rows = []
@@ -1000,10 +1066,22 @@ def report(results: list[Result], args: argparse.Namespace, pg5: Pg5 | None) -> 
                 f"{r.p50_ms:.1f}",
                 f"{r.p99_ms:.1f}",
                 ratio,
+                _us(r.server_us),
+                _us(r.postgres_us),
                 str(r.non_2xx),
             )
         )
-    header = ("workload", "server", "req/s", "p50 ms", "p99 ms", "ratio", "non-2xx")
+    header = (
+        "workload",
+        "server",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "ratio",
+        "server CPU us/req",
+        "PostgreSQL CPU us/req",
+        "non-2xx",
+    )
 
     table = markdown(header, rows)
     targets = evaluate(by)
