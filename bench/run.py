@@ -372,27 +372,33 @@ def _cpu_busy() -> tuple[int, int]:
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _process_cpu(pid: int) -> float:
+def _process_cpu(pid: int, children: bool = False) -> float:
     """CPU seconds (user + system, every thread) a process has used so far
-    (0 when it is gone or /proc is not there). ``taskset`` execs the server,
-    so the pid is the server's own."""
+    (0 when it is gone or /proc is not there), with ``children`` also that of
+    its children that have exited. ``taskset`` execs the server, so the pid
+    is the server's own."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / _TICK
 
 
 def _postgres_cpu() -> float:
     """CPU seconds used so far by every PostgreSQL process (backends, the
     WAL writer, autovacuum...), shared by all servers: measured around one
-    wrk run at a time, it is that run's database cost."""
+    wrk run at a time, it is that run's database cost. A backend or
+    autovacuum worker that exits meanwhile is counted by its parent, the
+    postmaster (the children's times of every ``postgres`` process)."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().strip() == "postgres":
-                    total += _process_cpu(int(entry.name))
+                    total += _process_cpu(int(entry.name), children=True)
             except OSError:
                 continue
     return total
