@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import re
-import subprocess
 import time
 from contextlib import ExitStack
 
@@ -40,9 +39,10 @@ from bench.run import (
     Servers,
     ensure_wrk,
     gql,
-    pinned,
     quiet,
     recreate_database,
+    rps_and_latency,
+    wrk_output,
 )
 from bench.seed import seed
 
@@ -75,32 +75,13 @@ done = function(summary, latency, requests)
     summary.errors.read, summary.errors.write, summary.errors.timeout))
 end
 """
-_LAT = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 
 def run(wrk: str, url: str, token: str, body: str, connections: int, name: str) -> dict:
     script = WORK / f"overload-{name}.lua"
     script.write_text(COUNTING % {"token": token, "body": json.dumps(body)})
-    out = subprocess.run(
-        [
-            *pinned(1),
-            wrk,
-            "-t1",
-            f"-c{connections}",
-            f"-d{SECONDS}s",
-            "--timeout",
-            "10s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    lat = {p: float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[u] for p, v, u in _LAT.findall(out)}
+    out = wrk_output(wrk, url, script, SECONDS, connections, "--timeout", "10s")
+    rps, lat = rps_and_latency(out)
     counts = [int(x) for x in re.search(r"COUNTS (\d+) (\d+) (\d+) (\d+)", out).groups()]  # type: ignore[union-attr]
     errors = [int(x) for x in re.search(r"ERRORS (\d+) (\d+) (\d+) (\d+)", out).groups()]  # type: ignore[union-attr]
     ok, busy, busy_retry, other = counts

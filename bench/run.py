@@ -437,27 +437,26 @@ def quiet(limit: float = 5.0) -> None:
         busy, total = now_busy, now_total
 
 
-def run_wrk(wrk: str, url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(
-        [
-            *pinned(1),
-            wrk,
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+def wrk_output(
+    wrk: str, url: str, script: Path, seconds: int, connections: int, *extra: str
+) -> str:
+    """wrk's report of one run (one thread pinned to CPU 1, latency percentiles)."""
+    argv = [*pinned(1), wrk, "-t1", f"-c{connections}", f"-d{seconds}s", *extra, "--latency"]
+    return subprocess.run(
+        [*argv, "-s", str(script), url], capture_output=True, text=True, check=True
     ).stdout
+
+
+def rps_and_latency(out: str) -> tuple[float, dict[str, float]]:
+    """Requests per second and the p50/p99 latencies (ms) of a wrk report."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    lat = {}
-    for pct, value, unit in _LAT.findall(out):
-        lat[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return rps, {pct: float(value) * units[unit] for pct, value, unit in _LAT.findall(out)}
+
+
+def run_wrk(wrk: str, url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = wrk_output(wrk, url, script, seconds, connections)
+    rps, lat = rps_and_latency(out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {
         "rps": rps,
