@@ -12,8 +12,12 @@ per process:
 * ``MAX_HEADER_BYTES`` and ``MAX_HEADERS``: a larger head is answered 431
   (the contract's error body) and the connection closed, before more of it
   is read;
-* ``MAX_CONNECTIONS``: a request on a connection over the cap is answered 503
-  (the contract's error body) and the connection closed;
+* ``MAX_CONNECTIONS``: a connection accepted while the process already holds
+  that many is over the cap: its request is answered 503 with
+  ``Retry-After: 1`` (the contract's error body; its request is read first,
+  so the client gets the answer, not a reset) and it is closed. The
+  connections already held are not touched: the newest ones are refused, the
+  others keep being answered;
 * ``HTTP_SEND_TIMEOUT`` (an answer, an SSE stream included) and
   ``WS_SEND_TIMEOUT`` (a WebSocket): a client that reads nothing of what it
   was sent for this long (the transport's buffer stays over its high-water
@@ -191,6 +195,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # (None between a head's end and the end of its request).
         self._head: list[int] | None = [0, 0]
         self._head_refused = False
+        self._over_cap = False
 
     def _arm(self, seconds: float, answer: bytes) -> None:
         self._disarm()
@@ -214,6 +219,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # uvicorn has added this one to the process's connections: decided
+        # once, here, so the connections held before it are never refused.
+        self._over_cap = len(self.connections) > self.max_connections
         self._arm(self.header_timeout, HEAD_TOO_SLOW)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -285,7 +293,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head = None  # the body (if any) is not part of the head
         self._disarm()
         app = self.app
-        if len(self.connections) > self.max_connections:
+        if self._over_cap:
             self.app = too_many_connections
         try:
             super().on_headers_complete()

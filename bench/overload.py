@@ -12,7 +12,8 @@ resets); p99 at 256 <= 10x the p50 at 32.
 What decides at each step: up to ``DB_POOL_SIZE`` (10) requests hold a read
 connection, the rest queue first come, first served (app/db/pool.py) for at most
 ``DB_POOL_TIMEOUT``; the server keeps ``MAX_CONNECTIONS`` (1,000) connections
-and answers a request on one over the cap with 503 and ``Retry-After: 1``.
+and answers the request of a connection accepted over the cap with 503 and
+``Retry-After: 1``, then closes it (the connections it holds are not refused).
 
     python -m bench.overload   # writes bench/.work/overload.json
 """

@@ -328,6 +328,54 @@ def test_slow_heads_and_bodies_are_cut_and_connections_capped(tmp_path):
         assert httpx.get(f"{base}/health", timeout=5).status_code == 200
 
 
+def test_over_the_connection_cap_only_the_newest_connections_are_refused(tmp_path):
+    """MAX_CONNECTIONS refuses the connections accepted over the cap, with a
+    503 and Retry-After after reading their request (no reset), and keeps
+    answering the ones it already held, on every request they send."""
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cap.db", "MAX_CONNECTIONS": "3"}
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def ask(s: socket.socket) -> bytes:
+        s.sendall(health)
+        got = b""
+        while b"\r\n\r\n" not in got or not got.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+    with running_server(env) as base:
+        port = int(base.rsplit(":", 1)[1])
+        held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+        try:
+            for s in held:
+                assert ask(s).startswith(b"HTTP/1.1 200 ")
+            for _ in range(2):  # over the cap, twice: refused each time
+                answer = raw_request(port, health, timeout=5)
+                assert answer.startswith(b"HTTP/1.1 503 "), answer
+                assert re.search(rb"(?im)^retry-after: 1\r$", answer), answer
+                assert b'"statusCode":503' in answer
+            # Refused ones, one still open: the held connections are answered,
+            # again and again, as if nothing happened.
+            extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+            try:
+                for s in held * 2:
+                    assert ask(s).startswith(b"HTTP/1.1 200 ")
+                refused = ask(extra)
+                assert refused.startswith(b"HTTP/1.1 503 "), refused
+                assert extra.recv(1) == b""  # and closed after its answer
+            finally:
+                extra.close()
+            # One held connection goes: the next newcomer is under the cap.
+            held.pop().close()
+            time.sleep(0.2)
+            assert raw_request(port, health, timeout=5).startswith(b"HTTP/1.1 200 ")
+        finally:
+            for s in held:
+                s.close()
+
+
 # ---------------------------------------------------------------- raw bytes, both faces
 
 
