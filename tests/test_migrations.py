@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.migrate import downgrade, upgrade
-from app.db.models import Base
+from app.db.models import Base, in_models
 from app.main import create_app
 from tests.conftest import (
     PG_ADMIN_DSN,
@@ -36,15 +36,9 @@ async def test_migrated_schema_matches_the_models(db_url):
         async with engine.connect() as conn:
 
             def diff(sync_conn):
-                dialect = sync_conn.dialect.name
-
-                def for_this_dialect(obj, name, type_, reflected, compare_to):
-                    # Indexes declared with ddl_if(dialect=...) exist on that one only.
-                    only = getattr(obj, "_ddl_if", None)
-                    return only is None or only.dialect in (None, dialect)
-
+                include = in_models(sync_conn.dialect.name)
                 context = MigrationContext.configure(
-                    sync_conn, opts={"compare_type": True, "include_object": for_this_dialect}
+                    sync_conn, opts={"compare_type": True, "include_object": include}
                 )
                 return compare_metadata(context, Base.metadata)
 

@@ -49,6 +49,25 @@ NAMING = {
 # 255 characters (1,020 bytes), the status, the type, a time and a UUID fit.
 SEARCH_SHORT_BYTES = 1200
 
+# SQLite: the FTS5 trigram table over ``search_text`` (migration 0009), kept by
+# triggers; SQLAlchemy's metadata does not describe virtual tables, so the
+# schema comparisons leave it (and its shadow tables) out (`in_models`).
+SQLITE_SEARCH = "interview_sessions_search"
+
+
+def in_models(dialect: str) -> Any:
+    """Alembic's ``include_object`` for ``dialect``: what the models describe there."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table" and reflected and (name or "").startswith(SQLITE_SEARCH):
+            return False
+        # Indexes declared with ddl_if(dialect=...) exist on that database only.
+        only = getattr(obj, "_ddl_if", None)
+        return only is None or only.dialect in (None, dialect)
+
+    return include
+
+
 # None is stored as SQL NULL, not as the JSON value null.
 JsonDoc = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from app.db import rollups
+from app.db import rollups, statements
 from app.db.events import EventRepository
 from app.db.executor import GUARDED_READ, Executor, NotGuardable
 from app.db.late import Late
@@ -41,6 +41,7 @@ from app.db.statements import (
     KEYS,
     METRICS,
     METRICS_OF_SESSION,
+    SEARCH_PROBE,
     SESSIONS,
     filter_params,
     filter_shape,
@@ -56,6 +57,7 @@ from app.db.statements import (
     prune_statement,
     sessions_count,
     sessions_page,
+    trigram_phrase,
 )
 from app.domain.paging import PageRequest, SessionFilter
 from app.domain.records import (
@@ -117,14 +119,33 @@ class SessionRepository:
     async def page(self, user_id: str, f: SessionFilter, req: PageRequest) -> list[Session]:
         """``req.size + 1`` rows in fetch order (see app.domain.paging.assemble)."""
         params = {**filter_params(user_id, f), **keyset_params(req)}
-        stmt = sessions_page(filter_shape(f), page_shape(req), self.ex.dialect)
+        trigrams = await self._by_trigrams(f, params)
+        stmt = sessions_page(filter_shape(f), page_shape(req), self.ex.dialect, trigrams)
         rows = await self.ex.rows(stmt, params)
         return [SESSIONS.from_row(r) for r in rows]
 
     async def count(self, user_id: str, f: SessionFilter) -> int:
-        stmt = sessions_count(filter_shape(f), self.ex.dialect)
-        rows = await self.ex.rows(stmt, filter_params(user_id, f))
+        params = filter_params(user_id, f)
+        trigrams = await self._by_trigrams(f, params)
+        rows = await self.ex.rows(
+            sessions_count(filter_shape(f), self.ex.dialect, trigrams), params
+        )
         return int(rows[0]["n"])
+
+    async def _by_trigrams(self, f: SessionFilter, params: dict[str, Any]) -> bool:
+        """SQLite: whether to search by the FTS5 trigrams (a rare term; see
+        TRIGRAM_BOUND in app/db/statements.py); sets the phrase parameter."""
+        if self.ex.dialect != "sqlite" or f.search is None:
+            return False
+        phrase = trigram_phrase(f.search)
+        if phrase is None:
+            return False
+        bound = statements.TRIGRAM_BOUND
+        rows = await self.ex.rows(SEARCH_PROBE, {"phrase": phrase, "bound": bound})
+        if int(rows[0]["n"]) >= bound:
+            return False
+        params["phrase"] = phrase
+        return True
 
     async def count_active(self, user_id: str) -> int:
         rows = await self.ex.rows(COUNT_ACTIVE, {"user_id": user_id})

@@ -22,14 +22,16 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal_column,
     select,
+    table,
     tuple_,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.db.mapping import RowMap
-from app.db.models import SEARCH_SHORT_BYTES, UTCDateTime
+from app.db.models import SEARCH_SHORT_BYTES, SQLITE_SEARCH, UTCDateTime
 from app.db.models import events_table as et
 from app.db.models import idempotency_table as ik
 from app.db.models import interactions_table as it
@@ -205,6 +207,42 @@ def _pg_search_branches(shape: FilterShape) -> list[list[ColumnElement[bool]]]:
     ]
 
 
+# SQLite's search by trigrams (migration 0009): the FTS5 table's rows whose
+# text holds the term, by the table's rowid. A term is searched there when
+# fewer than TRIGRAM_BOUND sessions in all hold it (`SEARCH_PROBE` counts
+# them, stopping at the bound): at most that many rows are then read by
+# rowid, against a walk of the user's index that, for such a term, tests
+# most or all of the user's sessions (10,000 of them: ~3.7 ms for no match,
+# 0.13 ms by trigrams). A commoner term keeps the walk, which a page fills
+# early; the count costs 0.01-0.3 ms (warm; a rare term to one in every
+# document's trigrams), bench/README.md's scale notes.
+TRIGRAM_BOUND = 256
+_fts = table(SQLITE_SEARCH, literal_column("rowid"))
+_fts_match = literal_column(SQLITE_SEARCH).op("MATCH")(bindparam("phrase"))
+SEARCH_PROBE = select(func.count().label("n")).select_from(
+    select(literal_column("1"))
+    .select_from(_fts)
+    .where(_fts_match)
+    .limit(bindparam("bound"))
+    .subquery()
+)
+
+
+def trigram_phrase(term: str) -> str | None:
+    """The FTS5 query matching ``term`` as a substring (a quoted phrase of its
+    trigrams), or None for a term under 3 characters (no trigram to look up)."""
+    if len(term) < 3 or "\x00" in term:
+        return None
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _by_trigrams() -> ColumnElement[bool]:
+    """A session's row is among those the FTS5 table matches (the LIKE of
+    `_session_filters` still decides: the trigrams only narrow)."""
+    rowids: Select[Any] = select(literal_column("rowid")).select_from(_fts).where(_fts_match)
+    return literal_column(f"{st.name}.rowid").in_(rowids)
+
+
 FilterShape = tuple[int, bool, bool, bool, bool]
 
 
@@ -269,7 +307,11 @@ def page_shape(req: PageRequest) -> tuple[bool, bool, bool]:
 
 
 @functools.cache
-def sessions_page(shape: FilterShape, page: tuple[bool, bool, bool], dialect: str) -> Select[Any]:
+def sessions_page(
+    shape: FilterShape, page: tuple[bool, bool, bool], dialect: str, trigrams: bool = False
+) -> Select[Any]:
+    """A page of a user's sessions; ``trigrams``: a SQLite search narrowed by
+    its FTS5 table (see TRIGRAM_BOUND)."""
     after, before, backward = page
     req = PageRequest(0, _ANY if after else None, _ANY if before else None, backward)
     if dialect == "postgresql" and shape[3]:
@@ -302,8 +344,10 @@ def sessions_page(shape: FilterShape, page: tuple[bool, bool, bool], dialect: st
             else (keys.c.created_at.asc(), keys.c.id.asc())
         )
         return select(*SESSIONS.columns).join(keys, keys.c.id == st.c.id).order_by(*order)
-    stmt = select(*SESSIONS.columns).where(*_session_filters(shape, dialect))
-    stmt = _keyset(stmt, st.c.created_at, st.c.id, req, newest_first=True)
+    where = _session_filters(shape, dialect)
+    if trigrams:
+        where.append(_by_trigrams())
+    stmt = _keyset(select(*SESSIONS.columns).where(*where), st.c.created_at, st.c.id, req, True)
     # No filter, or one status: one walk of an index from the cursor, for
     # every user and status (see list_sessions). Other filters (several
     # statuses, dates, a search, a type) stay planned for their values.
@@ -313,11 +357,14 @@ def sessions_page(shape: FilterShape, page: tuple[bool, bool, bool], dialect: st
 
 
 @functools.cache
-def sessions_count(shape: FilterShape, dialect: str) -> Select[Any]:
+def sessions_count(shape: FilterShape, dialect: str, trigrams: bool = False) -> Select[Any]:
     if dialect == "postgresql" and shape[3]:
         both = union_all(*(select(st.c.id).where(*w) for w in _pg_search_branches(shape)))
         return select(func.count().label("n")).select_from(both.subquery("matched"))
-    return select(func.count().label("n")).select_from(st).where(*_session_filters(shape, dialect))
+    where = _session_filters(shape, dialect)
+    if trigrams:
+        where.append(_by_trigrams())
+    return select(func.count().label("n")).select_from(st).where(*where)
 
 
 @functools.cache

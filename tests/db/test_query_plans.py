@@ -201,6 +201,55 @@ def test_a_sqlite_search_page_reads_only_the_covering_index(sqlite_template, tmp
     assert "TEMP B-TREE" not in text, text
 
 
+def test_a_sqlite_search_by_trigrams_reads_the_matches_by_rowid(sqlite_template, tmp_path):
+    """SQLite, a rare term (migration 0009): the FTS5 table's matches, each
+    row read by its rowid, never a walk of the user's sessions."""
+    import shutil
+    import sqlite3
+
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    path = tmp_path / "plans.db"
+    shutil.copyfile(sqlite_template, path)
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO interview_sessions (id, user_id, job_context, status, settings, "
+            "started_at, created_at, interview_type, search_text, search_short) "
+            "VALUES (?, ?, '{}', 'active', '{}', ?, ?, 'technical', ?, ?)",
+            [
+                (
+                    uuid.uuid4().hex,
+                    f"user-{n % 5}",
+                    f"2026-01-01 00:00:{n % 60:02d}.{n:06d}",
+                    f"2026-01-01 00:00:{n % 60:02d}.{n:06d}",
+                    f"engineer {n}",
+                    f"engineer {n}",
+                )
+                for n in range(3000)
+            ],
+        )
+        conn.execute("ANALYZE")
+    f = SessionFilter(search="zebrafish")
+    req = deep(datetime(2027, 1, 1, tzinfo=UTC))
+    stmt = r.sessions_page(r.filter_shape(f), r.page_shape(req), "sqlite", True)
+    compiled = stmt.compile(dialect=sqlite_dialect.dialect())
+    params = {**r.filter_params("user-1", f), **r.keyset_params(req), "phrase": '"zebrafish"'}
+    args = {
+        k: (v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v)
+        for k, v in params.items()
+    }
+    args = {k: (v.hex if isinstance(v, uuid.UUID) else v) for k, v in args.items()}
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "EXPLAIN QUERY PLAN " + compiled.string,
+            [args.get(n, compiled.params.get(n)) for n in compiled.positiontup],
+        ).fetchall()
+    text = "\n".join(row[3] for row in rows)
+    assert "interview_sessions_search VIRTUAL TABLE" in text, text
+    assert "USING INTEGER PRIMARY KEY (rowid=?)" in text, text
+    assert "ix_interview_sessions_user_created" not in text, text
+
+
 async def test_analytics_read_the_rollups_by_key(pg):
     """700 rollup rows for 20,000 sessions; one user's window is an index range."""
     from app.db.rollups import analytics_statements, rebuild_statements

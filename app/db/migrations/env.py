@@ -15,25 +15,19 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.config import load_settings
-from app.db.models import Base
+from app.db.models import Base, in_models
 
 target_metadata = Base.metadata
 
 
 def _configure(connection: Connection) -> None:
     dialect = connection.dialect.name
-
-    def for_this_dialect(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-        # Indexes declared with ddl_if(dialect=...) exist on that database only.
-        only = getattr(obj, "_ddl_if", None)
-        return only is None or only.dialect in (None, dialect)
-
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=dialect == "sqlite",
         compare_type=True,
-        include_object=for_this_dialect,
+        include_object=in_models(dialect),
     )
     with context.begin_transaction():
         context.run_migrations()
