@@ -236,11 +236,17 @@ def trigram_phrase(term: str) -> str | None:
     return '"' + term.replace('"', '""') + '"'
 
 
-def _by_trigrams() -> ColumnElement[bool]:
-    """A session's row is among those the FTS5 table matches (the LIKE of
-    `_session_filters` still decides: the trigrams only narrow)."""
+def _trigram_filters(shape: FilterShape) -> list[ColumnElement[bool]]:
+    """A SQLite search's filters, its rows among those the FTS5 table matches
+    (the LIKE of `_session_filters` still decides: the trigrams only narrow).
+    The user's id is compared as ``+user_id``, which no index may serve: with
+    statistics saying a user has a few sessions (the average), SQLite would
+    walk the user's index and test each row against the matches, the very
+    walk this avoids; so it reads the matches, each by its rowid."""
+    where = _session_filters(shape, "sqlite")
+    where[0] = literal_column(f"+{st.name}.user_id") == bindparam("user_id")
     rowids: Select[Any] = select(literal_column("rowid")).select_from(_fts).where(_fts_match)
-    return literal_column(f"{st.name}.rowid").in_(rowids)
+    return [*where, literal_column(f"{st.name}.rowid").in_(rowids)]
 
 
 FilterShape = tuple[int, bool, bool, bool, bool]
@@ -344,9 +350,7 @@ def sessions_page(
             else (keys.c.created_at.asc(), keys.c.id.asc())
         )
         return select(*SESSIONS.columns).join(keys, keys.c.id == st.c.id).order_by(*order)
-    where = _session_filters(shape, dialect)
-    if trigrams:
-        where.append(_by_trigrams())
+    where = _trigram_filters(shape) if trigrams else _session_filters(shape, dialect)
     stmt = _keyset(select(*SESSIONS.columns).where(*where), st.c.created_at, st.c.id, req, True)
     # No filter, or one status: one walk of an index from the cursor, for
     # every user and status (see list_sessions). Other filters (several
@@ -361,9 +365,7 @@ def sessions_count(shape: FilterShape, dialect: str, trigrams: bool = False) -> 
     if dialect == "postgresql" and shape[3]:
         both = union_all(*(select(st.c.id).where(*w) for w in _pg_search_branches(shape)))
         return select(func.count().label("n")).select_from(both.subquery("matched"))
-    where = _session_filters(shape, dialect)
-    if trigrams:
-        where.append(_by_trigrams())
+    where = _trigram_filters(shape) if trigrams else _session_filters(shape, dialect)
     return select(func.count().label("n")).select_from(st).where(*where)
 
 

@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from app.db import statements
+from app.db import repositories, statements
 from tests.api import Api
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -117,6 +117,7 @@ async def test_a_rare_term_is_searched_by_trigrams_and_a_common_one_by_the_walk(
         title = "Common role" if n else "Rare quokka role"
         await api.new_session(jobContext={"title": title, "company": "C"})
     monkeypatch.setattr(statements, "TRIGRAM_BOUND", 3)
+    monkeypatch.setattr(repositories, "TERM_COUNTS", {})
 
     def ran() -> list[str]:
         found = [s for s in count_statements.queries if "interview_sessions" in s]
@@ -135,3 +136,14 @@ async def test_a_rare_term_is_searched_by_trigrams_and_a_common_one_by_the_walk(
     assert len(await ids(api, "q=ro")) == 6  # under 3 characters: no trigram, the walk
     (page,) = ran()
     assert "MATCH" not in page, page
+    # The same terms again: their counts are reused (for TERM_COUNT_SECONDS).
+    assert len(await ids(api, "q=quokka")) == 1
+    (page,) = ran()
+    assert "rowid IN" in page, page
+    assert len(await ids(api, "q=common&limit=2")) == 5
+    assert all("MATCH" not in page for page in ran())
+    # Counted to a lower bound than asked now: counted again.
+    monkeypatch.setattr(statements, "TRIGRAM_BOUND", 10)
+    assert len(await ids(api, "q=common")) == 5
+    probe, page = ran()
+    assert "count" in probe and "rowid IN" in page, (probe, page)
