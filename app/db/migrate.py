@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.config import ConfigError
+from app.db import search_index
 from app.db.sqlite import database_path
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,6 +58,10 @@ def _upgrade(connection: Connection, revision: str, attributes: dict[str, Any]) 
     cfg.attributes.update(attributes)
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, revision)
+    if connection.dialect.name == "sqlite":
+        search_index.repair(
+            lambda sql: list(connection.exec_driver_sql(sql)), connection.exec_driver_sql
+        )
 
 
 def _downgrade(connection: Connection, revision: str) -> None:

@@ -36,6 +36,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from app.db import search_index
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -49,17 +51,14 @@ NAMING = {
 # 255 characters (1,020 bytes), the status, the type, a time and a UUID fit.
 SEARCH_SHORT_BYTES = 1200
 
-# SQLite: the FTS5 trigram table over ``search_text`` (migration 0009), kept by
-# triggers; SQLAlchemy's metadata does not describe virtual tables, so the
-# schema comparisons leave it (and its shadow tables) out (`in_models`).
-SQLITE_SEARCH = "interview_sessions_search"
-
 
 def in_models(dialect: str) -> Any:
-    """Alembic's ``include_object`` for ``dialect``: what the models describe there."""
+    """Alembic's ``include_object`` for ``dialect``: what the models describe there
+    (not SQLite's FTS5 search table and its shadow tables, which SQLAlchemy's
+    metadata cannot describe: app/db/search_index.py)."""
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-        if type_ == "table" and reflected and (name or "").startswith(SQLITE_SEARCH):
+        if type_ == "table" and name in search_index.TABLES:
             return False
         # Indexes declared with ddl_if(dialect=...) exist on that database only.
         only = getattr(obj, "_ddl_if", None)

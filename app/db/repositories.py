@@ -162,9 +162,10 @@ class SessionRepository:
         else:
             rows = await self.ex.rows(SEARCH_PROBE, {"phrase": phrase, "bound": bound})
             n = int(rows[0]["n"])
+            TERM_COUNTS.pop(phrase, None)  # (re)counted: now the newest entry
             TERM_COUNTS[phrase] = (n, now + TERM_COUNT_SECONDS, bound)
             if len(TERM_COUNTS) > TERM_COUNT_SIZE:
-                del TERM_COUNTS[next(iter(TERM_COUNTS))]  # the oldest entry
+                del TERM_COUNTS[next(iter(TERM_COUNTS))]  # the one counted longest ago
         if n >= bound:
             return False
         params["phrase"] = phrase

@@ -31,12 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.db.mapping import RowMap
-from app.db.models import SEARCH_SHORT_BYTES, SQLITE_SEARCH, UTCDateTime
+from app.db.models import SEARCH_SHORT_BYTES, UTCDateTime
 from app.db.models import events_table as et
 from app.db.models import idempotency_table as ik
 from app.db.models import interactions_table as it
 from app.db.models import metrics_table as mt
 from app.db.models import sessions_table as st
+from app.db.search_index import FTS as SQLITE_SEARCH
 from app.domain.paging import PageRequest, Position, SessionFilter
 from app.domain.records import (
     Interaction,

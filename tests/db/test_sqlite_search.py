@@ -147,3 +147,54 @@ async def test_a_rare_term_is_searched_by_trigrams_and_a_common_one_by_the_walk(
     assert len(await ids(api, "q=common")) == 5
     probe, page = ran()
     assert "count" in probe and "rowid IN" in page, (probe, page)
+
+
+async def test_what_breaks_the_link_to_the_sessions_is_repaired_by_the_next_migration(
+    client, new_user, db_url, monkeypatch
+):
+    """The trigram table refers to the sessions' rowids. A copy that renumbers
+    them (``sqlite3 .dump`` into a new file) or a table rebuild that drops the
+    triggers breaks it without an error; `interview-api migrate` and `serve`
+    (app/db/migrate.py) put it back."""
+    from app.db import search_index
+    from app.db.migrate import upgrade
+
+    api = Api(client, new_user())
+    made = []
+    for n in range(8):
+        made.append(
+            (await api.new_session(jobContext={"title": f"Keeper {n}", "company": "C"}))["id"]
+        )
+        await api.set_status(made[-1], "complete")
+    for gone in made[:4]:  # gaps in the rowids
+        assert (await api.delete(gone)).status_code == 204
+    path = sqlite_path(db_url)
+    with sqlite3.connect(path) as conn:  # renumbered, as a dump into a new file would
+        for new, (old,) in enumerate(
+            conn.execute("SELECT rowid FROM interview_sessions ORDER BY rowid").fetchall(), 1
+        ):
+            conn.execute("UPDATE interview_sessions SET rowid = ? WHERE rowid = ?", [new, old])
+        conn.execute("DROP TRIGGER interview_sessions_search_insert")
+    monkeypatch.setattr(statements, "TRIGRAM_BOUND", 10**6)
+    monkeypatch.setattr(repositories, "TERM_COUNTS", {})
+    assert await ids(api, "q=keeper") != made[:3:-1]  # broken: what it lists is wrong
+
+    await upgrade(db_url)
+    with sqlite3.connect(path) as conn:
+        names = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        }
+        assert set(search_index.TRIGGERS) <= names
+        assert (
+            conn.execute(
+                "INSERT INTO interview_sessions_search(interview_sessions_search) VALUES ('integrity-check')"
+            ).fetchall()
+            == []
+        )
+    assert await ids(api, "q=keeper") == made[:3:-1]
+    late = await api.new_session(jobContext={"title": "Keeper late", "company": "C"})
+    assert await ids(api, "q=keeper late") == [late["id"]]
+    index_agrees(path)
+    # In step: the next migration changes nothing.
+    with sqlite3.connect(path) as conn:
+        assert search_index.repair(lambda sql: conn.execute(sql).fetchall(), conn.execute) == []
