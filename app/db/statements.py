@@ -352,7 +352,8 @@ def sessions_page(
         )
         return select(*SESSIONS.columns).join(keys, keys.c.id == st.c.id).order_by(*order)
     where = _trigram_filters(shape) if trigrams else _session_filters(shape, dialect)
-    stmt = _keyset(select(*SESSIONS.columns).where(*where), st.c.created_at, st.c.id, req, True)
+    stmt = select(*SESSIONS.columns).where(*where)
+    stmt = _keyset(stmt, st.c.created_at, st.c.id, req, newest_first=True)
     # No filter, or one status: one walk of an index from the cursor, for
     # every user and status (see list_sessions). Other filters (several
     # statuses, dates, a search, a type) stay planned for their values.

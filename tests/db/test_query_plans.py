@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from app.db import statements as r
-from app.db.executor import compiled_for_asyncpg
+from app.db.executor import compiled_for_asyncpg, compiled_for_sqlite
 from app.domain.paging import PageRequest, Position, SessionFilter
 from app.domain.records import SessionStatus
 
@@ -53,6 +53,17 @@ async def plan(conn, stmt, params) -> str:
 async def run(conn, stmt, params) -> list[asyncpg.Record]:
     compiled = compiled_for_asyncpg(stmt)
     return await conn.fetch(compiled.sql, *compiled.args(params))
+
+
+def sqlite_plan(path, stmt, params) -> str:
+    """SQLite's EXPLAIN QUERY PLAN of a statement, bound as the raw read path
+    binds it (app/db/executor.py)."""
+    import sqlite3
+
+    sql, values = compiled_for_sqlite(stmt).bound(params)
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("EXPLAIN QUERY PLAN " + sql, values).fetchall()
+    return "\n".join(row[3] for row in rows)
 
 
 def sorts(text: str) -> bool:
@@ -175,28 +186,13 @@ def test_a_sqlite_search_page_reads_only_the_covering_index(sqlite_template, tmp
     """SQLite: the substring search walks the (user, created_at, id, search_text)
     index in page order and never touches the table rows or sorts."""
     import shutil
-    import sqlite3
-
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
 
     path = tmp_path / "plans.db"
     shutil.copyfile(sqlite_template, path)
     f = SessionFilter(search="quokka")
     req = deep(datetime(2020, 1, 1, tzinfo=UTC))
     stmt = r.sessions_page(r.filter_shape(f), r.page_shape(req), "sqlite")
-    compiled = stmt.compile(dialect=sqlite_dialect.dialect())
-    params = {**r.filter_params("user-7", f), **r.keyset_params(req)}
-    args = {
-        k: (v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v)
-        for k, v in params.items()
-    }
-    args = {k: (v.hex if isinstance(v, uuid.UUID) else v) for k, v in args.items()}
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute(
-            "EXPLAIN QUERY PLAN " + compiled.string,
-            [args.get(n, compiled.params.get(n)) for n in compiled.positiontup],
-        ).fetchall()
-    text = "\n".join(row[3] for row in rows)
+    text = sqlite_plan(path, stmt, {**r.filter_params("user-7", f), **r.keyset_params(req)})
     assert "USING INDEX ix_interview_sessions_user_created_search" in text, text
     assert "TEMP B-TREE" not in text, text
 
@@ -206,8 +202,6 @@ def test_a_sqlite_search_by_trigrams_reads_the_matches_by_rowid(sqlite_template,
     row read by its rowid, never a walk of the user's sessions."""
     import shutil
     import sqlite3
-
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
 
     path = tmp_path / "plans.db"
     shutil.copyfile(sqlite_template, path)
@@ -232,19 +226,8 @@ def test_a_sqlite_search_by_trigrams_reads_the_matches_by_rowid(sqlite_template,
     f = SessionFilter(search="zebrafish")
     req = deep(datetime(2027, 1, 1, tzinfo=UTC))
     stmt = r.sessions_page(r.filter_shape(f), r.page_shape(req), "sqlite", True)
-    compiled = stmt.compile(dialect=sqlite_dialect.dialect())
     params = {**r.filter_params("user-1", f), **r.keyset_params(req), "phrase": '"zebrafish"'}
-    args = {
-        k: (v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v)
-        for k, v in params.items()
-    }
-    args = {k: (v.hex if isinstance(v, uuid.UUID) else v) for k, v in args.items()}
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute(
-            "EXPLAIN QUERY PLAN " + compiled.string,
-            [args.get(n, compiled.params.get(n)) for n in compiled.positiontup],
-        ).fetchall()
-    text = "\n".join(row[3] for row in rows)
+    text = sqlite_plan(path, stmt, params)
     assert "interview_sessions_search VIRTUAL TABLE" in text, text
     assert "USING INTEGER PRIMARY KEY (rowid=?)" in text, text
     assert "ix_interview_sessions_user_created" not in text, text
