@@ -58,25 +58,25 @@ from typing import Any
 
 import httpx
 
-from app.auth import issue_token
 from app.config import Settings
 from bench.run import (
     BIN,
-    RATE_LIMITS,
     SECRET,
+    SERVER_ENV,
     WORK,
     Request,
     Servers,
+    bench_tokens,
     cpu_per_request,
     ensure_postgraphile5,
     ensure_wrk,
     gql,
     lua_script,
-    pg5_config,
     pinned,
     quiet,
     recreate_database,
     run_wrk,
+    start_postgraphile5,
     workloads,
 )
 from bench.seed import seed
@@ -99,10 +99,16 @@ WARMUP = 5  # as bench.run's: PostGraphile's JIT needs it
 
 async def _in_process(spec: dict[str, Any]) -> dict[str, dict[str, float]]:
     """CPU per request of every in-process measurement (see the module doc)."""
+    from asgi_lifespan import LifespanManager
+
     from app.main import create_app_from_env
 
     app = create_app_from_env()
-    await _lifespan(app)
+    async with LifespanManager(app):
+        return await _measure(app, spec)
+
+
+async def _measure(app: Any, spec: dict[str, Any]) -> dict[str, dict[str, float]]:
     service = app.app.state.service  # the Litestar app's: both faces use it
 
     def asgi_request(body: bytes, token: str) -> Any:
@@ -244,20 +250,6 @@ async def _layers(
             await conn.close()
 
 
-async def _lifespan(app: Any) -> None:
-    started = asyncio.Event()
-    messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    messages.put_nowait({"type": "lifespan.startup"})
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"].startswith("lifespan.startup"):
-            started.set()
-
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
-    asyncio.get_running_loop().create_task(app(scope, messages.get, send))
-    await started.wait()
-
-
 async def _cpu_per_call(call: Any) -> float:
     """The process's CPU microseconds per call, with IN_FLIGHT calls running
     at a time (after a warm-up)."""
@@ -341,22 +333,14 @@ def main() -> None:
     print("breakdown: seeding PostgreSQL ...", flush=True)
     pg_url = asyncio.run(recreate_database())
     seeded = asyncio.run(seed(pg_url))
-    settings = Settings(jwt_secret=SECRET)
-    users = [*seeded.users, "bench-details", "bench-batch", "bench-analytics", "bench-writer"]
-    tokens = {u: issue_token(settings, u, ttl_seconds=3600) for u in users}
-    plan = workloads(seeded, tokens, seeded)
+    plan = workloads(seeded, bench_tokens(seeded), seeded)
     ours = {w: plan[w]["ours-pg"] for w in WORKLOADS}
-    env = {
-        "JWT_SECRET": SECRET,
-        "RATE_LIMITS": RATE_LIMITS,
-        "LOG_LEVEL": "INFO",  # the access log on, as in bench.run
-        "MAX_ACTIVE_SESSIONS": "1000000",
-        "DATABASE_URL": pg_url,
-    }
+    env = {**SERVER_ENV, "DATABASE_URL": pg_url}
     spec_file = WORK / "breakdown-spec.json"
+    plain_pg = pg_url.replace("postgresql+asyncpg://", "postgresql://")
     in_process = {
         "workloads": {w: (r.body, r.token) for w, r in ours.items()},
-        "dsn": pg_url.replace("postgresql+asyncpg://", "postgresql://"),
+        "dsn": plain_pg,
         "pool_size": Settings(jwt_secret=SECRET, database_url=pg_url).db_pool_size,
     }
     spec_file.write_text(json.dumps(in_process))
@@ -392,15 +376,7 @@ def main() -> None:
                 servers.start(name, argv, {**env, "BENCH_FLOOR_BODY": str(body_file)}, "/")
                 floors[w, floor_name] = servers.urls[name], servers.pids[name]
         if pg5 is not None:
-            path = f"{pg5.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-            plain = pg_url.replace("postgresql+asyncpg://", "postgresql://")
-            servers.start(
-                "postgraphile5",
-                [str(pg5.binary), "-C", str(pg5_config(plain)), "--port", "{port}"],
-                {"NODE_ENV": "production", "PATH": path},
-                "/graphql",
-                cwd=WORK / "postgraphile5",
-            )
+            start_postgraphile5(servers, pg5, plain_pg)
         # Rounds: everything once per round, so what one round's machine
         # does to a measurement it does to the ones it is subtracted from.
         for r in range(ROUNDS):

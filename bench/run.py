@@ -254,6 +254,37 @@ def pg5_config(dsn: str) -> Path:
     return path
 
 
+def start_postgraphile5(servers: Servers, pg5: Pg5, dsn: str) -> None:
+    """PostGraphile v5 on ``dsn`` (a plain postgresql:// URL) as "postgraphile5"."""
+    # Node 22 first on PATH: the CLI's `#!/usr/bin/env node` finds it.
+    path = f"{pg5.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    servers.start(
+        "postgraphile5",
+        [str(pg5.binary), "-C", str(pg5_config(dsn)), "--port", "{port}"],
+        {"NODE_ENV": "production", "PATH": path},
+        "/graphql",
+        cwd=WORK / "postgraphile5",
+    )
+
+
+# Every ours-* server's environment (plus DATABASE_URL).
+SERVER_ENV = {
+    "JWT_SECRET": SECRET,
+    "RATE_LIMITS": RATE_LIMITS,
+    # Operations on, as in production: the access log (at INFO, to the
+    # server's log file) and the metrics; "ours-pg-quiet" has neither.
+    "LOG_LEVEL": "INFO",
+    "MAX_ACTIVE_SESSIONS": "1000000",
+}
+
+
+def bench_tokens(seeded: Seeded) -> dict[str, str]:
+    """A token for each user the workloads read or write as."""
+    settings = Settings(jwt_secret=SECRET)
+    users = [*seeded.users, "bench-details", "bench-batch", "bench-analytics", "bench-writer"]
+    return {u: issue_token(settings, u, ttl_seconds=3 * 3600) for u in users}
+
+
 async def recreate_database() -> str:
     conn = await asyncpg.connect(PG_ADMIN)
     try:
@@ -865,17 +896,8 @@ def main() -> None:
     seeded = asyncio.run(seed(pg_url))
     seeded_sqlite = asyncio.run(seed(sqlite_url))  # same rows, other ids
 
-    settings = Settings(jwt_secret=SECRET)
-    users = [*seeded.users, "bench-details", "bench-batch", "bench-analytics", "bench-writer"]
-    tokens = {u: issue_token(settings, u, ttl_seconds=3 * 3600) for u in users}
-    common = {
-        "JWT_SECRET": SECRET,
-        "RATE_LIMITS": RATE_LIMITS,
-        # Operations on, as in production: the access log (at INFO, to the
-        # server's log file) and the metrics; "ours-pg-quiet" has neither.
-        "LOG_LEVEL": "INFO",
-        "MAX_ACTIVE_SESSIONS": "1000000",
-    }
+    tokens = bench_tokens(seeded)
+    common = dict(SERVER_ENV)
     plain_pg = pg_url.replace("postgresql+asyncpg://", "postgresql://")
 
     with ExitStack() as stack:
@@ -947,15 +969,7 @@ def main() -> None:
                 "/graphql",
             )
         if pg5 is not None:
-            # Node 22 first on PATH: the CLI's `#!/usr/bin/env node` finds it.
-            path = f"{pg5.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-            servers.start(
-                "postgraphile5",
-                [str(pg5.binary), "-C", str(pg5_config(plain_pg)), "--port", "{port}"],
-                {"NODE_ENV": "production", "PATH": path},
-                "/graphql",
-                cwd=WORK / "postgraphile5",
-            )
+            start_postgraphile5(servers, pg5, plain_pg)
 
         plan = workloads(seeded, tokens, seeded_sqlite)
         for per_server in plan.values():
