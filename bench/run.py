@@ -575,6 +575,14 @@ def workloads(
         "{ sessionsConnection(first: 10, filter: {status: [PAUSED]}) "
         f"{{ edges {{ node {{ {SESSION_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
     )
+    # The peers' equivalent answer: their connection, with the same edges and
+    # pageInfo (its end cursor, and one row more read to know hasNextPage).
+    pg4_connection_filtered = gql(
+        f"{{ allInterviewSessions(first: 10, orderBy: [CREATED_AT_DESC, ID_DESC], "
+        f'condition: {{userId: "{list_user}", status: "paused"}}) '
+        f"{{ edges {{ node {{ {PG4_SESSION} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+    )
+    # Their fastest answer to the same filter: a simple list, no cursors, no pageInfo.
     pg4_list_filtered = gql(
         f"{{ allInterviewSessionsList(first: 10, orderBy: [CREATED_AT_DESC, ID_DESC], "
         f'condition: {{userId: "{list_user}", status: "paused"}}) {{ {PG4_SESSION} }} }}'
@@ -674,6 +682,10 @@ def workloads(
         },
         "GraphQL filtered connection page": {
             **{s: Request("POST", "/graphql", list_filtered, t[list_user]) for s in ours},
+            **{s: Request("POST", "/graphql", pg4_connection_filtered) for s in POSTGRAPHILES},
+        },
+        "GraphQL filtered page, peers' simple list": {
+            "ours-pg": Request("POST", "/graphql", list_filtered, t[list_user]),
             **{s: Request("POST", "/graphql", pg4_list_filtered) for s in POSTGRAPHILES},
         },
         "REST details (20 interactions, 10 metrics)": {
@@ -732,6 +744,7 @@ RATIOS: dict[str, list[tuple[str, str, float]]] = {
         for w in [
             "GraphQL sessions(limit: 10)",
             "GraphQL filtered connection page",
+            "GraphQL filtered page, peers' simple list",
             "GraphQL details (20 interactions, 10 metrics)",
             "GraphQL details of 50 sessions (batched)",
         ]
