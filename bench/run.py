@@ -96,6 +96,11 @@ PG4_FLAGS = ("--simple-collections", "both", "--dynamic-json")
 # The references: PostGraphile v4 and v5 (v5 with the v4 preset answers the
 # same query documents, so both get the same requests).
 POSTGRAPHILES = ("postgraphile", "postgraphile5")
+# A second v5 process whose connections (application_name) fire the triggers
+# of bench/same_work.sql: its inserts also write the rollup, the event counter,
+# the live event and a notification, as ours do. Only the writes go to it.
+SAME_WORK = "postgraphile5-same-work"
+SAME_WORK_APP = "bench_same_work"
 # PostGraphile v5 needs Node >= 22 (on Node 20 every query fails); the npm
 # package `node@22` puts a Node 22 binary into node_modules/.bin beside it.
 PG5_PACKAGES = ("postgraphile@5", "node@22")
@@ -246,21 +251,21 @@ def ensure_postgraphile5() -> Pg5 | None:
     return Pg5(binary, bin_dir, package["version"], node_version)
 
 
-def pg5_config(dsn: str) -> Path:
+def pg5_config(dsn: str, name: str = "postgraphile5") -> Path:
     """graphile.config.mjs for PostGraphile v5 on ``dsn`` (beside its install,
-    so its imports resolve to that node_modules)."""
-    path = WORK / "postgraphile5" / "graphile.config.mjs"
+    so its imports resolve to that node_modules), one per server name."""
+    path = WORK / "postgraphile5" / f"{name}.graphile.config.mjs"
     path.write_text(PG5_CONFIG % {"preset": PG5_PRESET, "dsn": json.dumps(dsn)})
     return path
 
 
-def start_postgraphile5(servers: Servers, pg5: Pg5, dsn: str) -> None:
-    """PostGraphile v5 on ``dsn`` (a plain postgresql:// URL) as "postgraphile5"."""
+def start_postgraphile5(servers: Servers, pg5: Pg5, dsn: str, name: str = "postgraphile5") -> None:
+    """PostGraphile v5 on ``dsn`` (a plain postgresql:// URL) as ``name``."""
     # Node 22 first on PATH: the CLI's `#!/usr/bin/env node` finds it.
     path = f"{pg5.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     servers.start(
-        "postgraphile5",
-        [str(pg5.binary), "-C", str(pg5_config(dsn)), "--port", "{port}"],
+        name,
+        [str(pg5.binary), "-C", str(pg5_config(dsn, name)), "--port", "{port}"],
         {"NODE_ENV": "production", "PATH": path},
         "/graphql",
         cwd=WORK / "postgraphile5",
@@ -283,6 +288,15 @@ def bench_tokens(seeded: Seeded) -> dict[str, str]:
     settings = Settings(jwt_secret=SECRET)
     users = [*seeded.users, "bench-details", "bench-batch", "bench-analytics", "bench-writer"]
     return {u: issue_token(settings, u, ttl_seconds=3 * 3600) for u in users}
+
+
+async def install_same_work(pg_url: str) -> None:
+    """bench/same_work.sql's triggers in the bench database."""
+    conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        await conn.execute((ROOT / "bench" / "same_work.sql").read_text())
+    finally:
+        await conn.close()
 
 
 async def recreate_database() -> str:
@@ -727,11 +741,11 @@ def workloads(
         },
         "GraphQL createInteraction (write)": {
             "ours-pg": Request("POST", "/graphql", gql_write, t["bench-writer"]),
-            **{s: Request("POST", "/graphql", pg4_write) for s in POSTGRAPHILES},
+            **{s: Request("POST", "/graphql", pg4_write) for s in (*POSTGRAPHILES, SAME_WORK)},
         },
         "GraphQL recordMetrics (write)": {
             "ours-pg": Request("POST", "/graphql", gql_metric, t["bench-writer"]),
-            **{s: Request("POST", "/graphql", pg4_metric) for s in POSTGRAPHILES},
+            **{s: Request("POST", "/graphql", pg4_metric) for s in (*POSTGRAPHILES, SAME_WORK)},
         },
     }
 
@@ -752,7 +766,7 @@ RATIOS: dict[str, list[tuple[str, str, float]]] = {
     # Keyed writes at most 15% slower than unkeyed: req/s ratio >= 1 / 1.15.
     "REST create interaction (write)": [("ours-pg+key", "ours-pg", 0.87)],
     **{
-        w: [("ours-pg", pg, 1.0) for pg in POSTGRAPHILES]
+        w: [("ours-pg", pg, 1.0) for pg in (*POSTGRAPHILES, SAME_WORK)]
         for w in ["GraphQL createInteraction (write)", "GraphQL recordMetrics (write)"]
     },
 }
@@ -880,8 +894,8 @@ def main() -> None:
         default=os.environ.get("BENCH_SERVERS"),
         help="comma-separated server names to start (default: all): ours-pg, "
         "ours-pg-standard, ours-pg-quiet, ours-sqlite, baseline, postgraphile (v4), "
-        "postgraphile5; "
-        "a partial run",
+        "postgraphile5, postgraphile5-same-work (v5 with bench/same_work.sql's "
+        "triggers, the writes only); a partial run",
     )
     args = parser.parse_args()
     wanted = set(args.servers.split(",")) if args.servers else None
@@ -896,7 +910,8 @@ def main() -> None:
     )
     pg5 = (
         None
-        if args.no_postgraphile5 or (wanted is not None and "postgraphile5" not in wanted)
+        if args.no_postgraphile5
+        or (wanted is not None and not wanted & {"postgraphile5", SAME_WORK})
         else ensure_postgraphile5()
     )
 
@@ -908,6 +923,8 @@ def main() -> None:
     sqlite_url = f"sqlite+aiosqlite:///{sqlite_path}"
     seeded = asyncio.run(seed(pg_url))
     seeded_sqlite = asyncio.run(seed(sqlite_url))  # same rows, other ids
+    if pg5 is not None:
+        asyncio.run(install_same_work(pg_url))
 
     tokens = bench_tokens(seeded)
     common = dict(SERVER_ENV)
@@ -983,6 +1000,8 @@ def main() -> None:
             )
         if pg5 is not None:
             start_postgraphile5(servers, pg5, plain_pg)
+            same = f"{plain_pg}?application_name={SAME_WORK_APP}"
+            start_postgraphile5(servers, pg5, same, SAME_WORK)
 
         plan = workloads(seeded, tokens, seeded_sqlite)
         for per_server in plan.values():
