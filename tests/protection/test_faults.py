@@ -87,11 +87,11 @@ async def pg_proxy(pg_db_url):
 
 
 @contextlib.asynccontextmanager
-async def app_client(url: str, settle: bool = False, **overrides):
+async def app_client(url: str, **overrides):
+    # No subscriber here, so the event bus opens no connection of its own
+    # (LISTEN): the proxy's connections are the requests' alone.
     application = create_app(make_settings(url, **overrides))
     async with LifespanManager(application):
-        if settle:  # the event bus keeps a connection of its own (LISTEN): let it connect
-            await asyncio.wait_for(application.live.bus.connected.wait(), 10)
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             yield c
@@ -168,7 +168,7 @@ async def test_a_stalled_database_is_not_waited_for_twice(pg_proxy, new_user):
     breaker is open. One connection attempt, not two; the same for the REST
     request that follows."""
     proxy, url = pg_proxy
-    async with app_client(url, settle=True, db_connect_timeout=1, db_pool_timeout=1) as client:
+    async with app_client(url, db_connect_timeout=1, db_pool_timeout=1) as client:
         api = Api(client, new_user())
         proxy.blackhole = True
         proxy.accepted = 0
@@ -186,7 +186,7 @@ async def test_a_stalled_database_answers_503_within_the_command_timeout(pg_prox
     import time
 
     proxy, url = pg_proxy
-    async with app_client(url, settle=True, db_command_timeout=2) as client:
+    async with app_client(url, db_command_timeout=2) as client:
         api = Api(client, new_user())
         s = await api.new_session()
         proxy.stalled = True
