@@ -290,9 +290,9 @@ def bench_tokens(seeded: Seeded) -> dict[str, str]:
     return {u: issue_token(settings, u, ttl_seconds=3 * 3600) for u in users}
 
 
-async def install_same_work(pg_url: str) -> None:
-    """bench/same_work.sql's triggers in the bench database."""
-    conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+async def install_same_work(dsn: str) -> None:
+    """bench/same_work.sql's triggers in the bench database (a plain postgresql:// URL)."""
+    conn = await asyncpg.connect(dsn)
     try:
         await conn.execute((ROOT / "bench" / "same_work.sql").read_text())
     finally:
@@ -923,12 +923,12 @@ def main() -> None:
     sqlite_url = f"sqlite+aiosqlite:///{sqlite_path}"
     seeded = asyncio.run(seed(pg_url))
     seeded_sqlite = asyncio.run(seed(sqlite_url))  # same rows, other ids
+    plain_pg = pg_url.replace("postgresql+asyncpg://", "postgresql://")
     if pg5 is not None:
-        asyncio.run(install_same_work(pg_url))
+        asyncio.run(install_same_work(plain_pg))
 
     tokens = bench_tokens(seeded)
     common = dict(SERVER_ENV)
-    plain_pg = pg_url.replace("postgresql+asyncpg://", "postgresql://")
 
     with ExitStack() as stack:
         print("starting servers (one process each, pinned to CPU 0; wrk on CPU 1):", flush=True)

@@ -21,6 +21,19 @@ LANGUAGE sql STABLE AS $$
     'jobContext', s.job_context)
 $$;
 
+-- The session a write goes to, share-locked; a completed one is refused.
+CREATE OR REPLACE FUNCTION bench_session_for_write(sid uuid) RETURNS interview_sessions
+LANGUAGE plpgsql AS $$
+DECLARE s interview_sessions;
+BEGIN
+  SELECT * INTO s FROM interview_sessions WHERE id = sid FOR SHARE;
+  IF s.status = 'completed' THEN
+    RAISE EXCEPTION 'session % is completed', s.id;
+  END IF;
+  RETURN s;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION bench_event(s interview_sessions, kind text, body jsonb)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE n bigint;
@@ -39,10 +52,7 @@ CREATE OR REPLACE FUNCTION bench_interaction_same_work() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE s interview_sessions; kind text;
 BEGIN
-  SELECT * INTO s FROM interview_sessions WHERE id = NEW.session_id FOR SHARE;
-  IF s.status = 'completed' THEN
-    RAISE EXCEPTION 'session % is completed', s.id;
-  END IF;
+  s := bench_session_for_write(NEW.session_id);
   kind := NEW.question_classification ->> 'type';
   IF kind IS NOT NULL THEN
     INSERT INTO analytics_question_types (user_id, day, question_type, interactions)
@@ -65,10 +75,7 @@ CREATE OR REPLACE FUNCTION bench_metric_same_work() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE s interview_sessions;
 BEGIN
-  SELECT * INTO s FROM interview_sessions WHERE id = NEW.session_id FOR SHARE;
-  IF s.status = 'completed' THEN
-    RAISE EXCEPTION 'session % is completed', s.id;
-  END IF;
+  s := bench_session_for_write(NEW.session_id);
   INSERT INTO analytics_metric_days AS d (user_id, day, metric_day, metrics,
       latency_sum, latency_n, accuracy_sum, accuracy_n, satisfaction_sum, satisfaction_n)
     VALUES (s.user_id, (s.created_at AT TIME ZONE 'UTC')::date,

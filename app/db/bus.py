@@ -16,12 +16,12 @@
   after the last one leaves): a process without any would only be woken by
   every write of every process to drop the notification, about 85 us of its
   CPU each (measured 2026-12-08 with ``wrk`` driving REST writes on one
-  process and three idle ones pinned beside it on the same CPU: each idle one
-  spent 2.9 s of CPU over 34,000 writes; listening lazily, 0.09 s, and the
-  driven process answered 15-40% more writes). The first subscriber starts the connection,
-  and its connecting wakes every subscriber like a reconnection does, so
-  what committed between that subscriber's first read and the ``LISTEN`` is
-  read then.
+  process and three idle ones pinned beside it on the same CPU: each idle
+  one spent 2.9 s of CPU over 34,000 writes; listening lazily, 0.09 s, and
+  the driven process answered 15-40% more writes). The first subscriber
+  starts the connection, and its connecting wakes every subscriber like a
+  reconnection does, so what committed between that subscriber's first
+  read and the ``LISTEN`` is read then.
 * SQLite (one host; one process or ``--workers N`` on the same file): each
   process polls ``max(id)`` of the event table every ``POLL_SECONDS`` (ids
   are in commit order, writers being serialised) and wakes the users whose
@@ -157,10 +157,8 @@ class PgNotifyBus(LocalBus):
     async def stop(self) -> None:
         self._started = False
         self._cancel_linger()
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            self.connected.clear()
+        task = self._drop_task()
+        if task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
@@ -193,10 +191,16 @@ class PgNotifyBus(LocalBus):
     def _unlisten(self) -> None:
         """Nobody subscribed for LINGER_SECONDS: the connection closes."""
         self._linger = None
-        if not self.waiters and self._task is not None:
-            task, self._task = self._task, None
+        if not self.waiters:
+            self._drop_task()
+
+    def _drop_task(self) -> asyncio.Task[None] | None:
+        """Cancel the listening task (its ``finally`` closes the connection)."""
+        task, self._task = self._task, None
+        if task is not None:
             task.cancel()
             self.connected.clear()
+        return task
 
     def _cancel_linger(self) -> None:
         if self._linger is not None:
